@@ -1,0 +1,5 @@
+"""``python -m deploysim``."""
+
+from deploysim.cli import main
+
+main()

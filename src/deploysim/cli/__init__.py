@@ -1,0 +1,230 @@
+"""The ``deploysim`` command.
+
+Every command has ``--help``; every command that reports figures takes ``--json`` and then
+prints them as one JSON object on stdout. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from deploysim import __version__
+from deploysim.errors import DeploysimError, InputError
+from deploysim.ingest import FORMATS, FileReport
+from deploysim.store import Store
+
+app = typer.Typer(
+    name="deploysim",
+    help="Predict how a new LLM will behave once deployed, by replaying logged conversations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Wide enough for file names when piped; a terminal sets its own width.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+StoreOpt = Annotated[
+    Path,
+    typer.Option("--store", "-s", help="The run store (SQLite file).", envvar="DEPLOYSIM_STORE"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")]
+
+
+def main() -> None:
+    """Entry point: run the app, turning deploysim errors into one clear line and exit code 2."""
+    try:
+        app()
+    except DeploysimError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise SystemExit(2) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the deploysim version."""
+    out.print(__version__)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Log files (globs expanded by the shell).")],
+    store: StoreOpt,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help=f"Force the format: {', '.join(FORMATS)}."),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Stop at the first bad record or unreadable file.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read logs into the store: formats auto-detected, bad records skipped and reported."""
+    from deploysim.cli.progress import ingest_with_progress
+
+    reports: list[FileReport] = []
+    failed: list[dict[str, str]] = []
+    with Store(store) as st:
+        for path in paths:
+            try:
+                reports.append(
+                    ingest_with_progress(path, st, fmt=fmt, strict=strict, quiet=as_json)
+                )
+            except InputError as e:
+                if strict:
+                    raise
+                failed.append({"path": str(path), "reason": str(e)})
+        counts = st.table_counts()
+    if as_json:
+        _print_json(
+            {
+                "files": [r.to_json() for r in reports],
+                "unreadable": failed,
+                "store": str(store),
+                "store_rows": counts,
+            }
+        )
+        return
+    _print_ingest_table(reports, failed)
+    out.print(
+        f"store {store}: {counts['conversations']} conversations, "
+        f"{counts['messages']} distinct messages"
+    )
+
+
+def _print_ingest_table(reports: list[FileReport], failed: list[dict[str, str]]) -> None:
+    table = Table(title="ingest")
+    cols = (
+        "file",
+        "format",
+        "status",
+        "records",
+        "kept",
+        "skipped",
+        "empty",
+        "conversations",
+        "new",
+    )
+    for col in cols:
+        table.add_column(
+            col,
+            justify="left" if col in ("file", "format", "status") else "right",
+            no_wrap=True,
+        )
+    for r in reports:
+        table.add_row(
+            Path(r.path).name,
+            r.format,
+            r.status,
+            str(r.records),
+            str(r.kept),
+            str(r.skipped),
+            str(r.empty),
+            str(r.conversations),
+            str(r.new_conversations) if r.status == "ingested" else "-",
+        )
+    out.print(table)
+    for r in reports:
+        for s in r.skips:
+            where = f"record {s.record}" + (f", line {s.line}" if s.line else "")
+            err.print(f"[yellow]skipped[/] {r.path}, {where}: {s.reason}", highlight=False)
+        if r.skipped > len(r.skips):
+            err.print(
+                f"[yellow]... and {r.skipped - len(r.skips)} more skipped in {r.path}[/] "
+                f"(by reason: {r.skip_reasons})",
+                highlight=False,
+            )
+    for f in failed:
+        err.print(f"[red]not ingested[/] {f['reason']}", highlight=False)
+
+
+@app.command()
+def stats(store: StoreOpt, as_json: JsonOpt = False) -> None:
+    """Counts by source and format, turns per conversation, and tool use."""
+    from deploysim.summary import summarize
+
+    _require_store(store)
+    with Store(store) as st:
+        summary = summarize(st)
+    if as_json:
+        _print_json(summary)
+        return
+    table = Table(title=f"{store}: {summary['conversations']} conversations")
+    for col in ("format", "inputs", "conversations", "sightings"):
+        table.add_column(col, justify="left" if col == "format" else "right")
+    for row in summary["by_format"]:
+        table.add_row(
+            row["format"], *(str(row[k]) for k in ("inputs", "conversations", "sightings"))
+        )
+    out.print(table)
+    for label in ("messages_per_conversation", "user_turns_per_conversation"):
+        d = summary[label]
+        out.print(
+            f"{label.replace('_', ' ')}: min {d['min']}, median {d['median']}, "
+            f"mean {d['mean']}, p90 {d['p90']}, max {d['max']}"
+        )
+    tu = summary["tool_use"]
+    out.print(
+        f"tool use: {tu['conversations_with_tool_calls']} conversations with tool calls "
+        f"({tu['tool_calls']} calls), {tu['conversations_offering_tools']} offering tools"
+    )
+    if tu["top_tools"]:
+        out.print("top tools: " + ", ".join(f"{t['name']}" for t in tu["top_tools"][:10]))
+
+
+@app.command()
+def export(
+    store: StoreOpt,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output file (.jsonl or .jsonl.gz).")
+    ],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Output format: openai.")] = "openai",
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the stored conversations out, one per line (tool calls and results included)."""
+    from deploysim.export import export_openai
+
+    if fmt != "openai":
+        raise InputError(f"unknown export format {fmt!r}; supported: openai")
+    _require_store(store)
+    with Store(store) as st:
+        n = export_openai(st, output)
+    if as_json:
+        _print_json({"output": str(output), "format": fmt, "conversations": n})
+    else:
+        out.print(f"wrote {n} conversations to {output}")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to put the store and the report.")
+    ] = Path("deploysim-demo"),
+    as_json: JsonOpt = False,
+) -> None:
+    """The main job on the embedded default: real ShareGPT logs, no API keys, ends in a report."""
+    from deploysim.demo import run_demo
+
+    result = run_demo(out_dir, quiet=as_json)
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(f"report: {result['report']}")
+
+
+def _require_store(path: Path) -> None:
+    if not path.is_file():
+        raise InputError(
+            f"{path}: no such store; create one with `deploysim ingest ... --store {path}`"
+        )
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))

@@ -1,0 +1,1 @@
+"""Reports a person can open: self-contained HTML files (no network needed)."""

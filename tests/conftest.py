@@ -1,0 +1,22 @@
+"""Shared fixtures: the real public data in ../shared/data, and an isolated secret key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = SHARED / "data"
+HH = DATA / "chat" / "hh-rlhf-harmless-test.sample20.jsonl"
+OASST = DATA / "chat" / "oasst-en-trees.sample10.jsonl"
+TAU = DATA / "agentic" / "tau-bench-airline-gpt4o.tasks00-24.json"
+INSPECT_DIR = DATA / "agentic" / "inspect-logs"
+PII = DATA / "pii" / "presidio-synth-v2.first750.json"
+
+
+@pytest.fixture(autouse=True)
+def _secret_key(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never touch the user's key file: a fixed key comes from the environment."""
+    monkeypatch.setenv("DEPLOYSIM_SECRET_KEY", "test-secret-key")
+    monkeypatch.setenv("DEPLOYSIM_KEY_FILE", str(tmp_path_factory.getbasetemp() / "secret.key"))
