@@ -1,0 +1,143 @@
+"""The model interface every provider implements: one async ``generate``.
+
+A model is built from a *spec* string, ``provider/name?option=value&...`` (for example
+``openai/gpt-4.1-mini?base_url=http://127.0.0.1:8000/v1&temperature=0``). The spec, never a
+secret, is stored with every result so that any result can be reproduced from the store alone.
+API keys come from the environment and never enter a spec.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Literal
+from urllib.parse import parse_qsl, urlencode
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from deploysim.errors import UsageError
+from deploysim.schema import JSONValue, Message, ToolCall, ToolDef, canonical_hash
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "unknown"]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelSpec(_Value):
+    """A parsed model spec: provider, model name, options (all strings, sorted)."""
+
+    provider: str
+    name: str
+    options: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, spec: str) -> ModelSpec:
+        """Parse ``provider/name?k=v&...``; the name may itself contain slashes."""
+        head, _, query = spec.partition("?")
+        provider, sep, name = head.partition("/")
+        if not sep or not provider or not name:
+            raise UsageError(
+                f"model spec {spec!r} must look like provider/name[?option=value&...], "
+                "e.g. openai/gpt-4.1-mini or llamacpp/smollm2-135m"
+            )
+        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+        for key in options:
+            if any(word in key.lower() for word in ("key", "secret", "password")):
+                raise UsageError(
+                    f"model spec {spec!r}: option {key!r} looks like a secret; secrets come from "
+                    "the environment (e.g. OPENAI_API_KEY) and are never part of a spec"
+                )
+        return cls(provider=provider, name=name, options=dict(sorted(options.items())))
+
+    def __str__(self) -> str:
+        query = urlencode(self.options)
+        return f"{self.provider}/{self.name}" + (f"?{query}" if query else "")
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the canonical spec string."""
+        return canonical_hash(str(self))
+
+
+class GenerateConfig(_Value):
+    """Decoding settings for one call. ``None`` means the provider's default."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    timeout_s: float | None = None
+
+
+class Usage(_Value):
+    """Token usage of one call."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class Generation(_Value):
+    """What a model returned: the new assistant turn and how it came about."""
+
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning: str | None = None
+    finish_reason: FinishReason = "unknown"
+    usage: Usage = Usage()
+    latency_s: float = 0.0
+    # First-token log-probabilities, when asked for: {token: logprob}. Judges read yes/no here.
+    top_logprobs: dict[str, float] | None = None
+    model: str | None = None
+    raw: dict[str, JSONValue] = Field(default_factory=dict)
+
+    def as_message(self) -> Message:
+        """The generation as an assistant :class:`Message`."""
+        from deploysim.schema import ReasoningPart, TextPart
+
+        content: str | tuple[ReasoningPart | TextPart, ...] = self.text
+        if self.reasoning:
+            content = (ReasoningPart(reasoning=self.reasoning), TextPart(text=self.text))
+        return Message(
+            role="assistant", content=content, tool_calls=self.tool_calls, model=self.model
+        )
+
+
+class ModelError(Exception):
+    """A call failed. ``retryable`` errors (429, 5xx, timeouts, dropped connections) are retried
+    by the caller; others are recorded as failures at once. ``kind`` names the error type that is
+    stored with the failure."""
+
+    def __init__(
+        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None
+    ):
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class Model(abc.ABC):
+    """Base of every provider. Subclasses implement :meth:`generate` and nothing else."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    @abc.abstractmethod
+    async def generate(
+        self, messages: Sequence[Message], tools: Sequence[ToolDef], config: GenerateConfig
+    ) -> Generation:
+        """Write the next assistant turn after ``messages``, with ``tools`` on offer.
+
+        Raises :class:`ModelError` on failure (never anything else for provider errors).
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (HTTP clients, loaded weights)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec}>"
