@@ -33,6 +33,10 @@ from deploysim.schema import (
     conversation_hash,
 )
 
+# One letter per message role, so sampling can find user and assistant turns without parsing
+# message bodies: conversations.roles is e.g. "suauat".
+ROLE_CODES = {"system": "s", "developer": "d", "user": "u", "assistant": "a", "tool": "t"}
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: conversations, messages, sightings, inputs, rejects, meta
     """
@@ -49,6 +53,7 @@ MIGRATIONS: tuple[str, ...] = (
         message_hashes TEXT NOT NULL,
         tools TEXT NOT NULL,
         refs TEXT NOT NULL,
+        roles TEXT NOT NULL,
         n_messages INTEGER NOT NULL,
         n_user_turns INTEGER NOT NULL,
         n_assistant_turns INTEGER NOT NULL,
@@ -89,6 +94,51 @@ MIGRATIONS: tuple[str, ...] = (
         reason TEXT NOT NULL,
         PRIMARY KEY (input_sha256, record)
     ) WITHOUT ROWID;
+    """,
+    # 2: samples of prefixes, replay specs, replays
+    """
+    CREATE TABLE samples (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        spec TEXT NOT NULL,
+        spec_hash TEXT NOT NULL,
+        population INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE prefixes (
+        id INTEGER PRIMARY KEY,
+        sample_id INTEGER NOT NULL REFERENCES samples(id),
+        conversation_hash TEXT NOT NULL REFERENCES conversations(hash),
+        cut INTEGER NOT NULL,
+        reference_index INTEGER,
+        stratum TEXT NOT NULL,
+        inclusion_prob REAL NOT NULL,
+        UNIQUE (sample_id, conversation_hash, cut)
+    );
+    CREATE TABLE replay_specs (
+        hash TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE replays (
+        id INTEGER PRIMARY KEY,
+        prefix_id INTEGER NOT NULL REFERENCES prefixes(id),
+        spec_hash TEXT NOT NULL REFERENCES replay_specs(hash),
+        draw INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+        response TEXT,
+        finish_reason TEXT,
+        error_kind TEXT,
+        error TEXT,
+        attempts INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        latency_s REAL,
+        created_at REAL NOT NULL,
+        UNIQUE (prefix_id, spec_hash, draw)
+    );
     """,
 )
 
@@ -257,8 +307,8 @@ class Store:
             chash = conversation_hash(hashes, conv.tools, conv.references)
             cur = self.db.execute(
                 "INSERT OR IGNORE INTO conversations(hash, message_hashes, tools, refs, "
-                "n_messages, n_user_turns, n_assistant_turns, n_tool_calls, n_tools, multimodal) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "roles, n_messages, n_user_turns, n_assistant_turns, n_tool_calls, n_tools, "
+                "multimodal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chash,
                     json.dumps(hashes),
@@ -268,6 +318,7 @@ class Store:
                     canonical_json(
                         [r.model_dump(mode="json", exclude_defaults=True) for r in conv.references]
                     ),
+                    "".join(ROLE_CODES[m.role] for m in conv.messages),
                     len(conv.messages),
                     conv.n_user_turns,
                     sum(1 for m in conv.messages if m.role == "assistant"),
@@ -285,6 +336,25 @@ class Store:
             )
         return new
 
+    def units(self) -> Iterator[tuple[str, str, str, str, int, bool]]:
+        """Per conversation, what sampling needs: (hash, roles, format, file, n_tools,
+        multimodal), from its first sighting; in hash order, streamed."""
+        cur = self.db.execute(
+            "SELECT c.hash, c.roles, s.source_format, i.path, c.n_tools, c.multimodal "
+            "FROM conversations c JOIN sightings s ON s.id = ("
+            "  SELECT MIN(id) FROM sightings WHERE conversation_hash = c.hash) "
+            "JOIN inputs i ON i.sha256 = s.input_sha256 ORDER BY c.hash"
+        )
+        for h, roles, fmt, path, n_tools, mm in cur:
+            yield h, roles, fmt, path, int(n_tools), bool(mm)
+
+    def conversation(self, chash: str) -> Conversation:
+        """One stored conversation by content hash (with its first sighting's provenance)."""
+        row = self.db.execute(f"{_CONVERSATION_SELECT} WHERE c.hash = ?", (chash,)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: no conversation {chash}")
+        return self._conversation(row)
+
     def count(self, table: str) -> int:
         """Rows in one of the store's tables."""
         if table not in _TABLES:
@@ -300,13 +370,7 @@ class Store:
         last = 0
         while True:
             rows = self.db.execute(
-                "SELECT c.id, c.hash, c.message_hashes, c.tools, c.refs, s.source_format, "
-                "i.path, s.record, s.source_id, s.metadata FROM conversations c "
-                "LEFT JOIN sightings s ON s.id = ("
-                "  SELECT MIN(id) FROM sightings WHERE conversation_hash = c.hash) "
-                "LEFT JOIN inputs i ON i.sha256 = s.input_sha256 "
-                "WHERE c.id > ? ORDER BY c.id LIMIT ?",
-                (last, batch),
+                f"{_CONVERSATION_SELECT} WHERE c.id > ? ORDER BY c.id LIMIT ?", (last, batch)
             ).fetchall()
             if not rows:
                 return
@@ -341,7 +405,27 @@ class Store:
         )
 
 
-_TABLES = ("meta", "messages", "conversations", "inputs", "sightings", "rejects")
+# A conversation row with the provenance of its first sighting.
+_CONVERSATION_SELECT = (
+    "SELECT c.id, c.hash, c.message_hashes, c.tools, c.refs, s.source_format, "
+    "i.path, s.record, s.source_id, s.metadata FROM conversations c "
+    "LEFT JOIN sightings s ON s.id = ("
+    "  SELECT MIN(id) FROM sightings WHERE conversation_hash = c.hash) "
+    "LEFT JOIN inputs i ON i.sha256 = s.input_sha256"
+)
+
+_TABLES = (
+    "meta",
+    "messages",
+    "conversations",
+    "inputs",
+    "sightings",
+    "rejects",
+    "samples",
+    "prefixes",
+    "replay_specs",
+    "replays",
+)
 
 
 def _statements(script: str) -> list[str]:

@@ -202,6 +202,148 @@ def export(
         out.print(f"wrote {n} conversations to {output}")
 
 
+@app.command("sample")
+def sample_cmd(
+    store: StoreOpt,
+    name: Annotated[str, typer.Option("--name", help="Name of the sample.")] = "default",
+    mode: Annotated[
+        str,
+        typer.Option("--mode", help="turn: uniform over user turns; final: over conversations."),
+    ] = "turn",
+    size: Annotated[int, typer.Option("--size", "-n", help="Number of prefixes.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    formats: Annotated[
+        list[str] | None, typer.Option("--source-format", help="Only these formats (repeatable).")
+    ] = None,
+    min_user_turns: Annotated[int, typer.Option(help="Eligibility: at least this many.")] = 1,
+    max_user_turns: Annotated[
+        int | None, typer.Option(help="Eligibility: at most this many.")
+    ] = None,
+    has_tools: Annotated[
+        bool | None, typer.Option("--has-tools/--no-tools", help="Only with / without tool use.")
+    ] = None,
+    include_multimodal: Annotated[
+        bool, typer.Option("--include-multimodal", help="Keep conversations with images etc.")
+    ] = False,
+    stratify: Annotated[
+        str | None,
+        typer.Option(help="Stratify by source_format, source_file, has_tools or user_turns."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Draw a sample of prefixes (each with its inclusion probability and logged next turn)."""
+    from deploysim.replay import create_sample
+    from deploysim.sampling import SamplingSpec
+
+    _require_store(store)
+    if mode not in ("turn", "final"):
+        raise InputError(f"--mode must be turn or final, not {mode!r}")
+    spec = SamplingSpec(
+        mode=mode,
+        size=size,
+        seed=seed,
+        formats=tuple(formats or ()),
+        min_user_turns=min_user_turns,
+        max_user_turns=max_user_turns,
+        has_tools=has_tools,
+        include_multimodal=include_multimodal,
+        stratify=stratify,
+    )
+    with Store(store) as st:
+        info = create_sample(st, name, spec)
+    result = {
+        "sample": info.name,
+        "created": info.created,
+        "size": info.size,
+        "population": info.population,
+        "spec": spec.model_dump(mode="json"),
+        "spec_hash": info.spec_hash,
+    }
+    if as_json:
+        _print_json(result)
+    else:
+        verb = "drew" if info.created else "already have"
+        out.print(
+            f"{verb} sample {info.name!r}: {info.size} prefixes out of {info.population} "
+            f"eligible ({spec.mode} mode, seed {spec.seed})"
+        )
+
+
+@app.command()
+def replay(
+    store: StoreOpt,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model spec, e.g. llamacpp/smollm2-135m.")
+    ],
+    sample_name: Annotated[
+        str, typer.Option("--sample", help="Which sample to replay.")
+    ] = "default",
+    samples_per_prefix: Annotated[
+        int, typer.Option("--samples-per-prefix", help="Regenerations per prefix.")
+    ] = 1,
+    concurrency: Annotated[int, typer.Option(help="Concurrent calls to the model.")] = 8,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Cap on generated tokens.")] = 512,
+    seed: Annotated[int | None, typer.Option(help="Decoding seed, where supported.")] = None,
+    timeout: Annotated[float, typer.Option(help="Per-request timeout, seconds.")] = 120.0,
+    max_attempts: Annotated[int, typer.Option(help="Attempts per prefix (retryable errors).")] = 5,
+    system_prompt: Annotated[
+        str | None,
+        typer.Option(help="Override the logged system prompt (text, or @file to read it)."),
+    ] = None,
+    include_reasoning: Annotated[
+        bool, typer.Option("--include-reasoning", help="Send earlier hidden reasoning too.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Run stored failures again.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Regenerate the next assistant turn of every sampled prefix; resumes where it stopped."""
+    from deploysim.cli.progress import replay_progress
+    from deploysim.models import GenerateConfig
+    from deploysim.replay import ReplaySpec, RetryPolicy, run_replay
+
+    _require_store(store)
+    if system_prompt is not None and system_prompt.startswith("@"):
+        system_prompt = Path(system_prompt[1:]).read_text(encoding="utf-8")
+    spec = ReplaySpec(
+        model=str(_parse_model(model)),
+        config=GenerateConfig(
+            temperature=temperature, max_tokens=max_tokens, seed=seed, timeout_s=timeout
+        ),
+        system_prompt=system_prompt,
+        include_reasoning=include_reasoning,
+    )
+    with Store(store) as st, replay_progress(quiet=as_json) as progress:
+        summary = run_replay(
+            st,
+            spec,
+            sample_name=sample_name,
+            draws=samples_per_prefix,
+            concurrency=concurrency,
+            retry=RetryPolicy(max_attempts=max_attempts),
+            retry_failed=retry_failed,
+            on_progress=progress,
+        )
+    if as_json:
+        _print_json(summary.to_json())
+        return
+    out.print(
+        f"{spec.model}: {summary.ok} replayed, {summary.failed} failed "
+        f"({summary.retries} retries) in {summary.seconds:.1f} s; "
+        f"tokens in {summary.input_tokens}, out {summary.output_tokens}"
+    )
+    if summary.errors:
+        out.print("errors by type: " + ", ".join(f"{k} {v}" for k, v in summary.errors.items()))
+
+
+def _parse_model(spec: str) -> Any:
+    from deploysim.models import ModelSpec
+
+    return ModelSpec.parse(spec)
+
+
 @app.command()
 def demo(
     out_dir: Annotated[

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
@@ -15,6 +19,7 @@ from rich.progress import (
 )
 
 from deploysim.ingest import FileReport, ingest_file
+from deploysim.replay import ReplaySummary
 from deploysim.store import Store
 
 
@@ -44,3 +49,36 @@ def ingest_with_progress(
             strict=strict,
             on_progress=lambda done: progress.update(task, completed=done),
         )
+
+
+@contextmanager
+def replay_progress(*, quiet: bool) -> Iterator[Callable[[ReplaySummary], None]]:
+    """A progress bar for replay: done/total, throughput, ETA and error count."""
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]replay"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.1f}/s"),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=quiet or not console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task("replay", total=None, rate=0.0, failed=0)
+        start = time.perf_counter()
+
+        def update(s: ReplaySummary) -> None:
+            done = s.ok + s.failed
+            elapsed = time.perf_counter() - start
+            progress.update(
+                task,
+                total=s.pending,
+                completed=done,
+                failed=s.failed,
+                rate=done / elapsed if elapsed > 0 else 0.0,
+            )
+
+        yield update

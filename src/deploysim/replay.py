@@ -1,0 +1,446 @@
+"""Replay: the candidate model writes the next assistant turn on each sampled prefix.
+
+The candidate sees exactly the logged prefix (the system prompt kept or overridden by policy,
+earlier hidden reasoning dropped unless asked for, the logged tool definitions offered). Calls
+run concurrently up to a per-model limit; retryable failures (429, 5xx, timeouts, dropped
+connections, malformed bodies) are retried with exponential backoff and jitter, honouring
+Retry-After; what still fails is stored as a failure with its error type and counted in every
+denominator. Every result is committed as it arrives and keyed by (prefix, replay spec, draw), so
+re-running after a crash or ``kill -9`` continues where it stopped and never duplicates work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from deploysim.errors import UsageError
+from deploysim.models import GenerateConfig, Generation, Model, ModelError, ModelSpec, get_model
+from deploysim.sampling import SamplingSpec, Unit, sample
+from deploysim.schema import (
+    Message,
+    ReasoningPart,
+    ToolDef,
+    canonical_hash,
+    canonical_json,
+)
+from deploysim.store import Store
+
+
+class ReplaySpec(BaseModel):
+    """Everything that determines a replay besides the prefix: stored with every result."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    config: GenerateConfig = GenerateConfig()
+    system_prompt: str | None = None  # None: keep the logged system prompt
+    include_reasoning: bool = False
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the canonical spec."""
+        return canonical_hash(self.model_dump(mode="json"))
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: ``base * 2**(attempt-1)`` capped, times U(0.5, 1)."""
+
+    max_attempts: int = 5
+    base_s: float = 0.5
+    cap_s: float = 30.0
+    max_retry_after_s: float = 120.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait before attempt ``attempt + 1``."""
+        backoff: float = min(self.cap_s, self.base_s * 2.0 ** (attempt - 1))
+        backoff *= rng.uniform(0.5, 1.0)
+        if retry_after is not None:
+            return max(backoff, min(float(retry_after), self.max_retry_after_s))
+        return backoff
+
+
+@dataclass(frozen=True, slots=True)
+class SampleInfo:
+    """A stored sample of prefixes."""
+
+    id: int
+    name: str
+    spec_hash: str
+    size: int
+    population: int
+    created: bool
+
+
+@dataclass
+class ReplaySummary:
+    """Counts of one replay run (this invocation), plus totals for the spec."""
+
+    spec_hash: str
+    model: str
+    pending: int = 0
+    ok: int = 0
+    failed: int = 0
+    retries: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as JSON-ready data."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+Progress = Callable[[ReplaySummary], None]
+
+
+# --- samples ---------------------------------------------------------------------------------
+
+
+def create_sample(store: Store, name: str, spec: SamplingSpec) -> SampleInfo:
+    """Draw and store a sample of prefixes, or return the stored one with the same spec."""
+    row = store.db.execute(
+        "SELECT id, spec_hash, size, population FROM samples WHERE name = ?", (name,)
+    ).fetchone()
+    if row is not None:
+        if row[1] != spec.hash():
+            raise UsageError(
+                f"sample {name!r} already exists in {store.path} with a different spec; "
+                "choose another --name (samples are immutable once drawn)"
+            )
+        return SampleInfo(row[0], name, row[1], row[2], row[3], created=False)
+    units = (Unit(h, r, f, p, t, m) for h, r, f, p, t, m in store.units())
+    prefixes, population = sample(units, spec)
+    if not prefixes:
+        raise UsageError(f"no eligible prefixes in {store.path} for this sampling spec")
+    with store.transaction():
+        cur = store.db.execute(
+            "INSERT INTO samples(name, spec, spec_hash, population, size, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                name,
+                canonical_json(spec.model_dump(mode="json")),
+                spec.hash(),
+                population,
+                len(prefixes),
+                time.time(),
+            ),
+        )
+        sample_id = int(cur.lastrowid or 0)
+        store.db.executemany(
+            "INSERT INTO prefixes(sample_id, conversation_hash, cut, reference_index, stratum, "
+            "inclusion_prob) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    sample_id,
+                    p.conversation_hash,
+                    p.cut,
+                    p.reference_index,
+                    p.stratum,
+                    p.inclusion_prob,
+                )
+                for p in prefixes
+            ],
+        )
+    return SampleInfo(sample_id, name, spec.hash(), len(prefixes), population, created=True)
+
+
+def sample_id(store: Store, name: str) -> int:
+    """The id of a stored sample, with a clear error when there is none."""
+    row = store.db.execute("SELECT id FROM samples WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise UsageError(
+            f"no sample {name!r} in {store.path}; draw one with `deploysim sample --name {name}`"
+        )
+    return int(row[0])
+
+
+# --- prefixes --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedPrefix:
+    """A prefix ready to send: its messages and the tools offered."""
+
+    id: int
+    messages: tuple[Message, ...]
+    tools: tuple[ToolDef, ...]
+
+
+def load_prefix(store: Store, prefix_id: int) -> LoadedPrefix:
+    """The messages (``conversation.messages[:cut]``) and tools of a stored prefix."""
+    chash, cut = store.db.execute(
+        "SELECT conversation_hash, cut FROM prefixes WHERE id = ?", (prefix_id,)
+    ).fetchone()
+    conv = store.conversation(chash)
+    return LoadedPrefix(prefix_id, conv.messages[:cut], conv.tools)
+
+
+def prepare_messages(messages: Sequence[Message], spec: ReplaySpec) -> list[Message]:
+    """Apply the spec's policies to a prefix: system prompt override, hidden reasoning."""
+    out = list(messages)
+    if spec.system_prompt is not None:
+        while out and out[0].role in ("system", "developer"):
+            out.pop(0)
+        out.insert(0, Message(role="system", content=spec.system_prompt))
+    if not spec.include_reasoning:
+        out = [_without_reasoning(m) for m in out]
+    return out
+
+
+def _without_reasoning(m: Message) -> Message:
+    if isinstance(m.content, str) or not any(isinstance(p, ReasoningPart) for p in m.content):
+        return m
+    kept = tuple(p for p in m.content if not isinstance(p, ReasoningPart))
+    return m.model_copy(update={"content": kept})
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def pending(
+    store: Store, sid: int, spec_hash: str, draws: int, *, retry_failed: bool, batch: int = 1000
+) -> Iterator[tuple[int, int]]:
+    """(prefix id, draw) pairs with no stored result yet, streamed in prefix order."""
+    done_status = ("ok",) if retry_failed else ("ok", "failed")
+    last = 0
+    while True:
+        ids = [
+            r[0]
+            for r in store.db.execute(
+                "SELECT id FROM prefixes WHERE sample_id = ? AND id > ? ORDER BY id LIMIT ?",
+                (sid, last, batch),
+            )
+        ]
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        done = set(
+            store.db.execute(
+                f"SELECT prefix_id, draw FROM replays WHERE spec_hash = ? AND prefix_id IN "
+                f"({marks}) AND status IN ({','.join('?' * len(done_status))})",
+                (spec_hash, *ids, *done_status),
+            ).fetchall()
+        )
+        for pid in ids:
+            for d in range(draws):
+                if (pid, d) not in done:
+                    yield pid, d
+        last = ids[-1]
+
+
+def count_pending(store: Store, sid: int, spec_hash: str, draws: int, *, retry_failed: bool) -> int:
+    """How many (prefix, draw) pairs still need a result."""
+    total = store.db.execute("SELECT COUNT(*) FROM prefixes WHERE sample_id = ?", (sid,)).fetchone()
+    statuses = ("ok",) if retry_failed else ("ok", "failed")
+    done = store.db.execute(
+        "SELECT COUNT(*) FROM replays r JOIN prefixes p ON p.id = r.prefix_id "
+        f"WHERE p.sample_id = ? AND r.spec_hash = ? AND r.draw < ? "
+        f"AND r.status IN ({','.join('?' * len(statuses))})",
+        (sid, spec_hash, draws, *statuses),
+    ).fetchone()
+    return int(total[0]) * draws - int(done[0])
+
+
+def run_replay(
+    store: Store,
+    spec: ReplaySpec,
+    *,
+    sample_name: str = "default",
+    draws: int = 1,
+    concurrency: int = 8,
+    retry: RetryPolicy | None = None,
+    retry_failed: bool = False,
+    on_progress: Progress | None = None,
+    model: Model | None = None,
+) -> ReplaySummary:
+    """Replay every pending prefix of a sample with the spec's model; see the module docstring."""
+    return asyncio.run(
+        replay_async(
+            store,
+            spec,
+            sample_name=sample_name,
+            draws=draws,
+            concurrency=concurrency,
+            retry=retry or RetryPolicy(),
+            retry_failed=retry_failed,
+            on_progress=on_progress,
+            model=model,
+        )
+    )
+
+
+async def replay_async(
+    store: Store,
+    spec: ReplaySpec,
+    *,
+    sample_name: str,
+    draws: int,
+    concurrency: int,
+    retry: RetryPolicy,
+    retry_failed: bool,
+    on_progress: Progress | None,
+    model: Model | None,
+) -> ReplaySummary:
+    """The async body of :func:`run_replay` (usable from a running event loop)."""
+    if draws < 1 or concurrency < 1:
+        raise UsageError("--samples-per-prefix and --concurrency must be at least 1")
+    sid = sample_id(store, sample_name)
+    model = model or get_model(ModelSpec.parse(spec.model))
+    store.db.execute(
+        "INSERT OR IGNORE INTO replay_specs(hash, model, spec, created_at) VALUES (?, ?, ?, ?)",
+        (spec.hash, spec.model, canonical_json(spec.model_dump(mode="json")), time.time()),
+    )
+    summary = ReplaySummary(spec_hash=spec.hash, model=spec.model)
+    summary.pending = count_pending(store, sid, spec.hash, draws, retry_failed=retry_failed)
+    writer = _Writer(store, spec.hash, summary, on_progress)
+    queue: asyncio.Queue[tuple[LoadedPrefix, int] | None] = asyncio.Queue(maxsize=concurrency * 2)
+    rng = random.Random()
+    start = time.perf_counter()
+
+    async def produce() -> None:
+        cached: LoadedPrefix | None = None
+        for pid, draw in pending(store, sid, spec.hash, draws, retry_failed=retry_failed):
+            if cached is None or cached.id != pid:
+                cached = load_prefix(store, pid)
+            await queue.put((cached, draw))
+        for _ in range(concurrency):
+            await queue.put(None)
+
+    async def work() -> None:
+        while (item := await queue.get()) is not None:
+            prefix, draw = item
+            writer.add(prefix.id, draw, await _attempt(model, prefix, spec, retry, rng))
+
+    try:
+        await asyncio.gather(produce(), *(work() for _ in range(concurrency)))
+    finally:
+        writer.flush()
+        summary.seconds = time.perf_counter() - start
+        await model.aclose()
+    return summary
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    generation: Generation | None
+    attempts: int
+    error_kind: str | None = None
+    error: str | None = None
+
+
+async def _attempt(
+    model: Model, prefix: LoadedPrefix, spec: ReplaySpec, retry: RetryPolicy, rng: random.Random
+) -> _Outcome:
+    messages = prepare_messages(prefix.messages, spec)
+    timeout = spec.config.timeout_s
+    for attempt in range(1, retry.max_attempts + 1):
+        try:
+            call = model.generate(messages, prefix.tools, spec.config)
+            gen = await (asyncio.wait_for(call, timeout) if timeout else call)
+            return _Outcome(gen, attempt)
+        except ModelError as e:
+            kind, message, retryable, after = e.kind, str(e), e.retryable, e.retry_after
+        except TimeoutError:
+            kind, message, retryable, after = "timeout", f"no answer in {timeout} s", True, None
+        except Exception as e:  # a provider bug must not lose the other prefixes
+            kind, message, retryable, after = "internal", f"{type(e).__name__}: {e}", False, None
+        if not retryable or attempt == retry.max_attempts:
+            return _Outcome(None, attempt, kind, message[:500])
+        await asyncio.sleep(retry.delay(attempt, after, rng))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Writer:
+    """Buffers outcomes and commits them in small batches from the event-loop thread."""
+
+    def __init__(
+        self, store: Store, spec_hash: str, summary: ReplaySummary, on_progress: Progress | None
+    ) -> None:
+        self.store = store
+        self.spec_hash = spec_hash
+        self.summary = summary
+        self.on_progress = on_progress
+        self.rows: list[tuple[Any, ...]] = []
+        self.last_flush = time.monotonic()
+
+    def add(self, prefix_id: int, draw: int, outcome: _Outcome) -> None:
+        s = self.summary
+        s.retries += outcome.attempts - 1
+        gen = outcome.generation
+        if gen is None:
+            s.failed += 1
+            kind = outcome.error_kind or "unknown"
+            s.errors[kind] = s.errors.get(kind, 0) + 1
+            self.rows.append(
+                (
+                    prefix_id,
+                    self.spec_hash,
+                    draw,
+                    "failed",
+                    None,
+                    None,
+                    kind,
+                    outcome.error,
+                    outcome.attempts,
+                    0,
+                    0,
+                    None,
+                    time.time(),
+                )
+            )
+        else:
+            s.ok += 1
+            s.input_tokens += gen.usage.input_tokens
+            s.output_tokens += gen.usage.output_tokens
+            response = json.dumps([gen.as_message().to_json_dict()], ensure_ascii=False)
+            self.rows.append(
+                (
+                    prefix_id,
+                    self.spec_hash,
+                    draw,
+                    "ok",
+                    response,
+                    gen.finish_reason,
+                    None,
+                    None,
+                    outcome.attempts,
+                    gen.usage.input_tokens,
+                    gen.usage.output_tokens,
+                    gen.latency_s,
+                    time.time(),
+                )
+            )
+        if len(self.rows) >= 64 or time.monotonic() - self.last_flush > 0.5:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            with self.store.transaction():
+                # A retried failure replaces the failed row; an ok row is never replaced.
+                self.store.db.executemany(
+                    "INSERT INTO replays(prefix_id, spec_hash, draw, status, response, "
+                    "finish_reason, error_kind, error, attempts, input_tokens, output_tokens, "
+                    "latency_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(prefix_id, spec_hash, draw) DO UPDATE SET "
+                    "status = excluded.status, response = excluded.response, "
+                    "finish_reason = excluded.finish_reason, error_kind = excluded.error_kind, "
+                    "error = excluded.error, attempts = replays.attempts + excluded.attempts, "
+                    "input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, "
+                    "latency_s = excluded.latency_s, created_at = excluded.created_at "
+                    "WHERE replays.status = 'failed'",
+                    self.rows,
+                )
+            self.rows.clear()
+        self.last_flush = time.monotonic()
+        if self.on_progress is not None:
+            self.on_progress(self.summary)

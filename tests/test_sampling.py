@@ -1,0 +1,75 @@
+"""Prefix sampling: modes, eligibility, inclusion probabilities, uniformity, determinism."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from scipy.stats import chisquare
+
+from deploysim.sampling import SamplingSpec, Unit, candidates, sample
+
+
+def _units() -> list[Unit]:
+    # Conversations with 1..6 user turns; some end on a user turn, one is multimodal.
+    units = []
+    for i in range(30):
+        turns = 1 + i % 6
+        roles = "s" + "ua" * turns + ("u" if i % 5 == 0 else "")
+        units.append(Unit(f"c{i:02d}", roles, "openai" if i % 2 else "sharegpt", "f", 0, i == 7))
+    return units
+
+
+def test_turn_mode_cuts_after_each_user_turn_with_logged_reference() -> None:
+    unit = Unit("c", "suautu", "openai", "f", 0, False)
+    assert list(candidates(unit, "turn")) == [(2, 2), (4, None), (6, None)]
+    assert list(candidates(Unit("c", "suaua", "openai", "f", 0, False), "final")) == [(4, 4)]
+    assert list(candidates(Unit("c", "suau", "openai", "f", 0, False), "final")) == [(4, None)]
+
+
+def test_same_seed_same_sample_and_inclusion_probabilities() -> None:
+    spec = SamplingSpec(mode="turn", size=20, seed=7)
+    a, population = sample(_units(), spec)
+    b, _ = sample(list(reversed(_units())), spec)
+    assert a == b and len(a) == 20
+    assert all(p.inclusion_prob == pytest.approx(20 / population) for p in a)
+    assert sample(_units(), spec.model_copy(update={"seed": 8}))[0] != a
+
+
+def test_eligibility_filters() -> None:
+    units = _units()
+    prefixes, population = sample(units, SamplingSpec(size=1000, formats=("openai",)))
+    convs = {u.conversation_hash: u for u in units}
+    assert all(convs[p.conversation_hash].source_format == "openai" for p in prefixes)
+    assert len(prefixes) == population  # everything eligible is taken when size exceeds it
+    assert "c07" not in {p.conversation_hash for p in prefixes}  # multimodal excluded
+    few, _ = sample(units, SamplingSpec(size=1000, max_user_turns=2))
+    assert {convs[p.conversation_hash].roles.count("u") for p in few} <= {1, 2}
+
+
+def test_stratified_sample_uses_proportional_allocation() -> None:
+    prefixes, _ = sample(_units(), SamplingSpec(size=30, stratify="source_format"))
+    by = Counter(p.stratum for p in prefixes)
+    assert sum(by.values()) == 30 and set(by) == {"openai", "sharegpt"}
+    for p in prefixes:
+        assert 0 < p.inclusion_prob <= 1
+
+
+@pytest.mark.parametrize("mode", ["turn", "final"])
+def test_chi_square_uniform_over_units(mode: str) -> None:
+    units = _units()
+    spec = SamplingSpec(mode=mode, size=5)  # type: ignore[arg-type]
+    counts: Counter[str] = Counter()
+    draws = 2000
+    for seed in range(draws):
+        prefixes, population = sample(units, spec.model_copy(update={"seed": seed}))
+        counts.update(p.conversation_hash if mode == "final" else p.key for p in prefixes)
+    # Every eligible unit must appear; turn mode counts user turns, final mode conversations.
+    assert len(counts) == population
+    observed = list(counts.values())
+    result = chisquare(observed)
+    print(f"{mode}: {population} units, chi2={result.statistic:.1f}, p={result.pvalue:.3f}")
+    assert result.pvalue > 0.001
+    # Long conversations are not over-represented in final mode (one unit each).
+    if mode == "final":
+        assert population == len([u for u in units if not u.multimodal])
