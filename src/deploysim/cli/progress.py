@@ -19,7 +19,6 @@ from rich.progress import (
 )
 
 from deploysim.ingest import FileReport, ingest_file
-from deploysim.replay import ReplaySummary
 from deploysim.store import Store
 
 
@@ -52,11 +51,11 @@ def ingest_with_progress(
 
 
 @contextmanager
-def replay_progress(*, quiet: bool) -> Iterator[Callable[[ReplaySummary], None]]:
-    """A progress bar for replay: done/total, throughput, ETA and error count."""
+def count_progress(label: str, *, quiet: bool) -> Iterator[Callable[[int, int, int], None]]:
+    """A progress bar over a known number of items: done/total, rate, ETA, failures."""
     console = Console(stderr=True)
     progress = Progress(
-        TextColumn("[bold]replay"),
+        TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]:.1f}/s"),
@@ -67,18 +66,12 @@ def replay_progress(*, quiet: bool) -> Iterator[Callable[[ReplaySummary], None]]
         disable=quiet or not console.is_terminal,
     )
     with progress:
-        task = progress.add_task("replay", total=None, rate=0.0, failed=0)
+        task = progress.add_task(label, total=None, rate=0.0, failed=0)
         start = time.perf_counter()
 
-        def update(s: ReplaySummary) -> None:
-            done = s.ok + s.failed
+        def update(done: int, total: int, failed: int) -> None:
             elapsed = time.perf_counter() - start
-            progress.update(
-                task,
-                total=s.pending,
-                completed=done,
-                failed=s.failed,
-                rate=done / elapsed if elapsed > 0 else 0.0,
-            )
+            rate = done / elapsed if elapsed > 0 else 0.0
+            progress.update(task, total=total, completed=done, failed=failed, rate=rate)
 
         yield update
