@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from deploysim.errors import UsageError
 from deploysim.models import GenerateConfig, Generation, Model, ModelError, ModelSpec, get_model
@@ -43,6 +43,12 @@ class ReplaySpec(BaseModel):
     config: GenerateConfig = GenerateConfig()
     system_prompt: str | None = None  # None: keep the logged system prompt
     include_reasoning: bool = False
+
+    @field_validator("model")
+    @classmethod
+    def _canonical_model(cls, value: str) -> str:
+        # One spelling per model (options sorted), so results group and resume by spec.
+        return str(ModelSpec.parse(value))
 
     @property
     def hash(self) -> str:
