@@ -57,7 +57,12 @@ def register_grader(store: Store, grader: Grader, spec: str) -> str:
 
 
 def targets(
-    store: Store, *, models: Sequence[str] = (), references: bool = True, sample: str | None = None
+    store: Store,
+    *,
+    models: Sequence[str] = (),
+    replays: bool = True,
+    references: bool = True,
+    sample: str | None = None,
 ) -> Iterator[Target]:
     """Responses to grade: ok replays (optionally of some models), then logged references."""
     where, args = "r.status = 'ok'", list[str]()
@@ -67,14 +72,13 @@ def targets(
     if sample:
         where += " AND p.sample_id = (SELECT id FROM samples WHERE name = ?)"
         args.append(sample)
-    yield from (
-        Target("replay", rid, pid)
-        for rid, pid in store.db.execute(
+    if replays:
+        rows = store.db.execute(
             "SELECT r.id, r.prefix_id FROM replays r JOIN replay_specs s ON s.hash = r.spec_hash "
             f"JOIN prefixes p ON p.id = r.prefix_id WHERE {where} ORDER BY r.id",
             args,
         ).fetchall()
-    )
+        yield from (Target("replay", rid, pid) for rid, pid in rows)
     if references:
         ref_where, ref_args = "reference_index IS NOT NULL", list[str]()
         if sample:
@@ -109,6 +113,7 @@ def run_grading(
     graders: Sequence[tuple[str, Grader]],
     *,
     models: Sequence[str] = (),
+    replays: bool = True,
     references: bool = True,
     sample: str | None = None,
     concurrency: int = 4,
@@ -116,16 +121,20 @@ def run_grading(
 ) -> GradeSummary:
     """Grade every target not yet graded by each grader; see the module docstring."""
     return asyncio.run(
-        _grade_async(store, graders, models, references, sample, concurrency, on_progress)
+        _grade_async(
+            store,
+            graders,
+            targets(store, models=models, replays=replays, references=references, sample=sample),
+            concurrency,
+            on_progress,
+        )
     )
 
 
 async def _grade_async(
     store: Store,
     graders: Sequence[tuple[str, Grader]],
-    models: Sequence[str],
-    references: bool,
-    sample: str | None,
+    todo: Iterator[Target],
     concurrency: int,
     on_progress: Callable[[GradeSummary], None] | None,
 ) -> GradeSummary:
@@ -142,7 +151,7 @@ async def _grade_async(
     }
     work = [
         (t, spec, g, h)
-        for t in targets(store, models=models, references=references, sample=sample)
+        for t in todo
         for (spec, g), h in zip(graders, hashes, strict=True)
         if (t.kind, t.id) not in done[h]
     ]

@@ -176,6 +176,21 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (grader_hash, labels_sha256)
     );
     """,
+    # 4: registered forecasts (immutable manifests) and scorecards
+    """
+    CREATE TABLE forecasts (
+        content_hash TEXT PRIMARY KEY,
+        candidate TEXT NOT NULL,
+        registered_at TEXT NOT NULL,
+        manifest TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE scorecards (
+        id INTEGER PRIMARY KEY,
+        forecast_hash TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        scorecard TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -464,6 +479,8 @@ _TABLES = (
     "graders",
     "grades",
     "validations",
+    "forecasts",
+    "scorecards",
 )
 
 

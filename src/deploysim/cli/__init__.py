@@ -484,6 +484,106 @@ def compare_cmd(
     out.print(table)
 
 
+forecast_app = typer.Typer(help="Pre-registered forecasts.", no_args_is_help=True)
+app.add_typer(forecast_app, name="forecast")
+
+
+@forecast_app.command("register")
+def forecast_register(
+    store: StoreOpt,
+    candidate: Annotated[str, typer.Option(help="Candidate model spec (X).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Manifest file to write.")],
+    sample_name: Annotated[str, typer.Option("--sample", help="The replayed sample.")] = "default",
+    deployed: Annotated[
+        str | None, typer.Option(help="Deployed model's replay spec (Y), for Y->Y correction.")
+    ] = None,
+    challenging_sample: Annotated[
+        str | None, typer.Option(help="Sample of challenging prompts graded for X and Y.")
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="Significance level of the hypotheses.")] = 0.1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Freeze the forecasts, graders and data slice in an immutable, content-hashed manifest."""
+    from deploysim.forecast import register, write_manifest
+
+    _require_store(store)
+    with Store(store) as st:
+        manifest = register(
+            st,
+            candidate=str(_parse_model(candidate)),
+            sample=sample_name,
+            deployed=str(_parse_model(deployed)) if deployed else None,
+            challenging_sample=challenging_sample,
+            alpha=alpha,
+        )
+        write_manifest(manifest, output, st)
+    if as_json:
+        _print_json(manifest)
+        return
+    table = Table(title=f"forecast {manifest['content_hash'][:12]} for {manifest['candidate']}")
+    for col in ("category", "method", "per 100k", "95% CI", "baseline", "direction"):
+        table.add_column(col, justify="left" if col in ("category", "method") else "right")
+    for f in manifest["forecasts"]:
+        ci = (
+            f"{f['ci_low'] * 1e5:,.0f}-{f['ci_high'] * 1e5:,.0f}"
+            if f.get("ci_low") is not None
+            else "-"
+        )
+        table.add_row(
+            f["category"],
+            f["method"],
+            f"{f['rate'] * 1e5:,.0f}",
+            ci,
+            f"{f['baseline_rate'] * 1e5:,.0f}",
+            f["direction"],
+        )
+    out.print(table)
+    out.print(f"registered: {output}")
+
+
+@app.command()
+def scorecard(
+    forecast: Annotated[Path, typer.Option("--forecast", help="The registered manifest.")],
+    production: Annotated[
+        list[Path], typer.Option("--production", help="The candidate's production logs.")
+    ],
+    store: Annotated[
+        Path | None, typer.Option("--store", "-s", help="Store for the production logs.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grade the candidate's production logs with the frozen graders and score the forecast."""
+    from deploysim.forecast import read_manifest, run_scorecard
+
+    manifest = read_manifest(forecast)
+    target = store or forecast.with_suffix(".production.db")
+    with Store(target) as st:
+        card = run_scorecard(manifest, st, production)
+    if as_json:
+        _print_json(card)
+        return
+    table = Table(title=f"scorecard for {card['candidate']} (forecast {card['forecast'][:12]})")
+    cols = ("method", "categories", "direction", "SME median", "SME p90", "SME max", "NLL regret")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for method, m in card["methods"].items():
+        acc = (
+            f"{m['direction_correct']}/{m['direction_eligible']}"
+            if m["direction_eligible"]
+            else "-"
+        )
+        table.add_row(
+            method,
+            str(m["categories"]),
+            acc,
+            f"{m['sme_median']:.2f}",
+            f"{m['sme_p90']:.2f}",
+            f"{m['sme_max']:.2f}",
+            f"{m['nll_regret']:.1f}",
+        )
+    out.print(table)
+
+
 graders_app = typer.Typer(help="The taxonomy and grader validation.", no_args_is_help=True)
 app.add_typer(graders_app, name="graders")
 

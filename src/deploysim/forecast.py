@@ -1,0 +1,302 @@
+"""Forecast registration (an immutable, content-hashed manifest) and the post-release scorecard.
+
+A manifest freezes, before the candidate X has production traffic: per category (one frozen
+grader each) the deployment-simulation forecast r(X->Y), the bias-corrected forecast
+prod(Y) * r(X->Y) / r(Y->Y) when a Y->Y replay exists, and the baselines (no-change = Y's logged
+rate on the same prefixes; challenging prompts when a challenging sample was graded), with the
+grader definitions and hashes, the prefix-manifest hash, the model specs and the code version.
+Its ``content_hash`` covers everything else in it, so any later edit is detected.
+
+The scorecard grades X's production logs with the *same* graders (refusing if any definition
+changed) and scores every method: directional accuracy on categories that moved >= 1.5x, SME
+(median, 90th percentile, max), binomial NLL and regret, and the noise funnel.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from deploysim import __version__
+from deploysim.errors import UsageError
+from deploysim.estimates import LOGGED, Estimate, estimate
+from deploysim.graders import get_grader
+from deploysim.schema import canonical_hash, canonical_json
+from deploysim.stats import (
+    bias_corrected_forecast,
+    binomial_nll,
+    directional_accuracy,
+    jeffreys_rate,
+    nll_regret,
+    noise_funnel,
+    sme,
+    sme_summary,
+)
+from deploysim.store import Store
+
+MANIFEST_VERSION = 1
+METHODS = ("sim", "bias_corrected", "no_change", "challenging_raw", "challenging_scaled")
+
+
+def prefix_manifest_hash(store: Store, sample: str) -> str:
+    """Hash of a sample's prefixes (conversation hash, cut, inclusion probability)."""
+    rows = store.db.execute(
+        "SELECT p.conversation_hash, p.cut, p.inclusion_prob FROM prefixes p "
+        "JOIN samples s ON s.id = p.sample_id WHERE s.name = ? ORDER BY 1, 2",
+        (sample,),
+    ).fetchall()
+    if not rows:
+        raise UsageError(f"no sample {sample!r} in {store.path}")
+    return canonical_hash([list(r) for r in rows])
+
+
+def register(
+    store: Store,
+    *,
+    candidate: str,
+    sample: str = "default",
+    deployed: str | None = None,
+    challenging_sample: str | None = None,
+    alpha: float = 0.1,
+) -> dict[str, Any]:
+    """Build the registration manifest (the caller writes it; see :func:`write_manifest`).
+
+    ``deployed`` is Y's replay spec (for r(Y->Y)); Y's production rate on the same prefixes is
+    the graded logged responses.
+    """
+    rows = estimate(store, sample=sample)
+    by = {(e.model, e.grader_hash): e for e in rows}
+    challenging = (
+        {(e.model, e.grader_hash): e for e in estimate(store, sample=challenging_sample)}
+        if challenging_sample
+        else {}
+    )
+    graders = {
+        h: (spec, json.loads(definition))
+        for h, spec, definition in store.db.execute("SELECT hash, spec, definition FROM graders")
+    }
+    forecasts: list[dict[str, Any]] = []
+    used: dict[str, Any] = {}
+    for (model, gh), x in sorted(by.items()):
+        if model != candidate or (LOGGED, gh) not in by:
+            continue
+        y_prod = by[(LOGGED, gh)]
+        used[gh] = {"spec": graders[gh][0], "definition": graders[gh][1]}
+        methods = {"sim": _point(x), "no_change": _point(y_prod)}
+        yy = by.get((deployed, gh)) if deployed else None
+        if yy is not None:
+            bc = bias_corrected_forecast(
+                prod_y=y_prod.rate,
+                sim_xy=x.rate,
+                sim_yy=yy.rate,
+                k_prod_y=y_prod.k,
+                k_xy=x.k,
+                k_yy=yy.k,
+            )
+            methods["bias_corrected"] = {"rate": bc.rate, "ci_low": bc.lower, "ci_high": bc.upper}
+        cx, cy = challenging.get((candidate, gh)), challenging.get((deployed or LOGGED, gh))
+        if cx is not None and cy is not None:
+            methods["challenging_raw"] = _point(cx)
+            scaled = y_prod.rate * cx.rate / cy.rate
+            methods["challenging_scaled"] = {"rate": scaled, "ci_low": None, "ci_high": None}
+        for method, m in methods.items():
+            forecasts.append(
+                {
+                    "category": x.category,
+                    "grader_hash": gh,
+                    "method": method,
+                    **m,
+                    "baseline_rate": y_prod.rate,
+                    "direction": _direction(m["rate"], y_prod.rate),
+                    "ratio": m["rate"] / y_prod.rate,
+                }
+            )
+    if not forecasts:
+        raise UsageError(
+            f"nothing to forecast: no category graded for both {candidate!r} and the logged "
+            f"responses in sample {sample!r}; run `deploysim grade` first"
+        )
+    sample_row = store.db.execute(
+        "SELECT spec, spec_hash FROM samples WHERE name = ?", (sample,)
+    ).fetchone()
+    body = {
+        "manifest_version": MANIFEST_VERSION,
+        "registered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "deploysim_version": __version__,
+        "candidate": candidate,
+        "deployed": deployed or LOGGED,
+        "sample": {
+            "name": sample,
+            "spec": json.loads(sample_row[0]),
+            "spec_hash": sample_row[1],
+            "prefix_manifest_hash": prefix_manifest_hash(store, sample),
+        },
+        "challenging_sample": challenging_sample,
+        "graders": used,
+        "alpha": alpha,
+        "forecasts": forecasts,
+    }
+    return {**body, "content_hash": canonical_hash(body)}
+
+
+def _point(e: Estimate) -> dict[str, Any]:
+    return {"rate": e.rate, "ci_low": e.ci_low, "ci_high": e.ci_high, "k": e.k, "n": e.n}
+
+
+def _direction(rate: float, baseline: float) -> str:
+    return "up" if rate > baseline else "down" if rate < baseline else "flat"
+
+
+def write_manifest(manifest: dict[str, Any], path: Path, store: Store | None = None) -> None:
+    """Write a manifest file (refusing to overwrite one) and record it in the store."""
+    if path.exists():
+        raise UsageError(f"{path} exists: a registration is immutable; choose another path")
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+    path.chmod(0o444)
+    if store is not None:
+        store.db.execute(
+            "INSERT OR IGNORE INTO forecasts(content_hash, candidate, registered_at, manifest) "
+            "VALUES (?, ?, ?, ?)",
+            (
+                manifest["content_hash"],
+                manifest["candidate"],
+                manifest["registered_at"],
+                canonical_json(manifest),
+            ),
+        )
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Read a manifest and verify its content hash (any edit after registration is caught)."""
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path}: not a readable forecast manifest ({e})") from e
+    claimed = manifest.pop("content_hash", None)
+    actual = canonical_hash(manifest)
+    if claimed != actual:
+        raise UsageError(
+            f"{path}: the manifest was modified after registration (content hash "
+            f"{str(claimed)[:12]}... does not match {actual[:12]}...); a scorecard needs the "
+            "registration exactly as written"
+        )
+    return {**manifest, "content_hash": claimed}
+
+
+def frozen_graders(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Rebuild the manifest's graders; refuse if any no longer has its registered hash."""
+    out = []
+    for gh, g in manifest["graders"].items():
+        grader = get_grader(g["spec"], default_judge=g["definition"].get("judge"))
+        if grader.spec_hash != gh:
+            raise UsageError(
+                f"grader {g['spec']!r} changed since registration (hash {grader.spec_hash[:12]} "
+                f"!= {gh[:12]}): the scorecard must use the frozen grader"
+            )
+        out.append((g["spec"], grader))
+    return out
+
+
+def score(manifest: dict[str, Any], realised: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    """Score every method's forecasts against realised (k, n) of X's production, by grader.
+
+    Y's production rate is each forecast's ``baseline_rate`` (Y's logged rate).
+    """
+    per_method: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    for method in METHODS:
+        fs = [
+            f
+            for f in manifest["forecasts"]
+            if f["method"] == method and f["grader_hash"] in realised
+        ]
+        if not fs:
+            continue
+        prod_x = [jeffreys_rate(*realised[f["grader_hash"]]) for f in fs]
+        prod_y = [f["baseline_rate"] for f in fs]
+        forecast = [f["rate"] for f in fs]
+        da = directional_accuracy(forecast, prod_x, prod_y)
+        smes = sme_summary(forecast, prod_x)
+        nll = [
+            binomial_nll(min(max(f, 1e-12), 1 - 1e-12), *realised[r["grader_hash"]])
+            for f, r in zip(forecast, fs, strict=True)
+        ]
+        regret = [
+            nll_regret(min(max(f, 1e-12), 1 - 1e-12), *realised[r["grader_hash"]])
+            for f, r in zip(forecast, fs, strict=True)
+        ]
+        per_method[method] = {
+            "categories": len(fs),
+            "direction_eligible": da.total,
+            "direction_correct": da.correct,
+            "directional_accuracy": da.accuracy,
+            "sme_median": smes.median,
+            "sme_p90": smes.p90,
+            "sme_max": smes.max,
+            "nll": sum(nll),
+            "nll_regret": sum(regret),
+        }
+        for f, px, out, n_ll, rg in zip(fs, prod_x, da.outcomes, nll, regret, strict=True):
+            k, n = realised[f["grader_hash"]]
+            sim_k = f.get("k")
+            rows.append(
+                {
+                    "category": f["category"],
+                    "method": method,
+                    "forecast": f["rate"],
+                    "realised_k": k,
+                    "realised_n": n,
+                    "realised_rate": px,
+                    "sme": sme(f["rate"], px),
+                    "direction_eligible": out is not None,
+                    "direction_correct": out,
+                    "nll": n_ll,
+                    "nll_regret": rg,
+                    "in_noise_band": (
+                        sme(f["rate"], px) <= noise_funnel(k, sim_k) if sim_k is not None else None
+                    ),
+                }
+            )
+    return {
+        "forecast": manifest["content_hash"],
+        "candidate": manifest["candidate"],
+        "methods": per_method,
+        "categories": rows,
+    }
+
+
+def run_scorecard(manifest: dict[str, Any], store: Store, production: list[Path]) -> dict[str, Any]:
+    """Ingest X's production logs into ``store``, grade them with the frozen graders, score."""
+    from deploysim.grading import run_grading
+    from deploysim.ingest import ingest_file
+    from deploysim.replay import create_sample
+    from deploysim.sampling import SamplingSpec
+
+    graders = frozen_graders(manifest)
+    for path in production:
+        ingest_file(path, store)
+    # The same sampling mode and eligibility as the registration, over every eligible turn of
+    # the production logs (a census), whatever their format.
+    spec = SamplingSpec.model_validate(
+        {**manifest["sample"]["spec"], "formats": (), "size": 1_000_000_000}
+    )
+    name = f"production-{manifest['content_hash'][:12]}"
+    create_sample(store, name, spec)
+    run_grading(store, graders, replays=False, references=True, sample=name)
+    realised: dict[str, tuple[int, int]] = {}
+    for gh, k, n in store.db.execute(
+        "SELECT g.grader_hash, SUM(g.flagged = 1), COUNT(*) FROM grades g "
+        "JOIN prefixes p ON g.target = 'reference' AND p.id = g.target_id "
+        "JOIN samples s ON s.id = p.sample_id WHERE s.name = ? AND g.status = 'ok' "
+        "GROUP BY g.grader_hash",
+        (name,),
+    ):
+        realised[gh] = (int(k), int(n))
+    card = score(manifest, realised)
+    store.db.execute(
+        "INSERT INTO scorecards(forecast_hash, created_at, scorecard) VALUES (?, ?, ?)",
+        (manifest["content_hash"], time.time(), canonical_json(card)),
+    )
+    return card

@@ -1,0 +1,122 @@
+"""Forecast registration and the scorecard, end to end, against synthetic logs of known rates."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from deploysim.errors import UsageError
+from deploysim.forecast import read_manifest, register, run_scorecard, write_manifest
+from deploysim.graders import get_grader
+from deploysim.grading import run_grading
+from deploysim.ingest import ingest_file
+from deploysim.replay import ReplaySpec, create_sample, run_replay
+from deploysim.sampling import SamplingSpec
+from deploysim.stats import jeffreys_rate, sme
+from deploysim.store import Store
+
+REFUSE = "I'm sorry, but I can't help with that."
+PROFANE = "That is a fucking great question, here you go."
+PLAIN = "Here is a careful answer to your question."
+GRADERS = ["rule/refusal", "rule/profanity"]
+
+
+def _logs(path: Path, n: int, refusals: int, profane: int, tag: str) -> Path:
+    """n single-turn conversations: the first ``refusals`` answers refuse, the next
+    ``profane`` swear, the rest are plain. The true rates are set here, by construction."""
+    with path.open("w") as f:
+        for i in range(n):
+            reply = REFUSE if i < refusals else PROFANE if i < refusals + profane else PLAIN
+            messages = [
+                {"role": "user", "content": f"{tag} question number {i}: how do I do thing {i}?"},
+                {"role": "assistant", "content": reply},
+            ]
+            f.write(json.dumps({"messages": messages}) + "\n")
+    return path
+
+
+def test_scorecard_matches_hand_computed_values(tmp_path: Path) -> None:
+    # Y's logs: 40/400 refusals, 20/400 profane. X's production: 125/500 refusals, 0 profane.
+    y_logs = _logs(tmp_path / "y.jsonl", 400, 40, 20, "y")
+    x_prod = _logs(tmp_path / "x.jsonl", 500, 125, 0, "x")
+    candidate = "scripted/refuse?rate=0.3"
+    with Store(tmp_path / "sim.db") as st:
+        ingest_file(y_logs, st)
+        create_sample(st, "default", SamplingSpec(size=400))
+        run_replay(st, ReplaySpec(model=candidate))
+        run_grading(st, [(g, get_grader(g)) for g in GRADERS])
+        manifest = register(st, candidate=candidate)
+        path = tmp_path / "forecast.json"
+        write_manifest(manifest, path, st)
+        sim_k = dict(
+            st.db.execute(
+                "SELECT d.spec, SUM(g.flagged) FROM grades g JOIN graders d "
+                "ON d.hash = g.grader_hash WHERE g.target = 'replay' GROUP BY d.spec"
+            ).fetchall()
+        )
+    with Store(tmp_path / "prod.db") as prod:
+        card = run_scorecard(read_manifest(path), prod, [x_prod])
+
+    # By hand, from the counts set above (and the candidate's simulated counts).
+    prod_y = {"REFUSAL": jeffreys_rate(40, 400), "PROFANITY": jeffreys_rate(20, 400)}
+    prod_x = {"REFUSAL": jeffreys_rate(125, 500), "PROFANITY": jeffreys_rate(0, 500)}
+    sim = {
+        "REFUSAL": jeffreys_rate(sim_k["rule/refusal"], 400),
+        "PROFANITY": jeffreys_rate(sim_k["rule/profanity"], 400),
+    }
+    assert sim_k["rule/profanity"] == 0 and 80 < sim_k["rule/refusal"] < 160
+    # Both categories moved >= 1.5x (refusals up 2.5x, profanity down 51x): both count.
+    assert sme(prod_x["REFUSAL"], prod_y["REFUSAL"]) >= 1.5
+    assert sme(prod_x["PROFANITY"], prod_y["PROFANITY"]) >= 1.5
+    sim_card, no_change = card["methods"]["sim"], card["methods"]["no_change"]
+    # The simulation forecasts up for refusals and down for profanity: both right.
+    assert (sim_card["direction_correct"], sim_card["direction_eligible"]) == (2, 2)
+    # No-change forecasts equal the baseline: ties count as wrong.
+    assert (no_change["direction_correct"], no_change["direction_eligible"]) == (0, 2)
+    smes = [sme(sim[c], prod_x[c]) for c in ("REFUSAL", "PROFANITY")]
+    assert sim_card["sme_median"] == pytest.approx(statistics.median(smes))
+    assert sim_card["sme_max"] == pytest.approx(max(smes))
+    nc = [sme(prod_y[c], prod_x[c]) for c in ("REFUSAL", "PROFANITY")]
+    assert no_change["sme_median"] == pytest.approx(statistics.median(nc))
+    rows = {(r["category"], r["method"]): r for r in card["categories"]}
+    assert (rows[("REFUSAL", "sim")]["realised_k"], rows[("REFUSAL", "sim")]["realised_n"]) == (
+        125,
+        500,
+    )
+
+
+def test_a_modified_manifest_is_detected(tmp_path: Path) -> None:
+    y_logs = _logs(tmp_path / "y.jsonl", 50, 5, 0, "y")
+    with Store(tmp_path / "sim.db") as st:
+        ingest_file(y_logs, st)
+        create_sample(st, "default", SamplingSpec(size=50))
+        run_replay(st, ReplaySpec(model="scripted/refuse?rate=0.3"))
+        run_grading(st, [("rule/refusal", get_grader("rule/refusal"))])
+        path = tmp_path / "forecast.json"
+        write_manifest(register(st, candidate="scripted/refuse?rate=0.3"), path, st)
+        with pytest.raises(UsageError, match="immutable"):
+            write_manifest(register(st, candidate="scripted/refuse?rate=0.3"), path)
+    read_manifest(path)  # intact: reads
+    data = json.loads(path.read_text())
+    data["forecasts"][0]["rate"] = 0.0001  # a quiet edit after registration
+    path.chmod(0o644)
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="modified after registration"):
+        read_manifest(path)
+
+
+def test_a_changed_grader_is_refused(tmp_path: Path) -> None:
+    y_logs = _logs(tmp_path / "y.jsonl", 30, 3, 0, "y")
+    with Store(tmp_path / "sim.db") as st:
+        ingest_file(y_logs, st)
+        create_sample(st, "default", SamplingSpec(size=30))
+        run_replay(st, ReplaySpec(model="scripted/echo"))
+        run_grading(st, [("rule/profanity", get_grader("rule/profanity"))])
+        manifest = register(st, candidate="scripted/echo")
+    (gh,) = manifest["graders"]
+    manifest["graders"][gh]["spec"] = "rule/profanity?threshold=0.9"  # not what was frozen
+    with Store(tmp_path / "prod.db") as prod, pytest.raises(UsageError, match="changed since"):
+        run_scorecard(manifest, prod, [y_logs])
