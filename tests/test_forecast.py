@@ -120,3 +120,44 @@ def test_a_changed_grader_is_refused(tmp_path: Path) -> None:
     manifest["graders"][gh]["spec"] = "rule/profanity?threshold=0.9"  # not what was frozen
     with Store(tmp_path / "prod.db") as prod, pytest.raises(UsageError, match="changed since"):
         run_scorecard(manifest, prod, [y_logs])
+
+
+def test_challenging_prompts_baseline(tmp_path: Path) -> None:
+    y_logs = _logs(tmp_path / "y.jsonl", 120, 10, 0, "y")
+    deployed, candidate = "scripted/refuse?rate=0.4", "scripted/refuse?rate=0.1"
+    spec = "rule/refusal"
+    with Store(tmp_path / "sim.db") as st:
+        ingest_file(y_logs, st)
+        create_sample(st, "default", SamplingSpec(size=60, seed=1))
+        create_sample(st, "pool", SamplingSpec(size=60, seed=2))
+        run_replay(st, ReplaySpec(model=deployed), sample_name="pool", draws=5)
+        run_grading(st, [(spec, get_grader(spec))], sample="pool")
+        from deploysim.forecast import create_challenging_sample
+
+        size = create_challenging_sample(st, pool="pool", deployed=deployed, name="hard")
+        # The scripted deployed model refuses deterministically per prefix: every one of its
+        # refusals fails 5 of 5 times, so the set is exactly its refused prefixes.
+        refused = st.db.execute(
+            "SELECT COUNT(DISTINCT r.prefix_id) FROM replays r JOIN grades g ON g.target = "
+            "'replay' AND g.target_id = r.id WHERE g.flagged = 1"
+        ).fetchone()[0]
+        assert size == refused > 0
+        for model in (candidate, deployed):
+            run_replay(st, ReplaySpec(model=model), sample_name="hard")
+            run_replay(st, ReplaySpec(model=model))
+        run_grading(st, [(spec, get_grader(spec))])
+        manifest = register(st, candidate=candidate, deployed=deployed, challenging_sample="hard")
+    methods = {f["method"]: f for f in manifest["forecasts"]}
+    assert set(methods) == {
+        "sim",
+        "no_change",
+        "bias_corrected",
+        "challenging_raw",
+        "challenging_scaled",
+    }
+    # On the frozen set, fresh replays of the deterministic Y refuse everywhere: f(Y) is
+    # J(size, size), and the scaled rate is prod(Y) * f(X) / f(Y).
+    f_y = jeffreys_rate(size, size)
+    raw, scaled = methods["challenging_raw"], methods["challenging_scaled"]
+    assert scaled["rate"] == pytest.approx(scaled["baseline_rate"] * raw["rate"] / f_y)
+    assert scaled["direction"] == "down"  # X refuses less than Y where Y fails

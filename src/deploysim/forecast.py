@@ -300,3 +300,50 @@ def run_scorecard(manifest: dict[str, Any], store: Store, production: list[Path]
         (manifest["content_hash"], time.time(), canonical_json(card)),
     )
     return card
+
+
+def create_challenging_sample(
+    store: Store, *, pool: str, deployed: str, name: str, k: int = 3, n: int = 5
+) -> int:
+    """Freeze the challenging-prompts set (method.md §6): prefixes of sample ``pool`` on which
+    the deployed model failed (was flagged by some grader) in at least ``k`` of its first ``n``
+    replays. Returns the set's size. X and Y are then replayed afresh on sample ``name``, so
+    the selection draws never score themselves (no regression to the mean)."""
+    if not 1 <= k <= n:
+        raise UsageError(f"need 1 <= k <= n, got k={k}, n={n}")
+    rows = store.db.execute(
+        "SELECT r.prefix_id, MAX(c) FROM (SELECT r.prefix_id, g.grader_hash, "
+        "SUM(g.flagged = 1) AS c FROM replays r JOIN replay_specs s ON s.hash = r.spec_hash "
+        "JOIN prefixes p ON p.id = r.prefix_id JOIN samples m ON m.id = p.sample_id "
+        "JOIN grades g ON g.target = 'replay' AND g.target_id = r.id "
+        "WHERE m.name = ? AND s.model = ? AND r.draw < ? GROUP BY r.prefix_id, g.grader_hash) "
+        "AS r GROUP BY r.prefix_id HAVING MAX(c) >= ?",
+        (pool, deployed, n, k),
+    ).fetchall()
+    if not rows:
+        raise UsageError(
+            f"no prefix of sample {pool!r} failed in {k} of {n} replays of {deployed!r}; "
+            f"replay it with --samples-per-prefix {n} and grade it first"
+        )
+    ids = [r[0] for r in rows]
+    with store.transaction():
+        cur = store.db.execute(
+            "INSERT INTO samples(name, spec, spec_hash, population, size, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                name,
+                canonical_json({"challenging": {"pool": pool, "model": deployed, "k": k, "n": n}}),
+                canonical_hash([pool, deployed, k, n, ids]),
+                len(ids),
+                len(ids),
+                time.time(),
+            ),
+        )
+        sid = cur.lastrowid
+        store.db.execute(
+            f"INSERT INTO prefixes(sample_id, conversation_hash, cut, reference_index, stratum, "
+            f"inclusion_prob) SELECT ?, conversation_hash, cut, reference_index, 'challenging', "
+            f"1.0 FROM prefixes WHERE id IN ({','.join('?' * len(ids))})",
+            (sid, *ids),
+        )
+    return len(ids)

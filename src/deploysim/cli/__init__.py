@@ -541,6 +541,35 @@ def forecast_register(
     out.print(f"registered: {output}")
 
 
+@forecast_app.command("challenging")
+def forecast_challenging(
+    store: StoreOpt,
+    deployed: Annotated[str, typer.Option(help="The deployed model's replay spec (Y).")],
+    pool: Annotated[str, typer.Option(help="Sample replayed n times by Y and graded.")],
+    name: Annotated[str, typer.Option(help="Name of the challenging sample.")] = "challenging",
+    k: Annotated[int, typer.Option("-k", help="Failures needed...")] = 3,
+    n: Annotated[int, typer.Option("-n", help="...out of the first n replays.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Freeze the challenging-prompts set: prefixes on which Y failed in k of n replays."""
+    from deploysim.forecast import create_challenging_sample
+
+    _require_store(store)
+    with Store(store) as st:
+        size = create_challenging_sample(
+            st, pool=pool, deployed=str(_parse_model(deployed)), name=name, k=k, n=n
+        )
+    result = {"sample": name, "size": size, "pool": pool, "k": k, "n": n}
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(
+            f"challenging sample {name!r}: {size} prefixes; now replay the candidate and "
+            f"{deployed} on it (--sample {name}), grade, and register with "
+            f"--challenging-sample {name}"
+        )
+
+
 @app.command()
 def scorecard(
     forecast: Annotated[Path, typer.Option("--forecast", help="The registered manifest.")],
