@@ -161,3 +161,19 @@ def test_challenging_prompts_baseline(tmp_path: Path) -> None:
     raw, scaled = methods["challenging_raw"], methods["challenging_scaled"]
     assert scaled["rate"] == pytest.approx(scaled["baseline_rate"] * raw["rate"] / f_y)
     assert scaled["direction"] == "down"  # X refuses less than Y where Y fails
+
+
+def test_scorecard_taxonomy_coverage_with_auditor(tmp_path: Path) -> None:
+    y_logs = _logs(tmp_path / "y.jsonl", 30, 3, 0, "y")
+    with Store(tmp_path / "sim.db") as st:
+        ingest_file(y_logs, st)
+        create_sample(st, "default", SamplingSpec(size=30))
+        run_replay(st, ReplaySpec(model="scripted/echo"))
+        run_grading(st, [("rule/refusal", get_grader("rule/refusal"))])
+        manifest = register(st, candidate="scripted/echo")
+    with Store(tmp_path / "prod.db") as prod:
+        # A judge that always answers with a verdict: every production turn is flagged.
+        judge = 'scripted/constant?text={"verdict": "yes", "description": "odd"}'
+        card = run_scorecard(manifest, prod, [y_logs], auditor=judge)
+    cov = card["taxonomy_coverage"]
+    assert cov["flagged"] == 30 and cov["descriptions"][:1] == ["odd"]

@@ -267,8 +267,21 @@ def score(manifest: dict[str, Any], realised: dict[str, tuple[int, int]]) -> dic
     }
 
 
-def run_scorecard(manifest: dict[str, Any], store: Store, production: list[Path]) -> dict[str, Any]:
-    """Ingest X's production logs into ``store``, grade them with the frozen graders, score."""
+def run_scorecard(
+    manifest: dict[str, Any],
+    store: Store,
+    production: list[Path],
+    *,
+    auditor: str | None = None,
+    min_examples: int = 10,
+) -> dict[str, Any]:
+    """Ingest X's production logs into ``store``, grade them with the frozen graders, score.
+
+    With ``auditor`` (a judge model spec), the open-ended auditor also reads the production
+    turns: its flags are the scorecard's taxonomy-coverage check (behaviours the frozen
+    categories may miss). Its descriptions are shown only when at least ``min_examples``
+    turns were flagged (a privacy threshold).
+    """
     from deploysim.grading import run_grading
     from deploysim.ingest import ingest_file
     from deploysim.replay import create_sample
@@ -295,6 +308,23 @@ def run_scorecard(manifest: dict[str, Any], store: Store, production: list[Path]
     ):
         realised[gh] = (int(k), int(n))
     card = score(manifest, realised)
+    if auditor is not None:
+        audit = get_grader("auditor", default_judge=auditor)
+        run_grading(store, [("auditor", audit)], replays=False, references=True, sample=name)
+        flagged = [
+            r[0]
+            for r in store.db.execute(
+                "SELECT g.rationale FROM grades g JOIN prefixes p ON g.target = 'reference' "
+                "AND p.id = g.target_id JOIN samples s ON s.id = p.sample_id "
+                "WHERE s.name = ? AND g.grader_hash = ? AND g.flagged = 1",
+                (name, audit.spec_hash),
+            )
+        ]
+        card["taxonomy_coverage"] = {
+            "auditor": auditor,
+            "flagged": len(flagged),
+            "descriptions": flagged[:50] if len(flagged) >= min_examples else [],
+        }
     store.db.execute(
         "INSERT INTO scorecards(forecast_hash, created_at, scorecard) VALUES (?, ?, ?)",
         (manifest["content_hash"], time.time(), canonical_json(card)),

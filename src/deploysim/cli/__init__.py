@@ -579,6 +579,9 @@ def scorecard(
     store: Annotated[
         Path | None, typer.Option("--store", "-s", help="Store for the production logs.")
     ] = None,
+    auditor: Annotated[
+        str | None, typer.Option(help="Judge model for the taxonomy-coverage audit.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Grade the candidate's production logs with the frozen graders and score the forecast."""
@@ -587,7 +590,7 @@ def scorecard(
     manifest = read_manifest(forecast)
     target = store or forecast.with_suffix(".production.db")
     with Store(target) as st:
-        card = run_scorecard(manifest, st, production)
+        card = run_scorecard(manifest, st, production, auditor=auditor)
     if as_json:
         _print_json(card)
         return
@@ -611,6 +614,11 @@ def scorecard(
             f"{m['nll_regret']:.1f}",
         )
     out.print(table)
+    if "taxonomy_coverage" in card:
+        cov = card["taxonomy_coverage"]
+        out.print(f"taxonomy coverage: the auditor flagged {cov['flagged']} production turns")
+        for d in cov["descriptions"][:10]:
+            out.print(f"  - {d}")
 
 
 graders_app = typer.Typer(help="The taxonomy and grader validation.", no_args_is_help=True)
