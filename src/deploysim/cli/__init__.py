@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deploysim import __version__
+from deploysim.cli.common import JsonOpt, StoreOpt, err, out, print_json, require_store
 from deploysim.errors import DeploysimError, InputError
 from deploysim.ingest import FORMATS, FileReport
 from deploysim.store import Store
@@ -27,15 +28,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Wide enough for file names when piped; a terminal sets its own width.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-StoreOpt = Annotated[
-    Path,
-    typer.Option("--store", "-s", help="The run store (SQLite file).", envvar="DEPLOYSIM_STORE"),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")]
 
 
 def main() -> None:
@@ -83,7 +75,7 @@ def ingest(
                 failed.append({"path": str(path), "reason": str(e)})
         counts = st.table_counts()
     if as_json:
-        _print_json(
+        print_json(
             {
                 "files": [r.to_json() for r in reports],
                 "unreadable": failed,
@@ -150,11 +142,11 @@ def stats(store: StoreOpt, as_json: JsonOpt = False) -> None:
     """Counts by source and format, turns per conversation, and tool use."""
     from deploysim.summary import summarize
 
-    _require_store(store)
+    require_store(store)
     with Store(store) as st:
         summary = summarize(st)
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
     table = Table(title=f"{store}: {summary['conversations']} conversations")
     for col in ("format", "inputs", "conversations", "sightings"):
@@ -177,29 +169,6 @@ def stats(store: StoreOpt, as_json: JsonOpt = False) -> None:
     )
     if tu["top_tools"]:
         out.print("top tools: " + ", ".join(f"{t['name']}" for t in tu["top_tools"][:10]))
-
-
-@app.command()
-def export(
-    store: StoreOpt,
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="Output file (.jsonl or .jsonl.gz).")
-    ],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="Output format: openai.")] = "openai",
-    as_json: JsonOpt = False,
-) -> None:
-    """Write the stored conversations out, one per line (tool calls and results included)."""
-    from deploysim.export import export_openai
-
-    if fmt != "openai":
-        raise InputError(f"unknown export format {fmt!r}; supported: openai")
-    _require_store(store)
-    with Store(store) as st:
-        n = export_openai(st, output)
-    if as_json:
-        _print_json({"output": str(output), "format": fmt, "conversations": n})
-    else:
-        out.print(f"wrote {n} conversations to {output}")
 
 
 @app.command("sample")
@@ -235,7 +204,7 @@ def sample_cmd(
     from deploysim.replay import create_sample
     from deploysim.sampling import SamplingSpec
 
-    _require_store(store)
+    require_store(store)
     if mode not in ("turn", "final"):
         raise InputError(f"--mode must be turn or final, not {mode!r}")
     spec = SamplingSpec(
@@ -260,7 +229,7 @@ def sample_cmd(
         "spec_hash": info.spec_hash,
     }
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         verb = "drew" if info.created else "already have"
         out.print(
@@ -304,7 +273,7 @@ def replay(
     from deploysim.models import GenerateConfig
     from deploysim.replay import ReplaySpec, RetryPolicy, run_replay
 
-    _require_store(store)
+    require_store(store)
     if system_prompt is not None and system_prompt.startswith("@"):
         system_prompt = Path(system_prompt[1:]).read_text(encoding="utf-8")
     spec = ReplaySpec(
@@ -327,7 +296,7 @@ def replay(
             on_progress=lambda s: progress(s.ok + s.failed, s.pending, s.failed),
         )
     if as_json:
-        _print_json(summary.to_json())
+        print_json(summary.to_json())
         return
     out.print(
         f"{spec.model}: {summary.ok} replayed, {summary.failed} failed "
@@ -364,7 +333,7 @@ def grade(
     from deploysim.graders import get_grader
     from deploysim.grading import run_grading
 
-    _require_store(store)
+    require_store(store)
     built = [(g, get_grader(g, default_judge=judge, taxonomy_file=taxonomy)) for g in graders]
     with Store(store) as st, count_progress("grade", quiet=as_json) as progress:
         summary = run_grading(
@@ -377,7 +346,7 @@ def grade(
             on_progress=lambda s: progress(s.ok + s.ungradable, s.pending, s.ungradable),
         )
     if as_json:
-        _print_json(summary.to_json())
+        print_json(summary.to_json())
         return
     table = Table(title=f"grades ({summary.seconds:.1f} s)")
     for col in ("grader", "graded", "flagged", "ungradable"):
@@ -398,11 +367,11 @@ def estimate_cmd(
     """Per model x category: n, k, rate with interval, corrected rate, failures, ungradable."""
     from deploysim.estimates import estimate
 
-    _require_store(store)
+    require_store(store)
     with Store(store) as st:
         rows = estimate(st, sample=sample_name)
     if as_json:
-        _print_json({"estimates": [e.to_json() for e in rows]})
+        print_json({"estimates": [e.to_json() for e in rows]})
         return
     table = Table(title="estimates (rate per 100k, Jeffreys 95% interval)")
     cols = (
@@ -454,7 +423,7 @@ def compare_cmd(
     """Candidate vs baseline per category: ratio with interval, Fisher p-value, significance."""
     from deploysim.estimates import LOGGED, compare, estimate
 
-    _require_store(store)
+    require_store(store)
     with Store(store) as st:
         rows = estimate(st, sample=sample_name)
     a = str(_parse_model(candidate))
@@ -466,7 +435,7 @@ def compare_cmd(
             f"{sorted({e.model for e in rows})}"
         )
     if as_json:
-        _print_json({"comparisons": [c.to_json() for c in comps]})
+        print_json({"comparisons": [c.to_json() for c in comps]})
         return
     table = Table(title=f"{a} vs {b}")
     for col in ("category", "k/n cand.", "k/n base.", "ratio", "95% CI", "p", "significant"):
@@ -506,7 +475,7 @@ def forecast_register(
     """Freeze the forecasts, graders and data slice in an immutable, content-hashed manifest."""
     from deploysim.forecast import register, write_manifest
 
-    _require_store(store)
+    require_store(store)
     with Store(store) as st:
         manifest = register(
             st,
@@ -518,7 +487,7 @@ def forecast_register(
         )
         write_manifest(manifest, output, st)
     if as_json:
-        _print_json(manifest)
+        print_json(manifest)
         return
     table = Table(title=f"forecast {manifest['content_hash'][:12]} for {manifest['candidate']}")
     for col in ("category", "method", "per 100k", "95% CI", "baseline", "direction"):
@@ -554,14 +523,14 @@ def forecast_challenging(
     """Freeze the challenging-prompts set: prefixes on which Y failed in k of n replays."""
     from deploysim.forecast import create_challenging_sample
 
-    _require_store(store)
+    require_store(store)
     with Store(store) as st:
         size = create_challenging_sample(
             st, pool=pool, deployed=str(_parse_model(deployed)), name=name, k=k, n=n
         )
     result = {"sample": name, "size": size, "pool": pool, "k": k, "n": n}
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         out.print(
             f"challenging sample {name!r}: {size} prefixes; now replay the candidate and "
@@ -592,7 +561,7 @@ def scorecard(
     with Store(target) as st:
         card = run_scorecard(manifest, st, production, auditor=auditor)
     if as_json:
-        _print_json(card)
+        print_json(card)
         return
     table = Table(title=f"scorecard for {card['candidate']} (forecast {card['forecast'][:12]})")
     cols = ("method", "categories", "direction", "SME median", "SME p90", "SME max", "NLL regret")
@@ -635,7 +604,7 @@ def graders_list(
 
     tax = load(taxonomy)
     if as_json:
-        _print_json({c.code: c.model_dump(mode="json") for c in tax.categories.values()})
+        print_json({c.code: c.model_dump(mode="json") for c in tax.categories.values()})
         return
     table = Table(title=f"taxonomy v{tax.version}")
     for col in ("code", "name", "group", "question"):
@@ -690,7 +659,7 @@ def graders_validate(
             for p in paths:
                 store_validation(st, metrics, p, grader)
     if as_json:
-        _print_json(metrics)
+        print_json(metrics)
         return
     m = metrics
     if "error" in m:
@@ -725,17 +694,16 @@ def demo(
 
     result = run_demo(out_dir, quiet=as_json)
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         out.print(f"report: {result['report']}")
 
 
-def _require_store(path: Path) -> None:
-    if not path.is_file():
-        raise InputError(
-            f"{path}: no such store; create one with `deploysim ingest ... --store {path}`"
-        )
+# Commands that live in their own modules register themselves on the app.
+def _register_commands() -> None:
+    from deploysim.cli import report
+
+    report.register(app)
 
 
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+_register_commands()

@@ -1,0 +1,34 @@
+"""What every command module shares: consoles, common options, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from deploysim.errors import InputError
+
+# Wide enough for file names when piped; a terminal sets its own width.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+StoreOpt = Annotated[
+    Path,
+    typer.Option("--store", "-s", help="The run store (SQLite file).", envvar="DEPLOYSIM_STORE"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")]
+
+
+def require_store(path: Path) -> None:
+    if not path.is_file():
+        raise InputError(
+            f"{path}: no such store; create one with `deploysim ingest ... --store {path}`"
+        )
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
