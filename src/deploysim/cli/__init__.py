@@ -6,13 +6,10 @@ prints them as one JSON object on stdout. Progress goes to stderr.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from deploysim import __version__
