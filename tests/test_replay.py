@@ -15,7 +15,8 @@ import pytest
 
 from deploysim.ingest import ingest_file
 from deploysim.models import GenerateConfig, Generation, Model, ModelError, ModelSpec
-from deploysim.replay import ReplaySpec, RetryPolicy, create_sample, load_prefix, run_replay
+from deploysim.agent import RetryPolicy
+from deploysim.replay import ReplaySpec, create_sample, load_prefix, run_replay
 from deploysim.sampling import SamplingSpec
 from deploysim.schema import Message, ToolDef
 from deploysim.store import Store

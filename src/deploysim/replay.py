@@ -21,8 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from deploysim.agent import RetryPolicy, TurnOutcome, run_turn
 from deploysim.errors import UsageError
-from deploysim.models import GenerateConfig, Generation, Model, ModelError, ModelSpec, get_model
+from deploysim.models import GenerateConfig, Model, ModelSpec, get_model
 from deploysim.sampling import SamplingSpec, Unit, sample
 from deploysim.schema import (
     Message,
@@ -32,6 +33,7 @@ from deploysim.schema import (
     canonical_json,
 )
 from deploysim.store import Store
+from deploysim.tools import ToolDatabase, ToolLayer, ToolPolicy
 
 
 class ReplaySpec(BaseModel):
@@ -43,6 +45,7 @@ class ReplaySpec(BaseModel):
     config: GenerateConfig = GenerateConfig()
     system_prompt: str | None = None  # None: keep the logged system prompt
     include_reasoning: bool = False
+    tools: ToolPolicy = ToolPolicy()
 
     @field_validator("model")
     @classmethod
@@ -52,26 +55,8 @@ class ReplaySpec(BaseModel):
 
     @property
     def hash(self) -> str:
-        """SHA-256 of the canonical spec."""
-        return canonical_hash(self.model_dump(mode="json"))
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with jitter: ``base * 2**(attempt-1)`` capped, times U(0.5, 1)."""
-
-    max_attempts: int = 5
-    base_s: float = 0.5
-    cap_s: float = 30.0
-    max_retry_after_s: float = 120.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait before attempt ``attempt + 1``."""
-        backoff: float = min(self.cap_s, self.base_s * 2.0 ** (attempt - 1))
-        backoff *= rng.uniform(0.5, 1.0)
-        if retry_after is not None:
-            return max(backoff, min(float(retry_after), self.max_retry_after_s))
-        return backoff
+        """SHA-256 of the canonical spec (defaults omitted: new options keep old hashes)."""
+        return canonical_hash(self.model_dump(mode="json", exclude_defaults=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +160,14 @@ def sample_id(store: Store, name: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class LoadedPrefix:
-    """A prefix ready to send: its messages and the tools offered."""
+    """A prefix ready to send: its messages, the tools offered, and what the log did next."""
 
     id: int
     messages: tuple[Message, ...]
     tools: tuple[ToolDef, ...]
+    conversation_hash: str = ""
+    # The logged continuation: messages from the cut up to the next user message.
+    continuation: tuple[Message, ...] = ()
 
 
 def load_prefix(store: Store, prefix_id: int) -> LoadedPrefix:
@@ -188,7 +176,12 @@ def load_prefix(store: Store, prefix_id: int) -> LoadedPrefix:
         "SELECT conversation_hash, cut FROM prefixes WHERE id = ?", (prefix_id,)
     ).fetchone()
     conv = store.conversation(chash)
-    return LoadedPrefix(prefix_id, conv.messages[:cut], conv.tools)
+    rest: list[Message] = []
+    for m in conv.messages[cut:]:
+        if m.role == "user":
+            break
+        rest.append(m)
+    return LoadedPrefix(prefix_id, conv.messages[:cut], conv.tools, chash, tuple(rest))
 
 
 def prepare_messages(messages: Sequence[Message], spec: ReplaySpec) -> list[Message]:
@@ -306,6 +299,7 @@ async def replay_async(
         "INSERT OR IGNORE INTO replay_specs(hash, model, spec, created_at) VALUES (?, ?, ?, ?)",
         (spec.hash, spec.model, canonical_json(spec.model_dump(mode="json")), time.time()),
     )
+    layer = _tool_layer(store, spec.tools)
     summary = ReplaySummary(spec_hash=spec.hash, model=spec.model)
     summary.pending = count_pending(store, sid, spec.hash, draws, retry_failed=retry_failed)
     writer = _Writer(store, spec.hash, summary, on_progress)
@@ -325,7 +319,20 @@ async def replay_async(
     async def work() -> None:
         while (item := await queue.get()) is not None:
             prefix, draw = item
-            writer.add(prefix.id, draw, await _attempt(model, prefix, spec, retry, rng))
+            outcome = await run_turn(
+                model,
+                prepare_messages(prefix.messages, spec),
+                prefix.tools,
+                spec.config,
+                retry,
+                rng,
+                layer=layer,
+                max_steps=spec.tools.max_steps if layer else 1,
+                conversation=prefix.conversation_hash,
+                continuation=render_continuation(prefix.continuation),
+                salt=f"{prefix.id}:{draw}",
+            )
+            writer.add(prefix.id, draw, outcome)
 
     try:
         await asyncio.gather(produce(), *(work() for _ in range(concurrency)))
@@ -333,37 +340,32 @@ async def replay_async(
         writer.flush()
         summary.seconds = time.perf_counter() - start
         await model.aclose()
+        if layer is not None:
+            await layer.aclose()
     return summary
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    generation: Generation | None
-    attempts: int
-    error_kind: str | None = None
-    error: str | None = None
+def _tool_layer(store: Store, policy: ToolPolicy) -> ToolLayer | None:
+    """The tool layer for a replay, built from every stored conversation with tool calls."""
+    if policy.mode == "none":
+        return None
+    db = ToolDatabase()
+    for conv in store.conversations(with_tool_calls=True):
+        db.add(conv)
+    return ToolLayer(db, policy)
 
 
-async def _attempt(
-    model: Model, prefix: LoadedPrefix, spec: ReplaySpec, retry: RetryPolicy, rng: random.Random
-) -> _Outcome:
-    messages = prepare_messages(prefix.messages, spec)
-    timeout = spec.config.timeout_s
-    for attempt in range(1, retry.max_attempts + 1):
-        try:
-            call = model.generate(messages, prefix.tools, spec.config)
-            gen = await (asyncio.wait_for(call, timeout) if timeout else call)
-            return _Outcome(gen, attempt)
-        except ModelError as e:
-            kind, message, retryable, after = e.kind, str(e), e.retryable, e.retry_after
-        except TimeoutError:
-            kind, message, retryable, after = "timeout", f"no answer in {timeout} s", True, None
-        except Exception as e:  # a provider bug must not lose the other prefixes
-            kind, message, retryable, after = "internal", f"{type(e).__name__}: {e}", False, None
-        if not retryable or attempt == retry.max_attempts:
-            return _Outcome(None, attempt, kind, message[:500])
-        await asyncio.sleep(retry.delay(attempt, after, rng))
-    raise AssertionError("unreachable")  # pragma: no cover
+def render_continuation(messages: Sequence[Message]) -> str:
+    """The logged continuation as plain text (for the tool simulator)."""
+    lines = []
+    for m in messages:
+        if m.role == "tool":
+            lines.append(f"TOOL {m.function}: {m.text[:800]}")
+        for c in m.tool_calls:
+            lines.append(f"ASSISTANT calls {c.function}({json.dumps(c.arguments)})")
+        if m.role == "assistant" and m.text:
+            lines.append(f"ASSISTANT: {m.text[:800]}")
+    return "\n".join(lines)
 
 
 class _Writer:
@@ -379,53 +381,36 @@ class _Writer:
         self.rows: list[tuple[Any, ...]] = []
         self.last_flush = time.monotonic()
 
-    def add(self, prefix_id: int, draw: int, outcome: _Outcome) -> None:
+    def add(self, prefix_id: int, draw: int, outcome: TurnOutcome) -> None:
         s = self.summary
-        s.retries += outcome.attempts - 1
-        gen = outcome.generation
-        if gen is None:
+        s.retries += outcome.attempts - outcome.steps
+        s.input_tokens += outcome.input_tokens
+        s.output_tokens += outcome.output_tokens
+        if not outcome.ok:
             s.failed += 1
             kind = outcome.error_kind or "unknown"
             s.errors[kind] = s.errors.get(kind, 0) + 1
-            self.rows.append(
-                (
-                    prefix_id,
-                    self.spec_hash,
-                    draw,
-                    "failed",
-                    None,
-                    None,
-                    kind,
-                    outcome.error,
-                    outcome.attempts,
-                    0,
-                    0,
-                    None,
-                    time.time(),
-                )
-            )
+            response = None
         else:
             s.ok += 1
-            s.input_tokens += gen.usage.input_tokens
-            s.output_tokens += gen.usage.output_tokens
-            response = json.dumps([gen.as_message().to_json_dict()], ensure_ascii=False)
-            self.rows.append(
-                (
-                    prefix_id,
-                    self.spec_hash,
-                    draw,
-                    "ok",
-                    response,
-                    gen.finish_reason,
-                    None,
-                    None,
-                    outcome.attempts,
-                    gen.usage.input_tokens,
-                    gen.usage.output_tokens,
-                    gen.latency_s,
-                    time.time(),
-                )
+            response = json.dumps([m.to_json_dict() for m in outcome.messages], ensure_ascii=False)
+        self.rows.append(
+            (
+                prefix_id,
+                self.spec_hash,
+                draw,
+                "ok" if outcome.ok else "failed",
+                response,
+                outcome.finish_reason,
+                outcome.error_kind,
+                outcome.error,
+                outcome.attempts,
+                outcome.input_tokens,
+                outcome.output_tokens,
+                outcome.latency_s,
+                time.time(),
             )
+        )
         if len(self.rows) >= 64 or time.monotonic() - self.last_flush > 0.5:
             self.flush()
 

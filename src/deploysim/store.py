@@ -416,12 +416,17 @@ class Store:
         """Rows in every table."""
         return {t: self.count(t) for t in _TABLES}
 
-    def conversations(self, *, batch: int = 500) -> Iterator[Conversation]:
-        """Every stored conversation, with the provenance of its first sighting; streamed."""
+    def conversations(
+        self, *, batch: int = 500, with_tool_calls: bool = False
+    ) -> Iterator[Conversation]:
+        """Every stored conversation (or those with tool calls), with the provenance of its
+        first sighting; streamed."""
         last = 0
+        extra = " AND c.n_tool_calls > 0" if with_tool_calls else ""
         while True:
             rows = self.db.execute(
-                f"{_CONVERSATION_SELECT} WHERE c.id > ? ORDER BY c.id LIMIT ?", (last, batch)
+                f"{_CONVERSATION_SELECT} WHERE c.id > ?{extra} ORDER BY c.id LIMIT ?",
+                (last, batch),
             ).fetchall()
             if not rows:
                 return

@@ -263,12 +263,32 @@ def replay(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Run stored failures again.")
     ] = False,
+    tools: Annotated[
+        str,
+        typer.Option(
+            help="none: stop at the first tool call; replay: answer tool calls "
+            "(recorded, else simulated) and continue the agent loop."
+        ),
+    ] = "none",
+    simulator: Annotated[
+        str | None, typer.Option(help="Model spec that simulates unrecorded tool results.")
+    ] = None,
+    max_steps: Annotated[int, typer.Option(help="Model calls per replayed turn.")] = 8,
+    failure_injection: Annotated[
+        bool,
+        typer.Option(
+            "--failure-injection/--no-failure-injection",
+            help="Fail simulated tool calls at each tool's logged error rate.",
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Regenerate the next assistant turn of every sampled prefix; resumes where it stopped."""
+    from deploysim.agent import RetryPolicy
     from deploysim.cli.progress import count_progress
     from deploysim.models import GenerateConfig
-    from deploysim.replay import ReplaySpec, RetryPolicy, run_replay
+    from deploysim.replay import ReplaySpec, run_replay
+    from deploysim.tools import ToolPolicy
 
     require_store(store)
     if system_prompt is not None and system_prompt.startswith("@"):
@@ -280,7 +300,15 @@ def replay(
         ),
         system_prompt=system_prompt,
         include_reasoning=include_reasoning,
+        tools=ToolPolicy(
+            mode="replay" if tools == "replay" else "none",
+            simulator=str(_parse_model(simulator)) if simulator else None,
+            max_steps=max_steps,
+            inject_failures=failure_injection,
+        ),
     )
+    if tools not in ("none", "replay"):
+        raise InputError(f"--tools must be none or replay, not {tools!r}")
     with Store(store) as st, count_progress("replay", quiet=as_json) as progress:
         summary = run_replay(
             st,

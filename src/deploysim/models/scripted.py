@@ -11,6 +11,9 @@ whatever the order or concurrency of calls. Scripts:
   ``{"Yes": log p, "No": log(1-p)}``.
 - ``scripted/fail?rate=0.2&kind=rate_limit``: raises a retryable :class:`ModelError` on a
   deterministic share of prefixes.
+- ``scripted/call?tool=NAME&args=JSON&times=1``: an agent stand-in: calls ``tool`` with
+  ``args`` (raw text, so malformed JSON can be tested) until ``times`` tool results follow the
+  last user message, then answers "Done: <last tool result>".
 
 Options ``latency`` (seconds, slept with asyncio) and ``insert``/``insert_rate`` (append a
 distinctive text to a deterministic share of responses) help tests and benchmarks.
@@ -23,10 +26,11 @@ import math
 from collections.abc import Sequence
 
 from deploysim.errors import UsageError
+from deploysim.ingest.common import parse_tool_call
 from deploysim.models.base import GenerateConfig, Generation, Model, ModelError, ModelSpec, Usage
 from deploysim.schema import Message, ToolDef, canonical_hash
 
-SCRIPTS = ("echo", "constant", "refuse", "yes", "fail")
+SCRIPTS = ("echo", "constant", "refuse", "yes", "fail", "call")
 REFUSAL = "I'm sorry, but I can't help with that."
 
 
@@ -56,6 +60,8 @@ class ScriptedModel(Model):
         if name == "fail" and self._share(messages, "fail") < float(opts.get("rate", 1)):
             kind = opts.get("kind", "rate_limit")
             raise ModelError(kind, f"scripted failure ({kind})", retryable=kind != "bad_request")
+        if name == "call":
+            return self._call(messages)
         if name == "echo" or name == "fail":
             text = f"You said: {last_user}"
         elif name == "constant":
@@ -76,6 +82,20 @@ class ScriptedModel(Model):
                 text = " ".join(words[: config.max_tokens])
                 return self._gen(messages, text, "length", logprobs)
         return self._gen(messages, text, "stop", logprobs)
+
+    def _call(self, messages: Sequence[Message]) -> Generation:
+        opts = self.spec.options
+        results: list[Message] = []
+        for m in messages:
+            results = [] if m.role == "user" else [*results, m] if m.role == "tool" else results
+        if len(results) >= int(opts.get("times", 1)):
+            last = results[-1].text if results else ""
+            return self._gen(messages, f"Done: {last}", "stop", None)
+        raw = opts.get("args", "{}")
+        call = parse_tool_call(f"call_{len(results)}", opts.get("tool", "lookup"), raw)
+        return Generation(
+            tool_calls=(call,), finish_reason="tool_calls", model=str(self.spec), latency_s=0.0
+        )
 
     def _gen(
         self,
