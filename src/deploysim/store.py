@@ -191,6 +191,16 @@ MIGRATIONS: tuple[str, ...] = (
         scorecard TEXT NOT NULL
     );
     """,
+    # 5: results of side analyses (realism, awareness, discovery), one JSON document each
+    """
+    CREATE TABLE analyses (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        spec TEXT NOT NULL,
+        result TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -406,6 +416,22 @@ class Store:
             raise StoreError(f"{self.path}: no conversation {chash}")
         return self._conversation(row)
 
+    def add_analysis(self, kind: str, spec: dict[str, Any], result: dict[str, Any]) -> None:
+        """Record the result of a side analysis (realism, awareness, discovery)."""
+        self.db.execute(
+            "INSERT INTO analyses(kind, created_at, spec, result) VALUES (?, ?, ?, ?)",
+            (kind, time.time(), canonical_json(spec), canonical_json(result)),
+        )
+
+    def analyses(self, kind: str) -> list[dict[str, Any]]:
+        """Stored results of one kind of analysis, oldest first."""
+        return [
+            json.loads(r[0])
+            for r in self.db.execute(
+                "SELECT result FROM analyses WHERE kind = ? ORDER BY id", (kind,)
+            )
+        ]
+
     def count(self, table: str) -> int:
         """Rows in one of the store's tables."""
         if table not in _TABLES:
@@ -486,6 +512,7 @@ _TABLES = (
     "validations",
     "forecasts",
     "scorecards",
+    "analyses",
 )
 
 

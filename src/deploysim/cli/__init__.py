@@ -478,6 +478,61 @@ def compare_cmd(
     out.print(table)
 
 
+@app.command()
+def realism(
+    store: StoreOpt,
+    model: Annotated[str, typer.Option("--model", "-m", help="The replayed model spec.")],
+    judge: Annotated[str, typer.Option(help="Judge model spec.")],
+    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Judge at most N replays.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the A/B order.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Can a judge tell replays (with simulated tools) from the logged continuations?"""
+    from deploysim.cli.progress import count_progress
+    from deploysim.realism import run_realism
+
+    require_store(store)
+    model = str(_parse_model(model))
+    spec = {
+        "model": model,
+        "judge": judge,
+        "sample": sample_name,
+        "limit": limit,
+        "seed": seed,
+    }
+    with Store(store) as st, count_progress("realism", quiet=as_json) as progress:
+        result = run_realism(
+            st,
+            judge=judge,
+            model=model,
+            sample=sample_name,
+            limit=limit,
+            seed=seed,
+            on_progress=progress,
+        )
+        st.add_analysis("realism", spec, result)
+    if as_json:
+        print_json(result)
+        return
+    o = result["overall"]
+    if not o["n"]:
+        raise InputError("no replay could be judged (none has a logged continuation?)")
+    out.print(
+        f"judge {judge}: picked the replay as real in {o['k']}/{o['n']} = {o['win_rate']:.1%} "
+        f"[{o['ci'][0]:.1%}, {o['ci'][1]:.1%}] (50% = indistinguishable); "
+        f"{result['unjudgeable']} unjudgeable"
+    )
+    table = Table(title="per tool used in the replay")
+    for col in ("tool", "n", "win rate", "95% CI"):
+        table.add_column(col, justify="left" if col == "tool" else "right")
+    for tool, r in result["per_tool"].items():
+        table.add_row(
+            tool, str(r["n"]), f"{r['win_rate']:.1%}", f"{r['ci'][0]:.1%}-{r['ci'][1]:.1%}"
+        )
+    out.print(table)
+
+
 forecast_app = typer.Typer(help="Pre-registered forecasts.", no_args_is_help=True)
 app.add_typer(forecast_app, name="forecast")
 
