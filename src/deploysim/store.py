@@ -217,6 +217,7 @@ class InputRow:
     kept: int
     skipped: int
     conversations: int
+    options: dict[str, Any]
 
 
 class Store:
@@ -293,19 +294,19 @@ class Store:
     def input(self, sha256: str) -> InputRow | None:
         """The manifest row of an input file, by content hash."""
         row = self.db.execute(
-            "SELECT sha256, path, format, size, status, records, kept, skipped, conversations "
-            "FROM inputs WHERE sha256 = ?",
+            "SELECT sha256, path, format, size, status, records, kept, skipped, conversations, "
+            "options FROM inputs WHERE sha256 = ?",
             (sha256,),
         ).fetchone()
-        return InputRow(*row) if row else None
+        return _input_row(row) if row else None
 
     def inputs(self) -> list[InputRow]:
         """Every input file's manifest row, in the order they were first ingested."""
         rows = self.db.execute(
-            "SELECT sha256, path, format, size, status, records, kept, skipped, conversations "
-            "FROM inputs ORDER BY started_at"
+            "SELECT sha256, path, format, size, status, records, kept, skipped, conversations, "
+            "options FROM inputs ORDER BY started_at"
         ).fetchall()
-        return [InputRow(*r) for r in rows]
+        return [_input_row(r) for r in rows]
 
     def begin_input(
         self, *, sha256: str, path: str, fmt: str, size: int, options: dict[str, Any]
@@ -485,6 +486,13 @@ class Store:
             references=tuple(Reference.model_validate(r) for r in json.loads(refs)),
             provenance=provenance,
         )
+
+
+def _input_row(r: tuple[Any, ...]) -> InputRow:
+    sha, path, fmt, size, status, records, kept, skipped, conversations, options = r
+    return InputRow(
+        sha, path, fmt, size, status, records, kept, skipped, conversations, json.loads(options)
+    )
 
 
 # A conversation row with the provenance of its first sighting.

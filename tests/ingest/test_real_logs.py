@@ -151,3 +151,15 @@ def test_source_ids_are_keyed_pseudonyms(tmp_path: Path) -> None:
         raw = store.db.execute("SELECT group_concat(source_id) FROM sightings").fetchone()[0]
     assert all(i and i.startswith("c_") for i in ids)
     assert "task0/trial" not in raw
+
+
+def test_limit_reads_a_slice_and_a_larger_limit_extends_it(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as store:
+        first = ingest_file(TAU, store, limit=10)
+        assert (first.records, first.conversations) == (10, 10)
+        assert ingest_file(TAU, store, limit=5).status == "already ingested"
+        more = ingest_file(TAU, store, limit=30)
+        assert more.status == "ingested" and more.new_conversations == 20
+        assert ingest_file(TAU, store).new_conversations == 70
+        assert ingest_file(TAU, store, limit=3).status == "already ingested"
+        assert store.count("conversations") == 100

@@ -104,6 +104,7 @@ def ingest_file(
     transform: Transform | None = None,
     options: dict[str, Any] | None = None,
     batch_size: int = 500,
+    limit: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> FileReport:
     """Ingest one file into ``store``; see the module docstring for the guarantees.
@@ -111,10 +112,18 @@ def ingest_file(
     ``transform`` (de-identification) sees each batch before it is stored and may drop a
     conversation by returning ``None`` in its place. ``on_progress`` receives bytes read so far.
     With ``strict``, the first bad record raises :class:`RecordError` naming file and line.
+    ``limit`` reads only the first records (a slice, e.g. for a demo); ``options`` (such as the
+    de-identification version) are recorded, and a file ingested with other options is ingested
+    again (adding only what is new).
     """
     sha = file_sha256(path)
+    options = {**(options or {}), **({"limit": limit} if limit is not None else {})}
     existing = store.input(sha)
-    if existing is not None and existing.status == "complete":
+    if (
+        existing is not None
+        and existing.status == "complete"
+        and _covers(existing.options, options)
+    ):
         return FileReport(
             path=str(path),
             format=existing.format,
@@ -127,12 +136,14 @@ def ingest_file(
         )
     form, layout = read_file(path, fmt)
     store.begin_input(
-        sha256=sha, path=str(path), fmt=form.name, size=path.stat().st_size, options=options or {}
+        sha256=sha, path=str(path), fmt=form.name, size=path.stat().st_size, options=options
     )
     key = load_secret_key()
     run = _Run(path=str(path), form=form, sha=sha, store=store, transform=transform)
     with records(path, layout) as (items, position):
         for item in items:
+            if limit is not None and run.records >= limit:
+                break
             if isinstance(item, Record):
                 run.add(item, key, strict=strict)
             else:
@@ -232,6 +243,17 @@ class _Run:
             self.new += self.store.add_conversations(self.sha, batch)
             self.store.add_rejects(self.sha, [(s.record, s.line, s.reason) for s in self.new_skips])
         self.new_skips.clear()
+
+
+def _covers(done: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether an earlier complete ingest with options ``done`` already did what ``wanted`` asks:
+    the same options, and a limit at least as large (or none)."""
+    rest_done = {k: v for k, v in done.items() if k != "limit"}
+    rest_wanted = {k: v for k, v in wanted.items() if k != "limit"}
+    if rest_done != rest_wanted:
+        return False
+    limit_done, limit_wanted = done.get("limit"), wanted.get("limit")
+    return limit_done is None or (limit_wanted is not None and limit_done >= limit_wanted)
 
 
 def _first_line(text: str) -> str:
