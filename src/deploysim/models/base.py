@@ -44,6 +44,9 @@ class ModelSpec(_Value):
             )
         options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
         for key in options:
+            # "*_env" options name an environment variable (e.g. api_key_env=MY_KEY): safe.
+            if key.endswith("_env"):
+                continue
             if any(word in key.lower() for word in ("key", "secret", "password")):
                 raise UsageError(
                     f"model spec {spec!r}: option {key!r} looks like a secret; secrets come from "
