@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from deploysim.agent import RetryPolicy
 from deploysim.ingest import ingest_file
 from deploysim.models import GenerateConfig, Generation, Model, ModelError, ModelSpec
-from deploysim.agent import RetryPolicy
 from deploysim.replay import ReplaySpec, create_sample, load_prefix, run_replay
 from deploysim.sampling import SamplingSpec
 from deploysim.schema import Message, ToolDef
