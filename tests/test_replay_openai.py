@@ -58,7 +58,10 @@ def test_faulty_server_every_prefix_ends_once(
     # Only non-retryable errors (or exhausted retries) end as failures, with their kind.
     kinds = {r[3] for r in rows if r[2] == "failed"}
     assert "bad_request" in kinds
-    assert sum(served.values()) >= 150 + summary.retries - 5
+    # The server saw no more requests than the engine made (attempts = prefixes + retries; a
+    # request that timed out before reaching the server is not seen), and it served faults.
+    assert sum(served.values()) <= 150 + summary.retries
+    assert sum(v for k, v in served.items() if k != "ok") >= 10
     # The key never reaches the store.
     wal = Path(f"{db}-wal")
     raw = db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
