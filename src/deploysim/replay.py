@@ -302,7 +302,7 @@ async def replay_async(
     layer = _tool_layer(store, spec.tools)
     summary = ReplaySummary(spec_hash=spec.hash, model=spec.model)
     summary.pending = count_pending(store, sid, spec.hash, draws, retry_failed=retry_failed)
-    writer = _Writer(store, spec.hash, summary, on_progress)
+    writer = ResultWriter(store, spec.hash, summary, on_progress)
     queue: asyncio.Queue[tuple[LoadedPrefix, int] | None] = asyncio.Queue(maxsize=concurrency * 2)
     rng = random.Random()
     start = time.perf_counter()
@@ -368,8 +368,9 @@ def render_continuation(messages: Sequence[Message]) -> str:
     return "\n".join(lines)
 
 
-class _Writer:
-    """Buffers outcomes and commits them in small batches from the event-loop thread."""
+class ResultWriter:
+    """Buffers turn outcomes and commits them in small batches (the only writer to the store:
+    executors that run turns elsewhere send outcomes back to one of these)."""
 
     def __init__(
         self, store: Store, spec_hash: str, summary: ReplaySummary, on_progress: Progress | None
