@@ -73,3 +73,13 @@ def test_chi_square_uniform_over_units(mode: str) -> None:
     # Long conversations are not over-represented in final mode (one unit each).
     if mode == "final":
         assert population == len([u for u in units if not u.multimodal])
+
+
+def test_max_prefix_chars_bounds_the_prompt() -> None:
+    unit = Unit("c", "suaua", "openai", "f", 0, False, [10, 50, 400, 30, 20])
+    spec = SamplingSpec(mode="turn", size=10, max_prefix_chars=100)
+    prefixes, population = sample([unit], spec)
+    # Cut after the first user turn: 60 chars; after the second: 490 > 100.
+    assert population == 1 and [p.cut for p in prefixes] == [2]
+    unknown = Unit("d", "suaua", "openai", "f", 0, False, None)
+    assert sample([unknown], spec)[1] == 2  # unknown lengths are not filtered

@@ -42,6 +42,7 @@ class SamplingSpec(BaseModel):
     max_user_turns: int | None = None
     has_tools: bool | None = None
     include_multimodal: bool = False
+    max_prefix_chars: int | None = None  # bound the prompt (small local models, long pastes)
     stratify: str | None = None
 
     def hash(self) -> str:
@@ -59,6 +60,7 @@ class Unit:
     source_file: str
     n_tools: int
     multimodal: bool
+    lengths: list[int] | None = None  # text length of each message, when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,8 @@ def sample(units: Iterable[Unit], spec: SamplingSpec) -> tuple[list[Prefix], int
             continue
         stratum = stratum_of(unit, spec.stratify)
         for cut, ref in candidates(unit, spec.mode):
+            if _too_long(unit, cut, spec.max_prefix_chars):
+                continue
             population[stratum].append((unit.conversation_hash, cut, ref))
     total = sum(len(v) for v in population.values())
     if total == 0:
@@ -145,6 +149,10 @@ def sample(units: Iterable[Unit], spec: SamplingSpec) -> tuple[list[Prefix], int
             prefixes.append(Prefix(conv, cut, ref, stratum, n_h / len(units_h)))
     prefixes.sort(key=lambda p: (p.conversation_hash, p.cut))
     return prefixes, total
+
+
+def _too_long(unit: Unit, cut: int, limit: int | None) -> bool:
+    return limit is not None and unit.lengths is not None and sum(unit.lengths[:cut]) > limit
 
 
 def _allocate(n: int, sizes: dict[str, int]) -> dict[str, int]:

@@ -201,6 +201,11 @@ MIGRATIONS: tuple[str, ...] = (
         result TEXT NOT NULL
     );
     """,
+    # 6: per-message text lengths, so sampling can bound prefix length without parsing bodies
+    # (NULL for conversations stored before: their length is unknown and not filtered on)
+    """
+    ALTER TABLE conversations ADD COLUMN lengths TEXT;
+    """,
 )
 
 
@@ -370,7 +375,7 @@ class Store:
             cur = self.db.execute(
                 "INSERT OR IGNORE INTO conversations(hash, message_hashes, tools, refs, "
                 "roles, n_messages, n_user_turns, n_assistant_turns, n_tool_calls, n_tools, "
-                "multimodal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "multimodal, lengths) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     chash,
                     json.dumps(hashes),
@@ -387,6 +392,7 @@ class Store:
                     conv.n_tool_calls,
                     len(conv.tools),
                     int(conv.is_multimodal),
+                    json.dumps([len(m.text) + len(m.reasoning or "") for m in conv.messages]),
                 ),
             )
             new += cur.rowcount
@@ -398,17 +404,17 @@ class Store:
             )
         return new
 
-    def units(self) -> Iterator[tuple[str, str, str, str, int, bool]]:
+    def units(self) -> Iterator[tuple[str, str, str, str, int, bool, list[int] | None]]:
         """Per conversation, what sampling needs: (hash, roles, format, file, n_tools,
-        multimodal), from its first sighting; in hash order, streamed."""
+        multimodal, message lengths), from its first sighting; in hash order, streamed."""
         cur = self.db.execute(
-            "SELECT c.hash, c.roles, s.source_format, i.path, c.n_tools, c.multimodal "
+            "SELECT c.hash, c.roles, s.source_format, i.path, c.n_tools, c.multimodal, c.lengths "
             "FROM conversations c JOIN sightings s ON s.id = ("
             "  SELECT MIN(id) FROM sightings WHERE conversation_hash = c.hash) "
             "JOIN inputs i ON i.sha256 = s.input_sha256 ORDER BY c.hash"
         )
-        for h, roles, fmt, path, n_tools, mm in cur:
-            yield h, roles, fmt, path, int(n_tools), bool(mm)
+        for h, roles, fmt, path, n_tools, mm, lengths in cur:
+            yield h, roles, fmt, path, int(n_tools), bool(mm), json.loads(lengths or "null")
 
     def conversation(self, chash: str) -> Conversation:
         """One stored conversation by content hash (with its first sighting's provenance)."""
