@@ -1,0 +1,84 @@
+"""Grading throughput with the local judge, and the share of time spent outside the model.
+
+Grades the logged responses of real HH-RLHF and OpenAssistant prefixes with a local judge
+(judge/REFUSAL and judge/K_NV on Qwen2.5-Coder-1.5B by default) and prints grades/s and the
+harness overhead: wall time not spent inside the judge model's ``generate``, as a share of the
+wall time (target: under 5%).
+
+    .venv/bin/python benchmarks/grading.py [JUDGE_SPEC] [N_PREFIXES]
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from deploysim.graders import get_grader
+from deploysim.grading import run_grading
+from deploysim.ingest import ingest_file
+from deploysim.models import GenerateConfig, Generation, Model, get_model
+from deploysim.replay import create_sample
+from deploysim.sampling import SamplingSpec
+from deploysim.schema import Message, ToolDef
+from deploysim.store import Store
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chat"
+
+
+class Timed(Model):
+    """Wraps a model and adds up the wall time spent inside ``generate``."""
+
+    def __init__(self, inner: Model) -> None:
+        super().__init__(inner.spec)
+        self.inner = inner
+        self.seconds = 0.0
+        self.calls = 0
+
+    async def generate(
+        self, messages: Sequence[Message], tools: Sequence[ToolDef], config: GenerateConfig
+    ) -> Generation:
+        t = time.perf_counter()
+        try:
+            return await self.inner.generate(messages, tools, config)
+        finally:
+            self.seconds += time.perf_counter() - t
+            self.calls += 1
+
+
+def main() -> None:
+    judge = sys.argv[1] if len(sys.argv) > 1 else "llamacpp/qwen2.5-coder-1.5b"
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    model = Timed(get_model(judge))
+    # Load the weights before timing: a one-off cost, not per grade.
+    import asyncio
+
+    asyncio.run(
+        model.inner.generate([Message(role="user", content="hi")], (), GenerateConfig(max_tokens=1))
+    )
+    model.seconds, model.calls = 0.0, 0
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.db") as st:
+        for f in sorted(DATA.glob("*.jsonl")):
+            ingest_file(f, st)
+        create_sample(st, "default", SamplingSpec(size=n, max_prefix_chars=3000))
+        graders = []
+        for code in ("REFUSAL", "K_NV"):
+            g = get_grader(f"judge/{code}", default_judge=judge)
+            g.model = model  # type: ignore[attr-defined]
+            graders.append((f"judge/{code}", g))
+        t = time.perf_counter()
+        summary = run_grading(st, graders, concurrency=1)
+        wall = time.perf_counter() - t
+    graded = summary.ok + summary.ungradable
+    print(
+        f"judge {judge}: {graded} grades in {wall:.1f} s = {graded / wall:.2f} grades/s "
+        f"({summary.ungradable} ungradable); model calls {model.calls}, "
+        f"{model.seconds:.1f} s inside the model; harness overhead "
+        f"{(wall - model.seconds) / wall:.1%} of wall time"
+    )
+
+
+if __name__ == "__main__":
+    main()
