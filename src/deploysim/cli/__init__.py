@@ -53,18 +53,43 @@ def ingest(
     strict: Annotated[
         bool, typer.Option("--strict", help="Stop at the first bad record or unreadable file.")
     ] = False,
+    deidentify: Annotated[
+        bool,
+        typer.Option(
+            "--deidentify/--no-deidentify",
+            help="Replace personal data with consistent surrogates before storing (default); "
+            "switching it off is recorded in the store's manifest.",
+        ),
+    ] = True,
+    deid_strict: Annotated[
+        bool, typer.Option("--deid-strict", help="Drop conversations the audit still flags.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(help="Read only the first N records of each file.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Read logs into the store: formats auto-detected, bad records skipped and reported."""
+    """Read logs into the store: formats auto-detected, de-identified, bad records reported."""
     from deploysim.cli.progress import ingest_with_progress
+    from deploysim.pipeline import ingest_options
 
     reports: list[FileReport] = []
     failed: list[dict[str, str]] = []
     with Store(store) as st:
+        transform, options = ingest_options(st, deidentify=deidentify, strict=deid_strict)
         for path in paths:
             try:
                 reports.append(
-                    ingest_with_progress(path, st, fmt=fmt, strict=strict, quiet=as_json)
+                    ingest_with_progress(
+                        path,
+                        st,
+                        fmt=fmt,
+                        strict=strict,
+                        quiet=as_json,
+                        transform=transform,
+                        options=options,
+                        limit=limit,
+                    )
                 )
             except InputError as e:
                 if strict:
@@ -763,27 +788,81 @@ def _parse_model(spec: str) -> Any:
 
 
 @app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="The run config (TOML).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The whole pipeline from one config file; each stage resumes where it stopped."""
+    from deploysim.config import load_config
+    from deploysim.pipeline import run_pipeline
+
+    cfg = load_config(config)
+    result = run_pipeline(cfg, config.parent, **_stage_output(as_json))
+    _finish(result, as_json)
+
+
+@app.command()
 def demo(
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Where to put the store and the report.")
     ] = Path("deploysim-demo"),
+    prefixes: Annotated[
+        int | None, typer.Option(help="Prefixes to replay (default: the demo's 20).")
+    ] = None,
+    categories: Annotated[
+        list[str] | None,
+        typer.Option("--categories", help="Judge categories (codes, repeatable), e.g. S K_NV."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The main job on the embedded default: real ShareGPT logs, no API keys, ends in a report."""
+    """The main job on the embedded default: real ShareGPT logs, local models, no API keys."""
     from deploysim.demo import run_demo
 
-    result = run_demo(out_dir, quiet=as_json)
+    cats = [c for item in categories or [] for c in item.replace(",", " ").split()]
+    result = run_demo(out_dir, prefixes=prefixes, categories=cats or None, **_stage_output(as_json))
+    _finish(result, as_json)
+
+
+def _stage_output(quiet: bool) -> dict[str, Any]:
+    from deploysim.cli.progress import count_progress
+
+    def progress(label: str) -> Any:
+        return count_progress(label, quiet=quiet)
+
+    def log(line: str) -> None:
+        if not quiet:
+            err.print(line, highlight=False)
+
+    return {"progress": progress, "log": log}
+
+
+def _finish(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(result)
-    else:
-        out.print(f"report: {result['report']}")
+        return
+    table = Table(title="estimates (per 100k, Jeffreys 95% interval)")
+    for col in ("model", "category", "n", "k", "per 100k", "95% CI"):
+        table.add_column(col, justify="left" if col in ("model", "category") else "right")
+    for e in result["estimates"]:
+        table.add_row(
+            e["model"],
+            e["category"],
+            str(e["n"]),
+            str(e["k"]),
+            f"{e['per_100k']:,.0f}",
+            f"{e['ci_low'] * 1e5:,.0f}-{e['ci_high'] * 1e5:,.0f}",
+        )
+    out.print(table)
+    out.print(f"report: {result['report']}")
 
 
 # Commands that live in their own modules register themselves on the app.
 def _register_commands() -> None:
     from deploysim.cli import report
+    from deploysim.cli.privacy import app as privacy_app
 
     report.register(app)
+    app.add_typer(privacy_app, name="privacy")
 
 
 _register_commands()

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -18,12 +19,20 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from deploysim.ingest import FileReport, ingest_file
+from deploysim.ingest import FileReport, Transform, ingest_file
 from deploysim.store import Store
 
 
 def ingest_with_progress(
-    path: Path, store: Store, *, fmt: str | None, strict: bool, quiet: bool
+    path: Path,
+    store: Store,
+    *,
+    fmt: str | None,
+    strict: bool,
+    quiet: bool,
+    transform: Transform | None = None,
+    options: dict[str, Any] | None = None,
+    limit: int | None = None,
 ) -> FileReport:
     """:func:`deploysim.ingest.ingest_file` with a byte-progress bar on stderr."""
     console = Console(stderr=True)
@@ -46,6 +55,9 @@ def ingest_with_progress(
             store,
             fmt=fmt,
             strict=strict,
+            transform=transform,
+            options=options,
+            limit=limit,
             on_progress=lambda done: progress.update(task, completed=done),
         )
 

@@ -8,32 +8,121 @@ from typing import Annotated
 import typer
 
 from deploysim.cli.common import JsonOpt, StoreOpt, out, print_json, require_store
-from deploysim.errors import InputError
 from deploysim.store import Store
+
+SampleOpt = Annotated[
+    str | None, typer.Option("--sample", help="Only this sample (default: every sample).")
+]
+
+
+def report(
+    store: StoreOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    sample: SampleOpt = None,
+    max_prefixes: Annotated[
+        int, typer.Option("--max-prefixes", help="Transcripts embedded at most.", min=0)
+    ] = 2_000,
+    max_flagged: Annotated[
+        int,
+        typer.Option(
+            "--max-flagged", help="Of which prefixes with a flagged response, at most.", min=0
+        ),
+    ] = 1_500,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the transcript sample.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write one self-contained HTML report: rates, comparisons, errors, forecasts, the run
+    manifest and a transcript viewer (opens offline; no network needed)."""
+    from deploysim.report.page import write_report
+
+    require_store(store)
+    with Store(store) as st:
+        stats = write_report(
+            st,
+            output,
+            sample=sample,
+            max_prefixes=max_prefixes,
+            max_flagged=max_flagged,
+            seed=seed,
+        )
+    if as_json:
+        print_json(stats.to_json())
+        return
+    out.print(
+        f"wrote {output} ({stats.bytes / 1e6:.1f} MB in {stats.seconds:.1f} s): "
+        f"{stats.prefixes_shown:,} of {stats.prefixes_total:,} prefixes embedded "
+        f"({stats.flagged_shown:,} of {stats.flagged_total:,} flagged)"
+    )
+
+
+def view(
+    store: StoreOpt,
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port on 127.0.0.1 (0: any free port).")
+    ] = 8765,
+) -> None:
+    """Serve the report and a transcript viewer over every prefix on http://127.0.0.1:PORT/
+    (local only; Ctrl-C stops it)."""
+    from deploysim.report.server import serve
+
+    require_store(store)
+    serve(store, port=port, on_ready=lambda url: out.print(f"serving {store} on {url}"))
 
 
 def export(
     store: StoreOpt,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Output file (.jsonl or .jsonl.gz).")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="openai: a .jsonl[.gz] file; otel: a .jsonl file; csv, parquet, inspect: "
+            "a directory.",
+        ),
     ],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="Output format: openai.")] = "openai",
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="openai, csv, parquet, inspect or otel."),
+    ] = "openai",
+    sample: SampleOpt = None,
+    include_explanations: Annotated[
+        bool,
+        typer.Option(
+            "--include-explanations",
+            help="Also write grader rationales (otel: gen_ai.evaluation.explanation; tables: "
+            "grades.rationale). Off by default: they can quote user content.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write the stored conversations out, one per line (tool calls and results included)."""
-    from deploysim.export import export_openai
+    """Write the store out: conversations (openai), tidy tables (csv, parquet), Inspect logs
+    (inspect) or OpenTelemetry evaluation events (otel)."""
+    from deploysim.export import export as run_export
 
-    if fmt != "openai":
-        raise InputError(f"unknown export format {fmt!r}; supported: openai")
     require_store(store)
     with Store(store) as st:
-        n = export_openai(st, output)
+        result = run_export(
+            st, fmt, output, sample=sample, include_explanations=include_explanations
+        )
     if as_json:
-        print_json({"output": str(output), "format": fmt, "conversations": n})
+        print_json(result)
+        return
+    if fmt == "openai":
+        out.print(f"wrote {result['conversations']} conversations to {output}")
+    elif fmt in ("csv", "parquet"):
+        tables = ", ".join(f"{k} ({v:,} rows)" for k, v in result["tables"].items())
+        out.print(f"wrote {fmt} tables to {output}: {tables}")
+    elif fmt == "inspect":
+        for log in result["logs"]:
+            out.print(f"wrote {log['path']}: {log['samples']:,} samples, {log['scores']:,} scores")
     else:
-        out.print(f"wrote {n} conversations to {output}")
+        out.print(f"wrote {result['events']:,} evaluation events to {output}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``deploysim`` app."""
+    app.command()(report)
+    app.command()(view)
     app.command()(export)

@@ -23,7 +23,15 @@ from deploysim.keys import load_secret_key, pseudonym
 from deploysim.schema import Conversation, Provenance
 from deploysim.store import Store
 
-__all__ = ["FORMATS", "FileReport", "Skip", "file_sha256", "ingest_file", "read_file"]
+__all__ = [
+    "FORMATS",
+    "FileReport",
+    "Skip",
+    "Transform",
+    "file_sha256",
+    "ingest_file",
+    "read_file",
+]
 
 Transform = Callable[[Sequence[Conversation]], Sequence[Conversation | None]]
 MAX_LISTED_SKIPS = 20

@@ -1,0 +1,198 @@
+"""``deploysim run``: the whole pipeline from one config, every stage resumable.
+
+ingest (+ de-identify) -> sample -> replay (each model) -> grade -> estimate -> compare -> report.
+Each stage is idempotent on the store: ingested files are skipped, a drawn sample is reused,
+replays and grades continue where they stopped. So an interrupted run resumes by running again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import importlib.util
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from deploysim.agent import RetryPolicy
+from deploysim.config import ReplayConfig, RunConfig
+from deploysim.errors import UsageError
+from deploysim.ingest import Transform, ingest_file
+from deploysim.models import GenerateConfig, ModelSpec
+from deploysim.replay import ReplaySpec, ReplaySummary, create_sample, run_replay
+from deploysim.schema import Conversation
+from deploysim.store import Store
+from deploysim.tools import ToolPolicy
+
+ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int, int], None]]]
+Log = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def _no_progress(_: str) -> Iterator[Callable[[int, int, int], None]]:
+    yield lambda done, total, failed: None
+
+
+def resolve_paths(patterns: Sequence[str], base: Path) -> list[Path]:
+    """Input files from globs (relative to ``base``) and ``package:<pkg>/<path>`` entries."""
+    out: list[Path] = []
+    for pattern in patterns:
+        if pattern.startswith("package:"):
+            pkg, _, rel = pattern.removeprefix("package:").partition("/")
+            spec = importlib.util.find_spec(pkg)
+            if spec is None or not spec.submodule_search_locations:
+                raise UsageError(f"{pattern}: the package {pkg!r} is not installed")
+            path = Path(next(iter(spec.submodule_search_locations))) / rel
+            if not path.is_file():
+                raise UsageError(f"{pattern}: no such file in the installed package")
+            out.append(path)
+            continue
+        full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+        found = sorted(Path(p) for p in glob.glob(full) if Path(p).is_file())
+        if not found:
+            raise UsageError(f"ingest path {pattern!r} matches no file (relative to {base})")
+        out.extend(found)
+    return out
+
+
+def deid_transform(store: Store, *, strict: bool) -> tuple[Transform, dict[str, Any]]:
+    """A de-identifying ingest transform, and the option that records its version."""
+    from deploysim.privacy import DEID_VERSION, Deidentifier
+
+    deid = Deidentifier(strict=strict)
+    totals: dict[str, Any] = {"conversations": 0, "dropped": 0, "residual": 0, "entities": {}}
+
+    def transform(batch: Sequence[Conversation]) -> list[Conversation | None]:
+        results = deid.deidentify_many(batch)
+        for r in results:
+            totals["conversations"] += 1
+            totals["dropped"] += int(r.conversation is None)
+            totals["residual"] += r.residual
+            for k, v in r.entities.items():
+                totals["entities"][k] = totals["entities"].get(k, 0) + v
+        store.set_meta("deid_version", DEID_VERSION)
+        store.set_meta("deid_totals", json.dumps(totals, sort_keys=True))
+        return [r.conversation for r in results]
+
+    return transform, {"deid": DEID_VERSION, "deid_strict": strict}
+
+
+def ingest_options(
+    store: Store, *, deidentify: bool, strict: bool = False
+) -> tuple[Transform | None, dict[str, Any]]:
+    """The ingest transform and recorded options: de-identification on (the default), or off
+    explicitly, which is written into the store's manifest."""
+    if deidentify:
+        return deid_transform(store, strict=strict)
+    store.set_meta("deid_version", "off")
+    return None, {"deid": "off"}
+
+
+def run_pipeline(
+    config: RunConfig,
+    base: Path,
+    *,
+    progress: ProgressFactory = _no_progress,
+    log: Log = lambda _: None,
+) -> dict[str, Any]:
+    """Run every stage of ``config`` (paths relative to ``base``); returns their summaries."""
+    from deploysim.estimates import LOGGED, compare, estimate
+
+    result: dict[str, Any] = {}
+    store_path = base / config.store
+    with Store(store_path) as store:
+        result["ingest"] = _ingest(config, base, store, log)
+        info = create_sample(store, config.sample.name, config.sample.spec())
+        result["sample"] = {"name": info.name, "size": info.size, "population": info.population}
+        log(f"sample {info.name!r}: {info.size} prefixes of {info.population} eligible")
+        result["replay"] = []
+        for rc in config.replay:
+            spec = _replay_spec(rc)
+            with progress(f"replay {spec.model}") as bar:
+                summary = run_replay(
+                    store,
+                    spec,
+                    sample_name=config.sample.name,
+                    draws=rc.samples_per_prefix,
+                    concurrency=rc.concurrency,
+                    retry=RetryPolicy(max_attempts=rc.max_attempts),
+                    on_progress=_replay_bar(bar),
+                )
+            log(f"replay {spec.model}: {summary.ok} ok, {summary.failed} failed")
+            result["replay"].append(summary.to_json())
+        if config.grade is not None:
+            result["grade"] = _grade(config, store, progress, log)
+        estimates = estimate(store, sample=config.sample.name)
+        result["estimates"] = [e.to_json() for e in estimates]
+        result["comparisons"] = []
+        for cc in config.compare:
+            a = str(ModelSpec.parse(cc.candidate))
+            b = cc.baseline if cc.baseline == LOGGED else str(ModelSpec.parse(cc.baseline))
+            comps = compare(estimates, a, b, alpha=cc.alpha, correction="bh" if cc.bh else "none")
+            result["comparisons"].extend(c.to_json() for c in comps)
+        from deploysim.report import write_report
+
+        report_path = base / config.report.path
+        write_report(store, report_path, sample=config.sample.name)
+        result["report"] = str(report_path)
+        result["store"] = str(store_path)
+    return result
+
+
+def _ingest(config: RunConfig, base: Path, store: Store, log: Log) -> list[dict[str, Any]]:
+    ic = config.ingest
+    transform, options = ingest_options(store, deidentify=ic.deidentify, strict=ic.deid_strict)
+    reports = []
+    for path in resolve_paths(ic.paths, base):
+        r = ingest_file(
+            path,
+            store,
+            fmt=ic.format,
+            strict=ic.strict,
+            transform=transform,
+            options=options,
+            limit=ic.limit,
+        )
+        log(f"ingest {path.name}: {r.status}, {r.conversations} conversations, {r.skipped} skipped")
+        reports.append(r.to_json())
+    return reports
+
+
+def _replay_bar(bar: Callable[[int, int, int], None]) -> Callable[[ReplaySummary], None]:
+    return lambda s: bar(s.ok + s.failed, s.pending, s.failed)
+
+
+def _replay_spec(rc: ReplayConfig) -> ReplaySpec:
+    return ReplaySpec(
+        model=rc.model,
+        config=GenerateConfig(
+            temperature=rc.temperature,
+            max_tokens=rc.max_tokens,
+            seed=rc.seed,
+            timeout_s=rc.timeout,
+        ),
+        system_prompt=rc.system_prompt,
+        tools=ToolPolicy(mode=rc.tools, simulator=rc.simulator, max_steps=rc.max_steps),
+    )
+
+
+def _grade(config: RunConfig, store: Store, progress: ProgressFactory, log: Log) -> dict[str, Any]:
+    from deploysim.graders import get_grader
+    from deploysim.grading import run_grading
+
+    gc = config.grade
+    assert gc is not None
+    graders = [(g, get_grader(g, default_judge=gc.judge)) for g in gc.graders]
+    with progress("grade") as bar:
+        summary = run_grading(
+            store,
+            graders,
+            references=gc.references,
+            sample=config.sample.name,
+            concurrency=gc.concurrency,
+            on_progress=lambda s: bar(s.ok + s.ungradable, s.pending, s.ungradable),
+        )
+    log(f"grade: {summary.ok} grades, {summary.ungradable} ungradable, {summary.flagged} flagged")
+    return summary.to_json()

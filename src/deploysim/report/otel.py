@@ -1,0 +1,149 @@
+"""OpenTelemetry export: one ``gen_ai.evaluation.result`` event per grade, as JSON lines.
+
+Each line is one log record in the OpenTelemetry log data model, with the attributes flattened
+into one object (``{"event_name", "time_unix_nano", "severity_number", "attributes",
+"resource", "scope", "schema_url"}``), ready for a collector's file receiver or a short script
+that calls the Logs API. Attributes (formats.md §2):
+
+* ``gen_ai.evaluation.name`` (required): ``deploysim.<category>``;
+* ``gen_ai.evaluation.score.value`` and ``gen_ai.evaluation.score.label``
+  (``flagged`` / ``not_flagged``) when the grade was made; ``error.type`` = ``ungradable``
+  when it was not;
+* ``gen_ai.response.id``: the provider's id of the graded response when the replay recorded
+  one, else ``deploysim:replay:<id>`` / ``deploysim:reference:<prefix id>``;
+* ``gen_ai.request.model`` (replays), ``gen_ai.conversation.id`` (the logged conversation's
+  content hash);
+* ``gen_ai.evaluation.explanation`` (the rationale) only with ``include_explanations``: it can
+  quote user content;
+* ``deploysim.*``: model label, grader, grader hash, target, prefix hash, draw, severity, sample.
+
+The GenAI conventions are in Development; :data:`SCHEMA_URL` pins the version written against.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from deploysim import __version__
+from deploysim.estimates import LOGGED
+from deploysim.report import data
+from deploysim.report.transcripts import prefix_hash
+from deploysim.store import Store
+
+EVENT_NAME = "gen_ai.evaluation.result"
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.38.0"
+_SEVERITY_INFO = 9
+
+
+def evaluation_events(
+    store: Store, *, include_explanations: bool = False, sample: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every grade as a ``gen_ai.evaluation.result`` log record; streamed from the store."""
+    labels = data.model_labels(store)
+    models = dict(store.db.execute("SELECT hash, model FROM replay_specs").fetchall())
+    graders = dict(store.db.execute("SELECT hash, spec FROM graders").fetchall())
+    rid = data.run_id(store)
+    resource = {
+        "service.name": "deploysim",
+        "service.version": __version__,
+        "deploysim.run_id": rid,
+    }
+    scope = {"name": "deploysim.export.otel", "version": __version__}
+    cond, args = "", list[Any]()
+    if sample:
+        cond, args = " AND p.sample_id = ?", [data.sample_id(store, sample)]
+    select = (
+        "g.category, g.grader_hash, g.status, g.score, g.flagged, g.severity, g.rationale, "
+        "g.created_at, p.id, p.conversation_hash, p.cut, s.name"
+    )
+    queries = (
+        f"SELECT {select}, r.id, r.spec_hash, r.draw, json_extract(r.response, '$[0].id') "
+        "FROM grades g JOIN replays r ON g.target = 'replay' AND r.id = g.target_id "
+        "JOIN prefixes p ON p.id = r.prefix_id JOIN samples s ON s.id = p.sample_id "
+        f"WHERE 1 = 1{cond} ORDER BY g.id",
+        f"SELECT {select}, NULL, NULL, NULL, NULL FROM grades g JOIN prefixes p ON "
+        "g.target = 'reference' AND p.id = g.target_id JOIN samples s ON s.id = p.sample_id "
+        f"WHERE 1 = 1{cond} ORDER BY g.id",
+    )
+    for query in queries:
+        for (
+            category,
+            gh,
+            status,
+            score,
+            flagged,
+            severity,
+            rationale,
+            created,
+            pid,
+            chash,
+            cut,
+            sample_name,
+            replay_id,
+            spec_hash,
+            draw,
+            provider_id,
+        ) in store.db.execute(query, args):
+            attrs: dict[str, Any] = {"gen_ai.evaluation.name": f"deploysim.{category}"}
+            if status == "ok":
+                value = float(score) if score is not None else float(bool(flagged))
+                attrs["gen_ai.evaluation.score.value"] = value
+                attrs["gen_ai.evaluation.score.label"] = "flagged" if flagged else "not_flagged"
+            else:
+                attrs["error.type"] = "ungradable"
+            if include_explanations and rationale:
+                attrs["gen_ai.evaluation.explanation"] = rationale
+            if spec_hash is None:
+                attrs["gen_ai.response.id"] = f"deploysim:reference:{pid}"
+                model = LOGGED
+            else:
+                attrs["gen_ai.response.id"] = (
+                    provider_id
+                    if isinstance(provider_id, str) and provider_id
+                    else f"deploysim:replay:{replay_id}"
+                )
+                attrs["gen_ai.request.model"] = models.get(spec_hash, spec_hash)
+                model = labels.get(spec_hash, spec_hash)
+            attrs["gen_ai.conversation.id"] = chash
+            attrs["deploysim.model"] = model
+            attrs["deploysim.category"] = category
+            attrs["deploysim.grader"] = graders.get(gh, gh)
+            attrs["deploysim.grader_hash"] = gh
+            attrs["deploysim.target"] = "reference" if spec_hash is None else "replay"
+            attrs["deploysim.prefix_hash"] = prefix_hash(chash, cut)
+            attrs["deploysim.sample"] = sample_name
+            if draw is not None:
+                attrs["deploysim.draw"] = draw
+            if severity is not None:
+                attrs["deploysim.severity"] = severity
+            yield {
+                "event_name": EVENT_NAME,
+                "time_unix_nano": int(created * 1e9),
+                "severity_number": _SEVERITY_INFO,
+                "attributes": attrs,
+                "resource": resource,
+                "scope": scope,
+                "schema_url": SCHEMA_URL,
+            }
+
+
+def export_otel(
+    store: Store, output: Path, *, include_explanations: bool = False, sample: str | None = None
+) -> int:
+    """Write every grade's evaluation event to ``output`` (JSON lines); returns the count."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with output.open("w", encoding="utf-8") as f:
+        for event in evaluation_events(
+            store, include_explanations=include_explanations, sample=sample
+        ):
+            line = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+            # Valid JSON either way, but line splitters that honour Unicode line breaks
+            # (Python's splitlines) would cut a record at a raw U+2028.
+            f.write(line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+            f.write("\n")
+            n += 1
+    return n

@@ -1,0 +1,402 @@
+"""The report's static sections (everything but the transcript viewer), as HTML strings.
+
+Each function takes JSON-ready data from :mod:`deploysim.report.data` and returns escaped HTML:
+every value, whatever its origin, goes through :func:`esc`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from deploysim.estimates import LOGGED, Comparison, Estimate
+from deploysim.report.svg import Point, colour_for, rate_chart, ratio_chart, ratio_colour
+from deploysim.stats import PER_100K
+
+
+def esc(value: Any) -> str:
+    """HTML-escape any value's text (``None`` is empty)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, raw: Sequence[int] = ()) -> str:
+    """A table; numbers right-aligned. Columns listed in ``raw`` hold HTML made by this module."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, v in enumerate(row):
+            if i in raw:
+                cells.append(f"<td>{v}</td>")
+            elif isinstance(v, int | float) and not isinstance(v, bool):
+                cells.append(f"<td class=n>{esc(_num(v))}</td>")
+            else:
+                cells.append(f"<td>{esc(v)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def details(summary: str, value: Any) -> str:
+    """A collapsed ``<pre>`` block of JSON."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    return f"<details><summary>{esc(summary)}</summary><pre>{esc(text)}</pre></details>"
+
+
+def _num(v: float) -> str:
+    if isinstance(v, int):
+        return f"{v:,}"
+    if v != v:  # nan
+        return "nan"
+    return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def _p100k(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate * PER_100K:,.0f}"
+
+
+def _ci100k(low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return "–"
+    return f"{low * PER_100K:,.0f}–{high * PER_100K:,.0f}"
+
+
+def _models(estimates: Sequence[Estimate]) -> list[str]:
+    names = sorted({e.model for e in estimates} - {LOGGED})
+    return ([LOGGED] if any(e.model == LOGGED for e in estimates) else []) + names
+
+
+def rates_section(estimates: Sequence[Estimate]) -> str:
+    """Per category: a chart of every model's rate with its Jeffreys interval, then the table."""
+    if not estimates:
+        return "<p>No graded responses yet: run <code>deploysim grade</code>.</p>"
+    models = _models(estimates)
+    by_cat: dict[str, list[Estimate]] = defaultdict(list)
+    for e in estimates:
+        by_cat[f"{e.category} · {e.grader}"].append(e)
+    charts = []
+    for title, rows in sorted(by_cat.items()):
+        rows.sort(key=lambda e: models.index(e.model))
+        charts.append(
+            rate_chart(
+                f"{title} (per 100k, Jeffreys 95% CI)",
+                [
+                    Point(
+                        e.model,
+                        e.rate,
+                        e.ci_low,
+                        e.ci_high,
+                        colour_for(e.model, models),
+                        f"{e.model}: {e.k:,} of {e.n:,} flagged; {_p100k(e.rate)} per 100k "
+                        f"(95% CI {_ci100k(e.ci_low, e.ci_high)})",
+                    )
+                    for e in rows
+                ],
+            )
+        )
+    rows_html = [
+        [
+            e.model,
+            e.category,
+            e.grader,
+            e.attempted,
+            e.failed,
+            e.ungradable,
+            e.n,
+            e.k,
+            _p100k(e.rate),
+            _ci100k(e.ci_low, e.ci_high),
+            _p100k(e.weighted_rate),
+            _p100k(e.corrected_rate)
+            + ("" if e.correctable in (None, True) else " (uncorrectable)"),
+        ]
+        for e in sorted(estimates, key=lambda e: (e.category, models.index(e.model)))
+    ]
+    return (
+        "<p class=note>Rate = Jeffreys-smoothed (k + ½)/(n + 1), per 100,000 responses, with "
+        "the Jeffreys 95% interval. Weighted: Hájek estimate under unequal inclusion "
+        "probabilities. Corrected: Rogan–Gladen, when the grader was validated.</p>"
+        f"<div class=charts>{''.join(charts)}</div>"
+        + table(
+            [
+                "model",
+                "category",
+                "grader",
+                "attempted",
+                "failed",
+                "ungradable",
+                "n",
+                "k",
+                "per 100k",
+                "95% CI",
+                "weighted",
+                "corrected",
+            ],
+            rows_html,
+        )
+    )
+
+
+def comparisons_section(comparisons: Sequence[Comparison], alpha: float) -> str:
+    """Every replayed model against the logged responses: ratio chart and table."""
+    if not comparisons:
+        return (
+            "<p>No comparison: it needs a replayed model and the logged responses graded by "
+            "the same grader.</p>"
+        )
+    by_cat: dict[str, list[Comparison]] = defaultdict(list)
+    for c in comparisons:
+        by_cat[f"{c.category} · {c.grader}"].append(c)
+    charts = [
+        ratio_chart(
+            f"{title}: rate ratio vs logged (95% CI, log scale)",
+            [
+                Point(
+                    c.model_a,
+                    c.ratio,
+                    c.ratio_ci_low,
+                    c.ratio_ci_high,
+                    ratio_colour(c.ratio, c.significant),
+                    f"{c.model_a}: ratio {c.ratio:.3g} (95% CI {c.ratio_ci_low:.3g}–"
+                    f"{c.ratio_ci_high:.3g}), Fisher p = {c.fisher_p:.3g}",
+                )
+                for c in rows
+            ],
+        )
+        for title, rows in sorted(by_cat.items())
+    ]
+    rows_html = [
+        [
+            c.category,
+            c.model_a,
+            c.model_b,
+            f"{c.k_a:,}/{c.n_a:,}",
+            f"{c.k_b:,}/{c.n_b:,}",
+            c.ratio,
+            f"{c.ratio_ci_low:.3g}–{c.ratio_ci_high:.3g}",
+            f"{c.rel_change * 100:+.1f}%",
+            c.fisher_p,
+            c.p_adjusted,
+            "<span class=sig>yes</span>" if c.significant else "no",
+        ]
+        for c in comparisons
+    ]
+    return (
+        f"<p class=note>Candidate (each replayed model) vs baseline (<code>{LOGGED}</code>, the "
+        f"deployed model's logged responses on the same prefixes). Fisher exact test, α = "
+        f"{esc(alpha)}; red: a significant rise, green: a significant fall.</p>"
+        f"<div class=charts>{''.join(charts)}</div>"
+        + table(
+            [
+                "category",
+                "candidate",
+                "baseline",
+                "k/n candidate",
+                "k/n baseline",
+                "ratio",
+                "95% CI",
+                "change",
+                "Fisher p",
+                "p adjusted",
+                "significant",
+            ],
+            rows_html,
+            raw=(10,),
+        )
+    )
+
+
+def errors_section(replay_errors: Sequence[dict[str, Any]], ungr: Sequence[dict[str, Any]]) -> str:
+    """Failed replays by error kind, and ungradable grades (both counted in denominators)."""
+    parts = ["<h3>Failed replays</h3>"]
+    if replay_errors:
+        parts.append(
+            table(
+                ["model", "error kind", "count", "example"],
+                [[r["model"], r["error_kind"], r["count"], r["example"]] for r in replay_errors],
+            )
+        )
+    else:
+        parts.append("<p>No failed replays.</p>")
+    parts.append("<h3>Ungradable grades</h3>")
+    if ungr:
+        parts.append(
+            table(
+                ["model", "category", "grader", "count", "example"],
+                [[r["model"], r["category"], r["grader"], r["count"], r["example"]] for r in ungr],
+            )
+        )
+    else:
+        parts.append("<p>No ungradable grades.</p>")
+    return "".join(parts)
+
+
+def forecasts_section(manifests: Sequence[dict[str, Any]], cards: Sequence[dict[str, Any]]) -> str:
+    """Registered forecasts and their scorecards, as tables."""
+    parts: list[str] = []
+    for m in manifests:
+        sample = m.get("sample") or {}
+        parts.append(
+            f"<h3>Forecast {esc(str(m.get('content_hash', ''))[:12])}: candidate "
+            f"{esc(m.get('candidate'))} vs {esc(m.get('deployed'))}</h3>"
+            f"<p class=meta>registered {esc(m.get('registered_at'))} · sample "
+            f"{esc(sample.get('name'))} (prefix manifest "
+            f"{esc(str(sample.get('prefix_manifest_hash', ''))[:12])}) · content hash "
+            f"<code>{esc(m.get('content_hash'))}</code></p>"
+        )
+        parts.append(
+            table(
+                ["category", "method", "per 100k", "95% CI", "baseline", "ratio", "direction"],
+                [
+                    [
+                        f.get("category"),
+                        f.get("method"),
+                        _p100k(f.get("rate")),
+                        _ci100k(f.get("ci_low"), f.get("ci_high")),
+                        _p100k(f.get("baseline_rate")),
+                        f.get("ratio"),
+                        f.get("direction"),
+                    ]
+                    for f in m.get("forecasts", [])
+                ],
+            )
+        )
+    for card in cards:
+        parts.append(
+            f"<h3>Scorecard of forecast {esc(str(card.get('forecast', ''))[:12])} "
+            f"(candidate {esc(card.get('candidate'))})</h3>"
+        )
+        methods = card.get("methods") or {}
+        parts.append(
+            table(
+                [
+                    "method",
+                    "categories",
+                    "direction correct",
+                    "SME median",
+                    "SME p90",
+                    "SME max",
+                    "NLL",
+                    "NLL regret",
+                ],
+                [
+                    [
+                        name,
+                        v.get("categories"),
+                        f"{v.get('direction_correct')}/{v.get('direction_eligible')}",
+                        v.get("sme_median"),
+                        v.get("sme_p90"),
+                        v.get("sme_max"),
+                        v.get("nll"),
+                        v.get("nll_regret"),
+                    ]
+                    for name, v in methods.items()
+                ],
+            )
+        )
+        parts.append(
+            table(
+                [
+                    "category",
+                    "method",
+                    "forecast per 100k",
+                    "realised k/n",
+                    "realised per 100k",
+                    "SME",
+                    "direction correct",
+                    "NLL regret",
+                    "in noise band",
+                ],
+                [
+                    [
+                        r.get("category"),
+                        r.get("method"),
+                        _p100k(r.get("forecast")),
+                        f"{r.get('realised_k')}/{r.get('realised_n')}",
+                        _p100k(r.get("realised_rate")),
+                        r.get("sme"),
+                        "–" if r.get("direction_correct") is None else r["direction_correct"],
+                        r.get("nll_regret"),
+                        "–" if r.get("in_noise_band") is None else r["in_noise_band"],
+                    ]
+                    for r in card.get("categories", [])
+                ],
+            )
+        )
+        coverage = card.get("taxonomy_coverage")
+        if coverage:
+            parts.append(details("taxonomy coverage (auditor)", coverage))
+    return "".join(parts) or "<p>No forecast registered in this store.</p>"
+
+
+def deid_section(deid: dict[str, str]) -> str:
+    """The de-identification settings recorded in the store meta."""
+    return table(["key", "value"], [[k, v] for k, v in deid.items()])
+
+
+def manifest_section(m: dict[str, Any]) -> str:
+    """The run manifest: meta, inputs, samples, replay specs, graders, validations."""
+    parts = [
+        "<h3>Store</h3>",
+        table(["key", "value"], [[k, v] for k, v in sorted(m["meta"].items())]),
+        "<h3>Inputs</h3>",
+        table(
+            ["file", "sha256", "format", "bytes", "status", "records", "kept", "skipped", "convs"],
+            [
+                [
+                    i["path"],
+                    i["sha256"],
+                    i["format"],
+                    i["size"],
+                    i["status"],
+                    i["records"],
+                    i["kept"],
+                    i["skipped"],
+                    i["conversations"],
+                ]
+                for i in m["inputs"]
+            ],
+        ),
+        "<h3>Samples</h3>",
+        table(
+            ["name", "size", "population", "spec hash", "spec"],
+            [
+                [s["name"], s["size"], s["population"], s["spec_hash"], details("spec", s["spec"])]
+                for s in m["samples"]
+            ],
+            raw=(4,),
+        ),
+        "<h3>Replay specs</h3>",
+        table(
+            ["model label", "spec hash", "ok", "failed", "spec"],
+            [
+                [r["label"], r["hash"], r["ok"], r["failed"], details("spec", r["spec"])]
+                for r in m["replay_specs"]
+            ],
+            raw=(4,),
+        ),
+        "<h3>Graders</h3>",
+        table(
+            ["category", "grader", "hash", "definition"],
+            [
+                [g["category"], g["spec"], g["hash"], details("definition", g["definition"])]
+                for g in m["graders"]
+            ],
+            raw=(3,),
+        ),
+    ]
+    if m["validations"]:
+        parts += [
+            "<h3>Grader validations</h3>",
+            table(
+                ["category", "grader hash", "labels sha256", "metrics"],
+                [
+                    [v["category"], v["grader_hash"], v["labels_sha256"], details("metrics", v)]
+                    for v in m["validations"]
+                ],
+                raw=(3,),
+            ),
+        ]
+    return "".join(parts)

@@ -1,0 +1,58 @@
+"""`deploysim run`: the example config validates, and the pipeline runs end to end and resumes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploysim.config import GradeConfig, IngestConfig, ReplayConfig, load_config
+from deploysim.errors import UsageError
+from deploysim.pipeline import run_pipeline
+from tests.conftest import DATA
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "run.toml"
+
+
+def test_example_config_is_valid_and_points_at_real_data() -> None:
+    config = load_config(EXAMPLE)
+    assert config.replay and config.grade is not None and config.ingest.deidentify
+    from deploysim.pipeline import resolve_paths
+
+    assert resolve_paths(config.ingest.paths, EXAMPLE.parent)
+
+
+def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[ingest]\npaths = ["x"]\n[sample]\nsizee = 3\n')
+    with pytest.raises(UsageError, match=r"bad.toml.*sample.sizee"):
+        load_config(bad)
+
+
+def test_pipeline_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
+    config = load_config(EXAMPLE)
+    config = config.model_copy(
+        update={
+            "ingest": IngestConfig(paths=[str(DATA / "chat" / "*.jsonl")], deidentify=False),
+            "replay": [
+                ReplayConfig(model="scripted/refuse?rate=0.5"),
+                ReplayConfig(model="scripted/echo"),
+            ],
+            "grade": GradeConfig(
+                graders=["rule/refusal", "judge/K_NV"], judge="scripted/yes?p=0.2"
+            ),
+            "compare": [],
+        }
+    )
+    first = run_pipeline(config, tmp_path)
+    assert first["sample"]["size"] == 40
+    assert [r["ok"] for r in first["replay"]] == [40, 40]
+    assert first["grade"]["ungradable"] == 0 and first["grade"]["ok"] > 160
+    models = {e["model"] for e in first["estimates"]}
+    assert models == {"scripted/refuse?rate=0.5", "scripted/echo", "logged"}
+    assert Path(first["report"]).is_file()
+    # Running again does no new work.
+    again = run_pipeline(config, tmp_path)
+    assert [r["pending"] for r in again["replay"]] == [0, 0]
+    assert again["grade"]["pending"] == 0
+    assert {i["status"] for i in again["ingest"]} == {"already ingested"}

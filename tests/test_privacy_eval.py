@@ -1,0 +1,108 @@
+"""Detection quality on the labelled presidio-research sample, the eval command, leaks."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from deploysim.cli.privacy import app
+from deploysim.privacy import DEFAULT_KEEP, Deidentifier, _iban_check, _luhn_digit
+from deploysim.privacy_eval import LabelledText, Span, evaluate, load_labelled
+from deploysim.privacy_recognizers import Detection, Detector, iban_ok
+from deploysim.schema import Conversation, Message
+
+from .conftest import PII
+
+
+@pytest.mark.slow
+def test_eval_meets_targets_and_beats_presidio_per_entity() -> None:
+    result = CliRunner().invoke(app, ["eval", str(PII), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    ours, theirs = report["systems"]["deploysim"], report["systems"]["presidio_default"]
+    assert report["texts"] == 750
+    assert ours["recall"] >= 0.95 and ours["char_precision"] >= 0.80
+    assert ours["recall"] > theirs["recall"] and ours["f2"] > theirs["f2"]
+    for etype, row in theirs["per_entity"].items():
+        if row["spans"]:
+            assert ours["per_entity"][etype]["recall"] >= row["recall"], etype
+
+
+def test_eval_table_and_limit() -> None:
+    result = CliRunner().invoke(app, ["eval", str(PII), "--limit", "20"])
+    assert result.exit_code == 0, result.output
+    assert "PII detection on 20 texts" in result.output
+    assert "deploysim" in result.output and "presidio" in result.output
+
+
+def test_eval_rejects_unreadable_data(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"not": "a list"}')
+    result = CliRunner().invoke(app, ["eval", str(bad)])
+    assert result.exit_code == 2 and "expected a JSON array" in result.output
+    result = CliRunner().invoke(app, ["eval", str(tmp_path / "missing.json")])
+    assert result.exit_code == 2 and "cannot read" in result.output
+
+
+def test_scores_on_known_values() -> None:
+    item = LabelledText("Mia Li lives in Oslo", (Span(0, 6, "PERSON"), Span(16, 20, "GPE")))
+    score = evaluate([item], [[Detection(0, 3, "PERSON", 1, "t"), Detection(7, 12, "X", 1, "t")]])
+    assert score.recall() == 0.5 and score.recall("PERSON") == 1.0 and score.recall("GPE") == 0
+    assert score.precision() == 3 / 8 and score.precision("PERSON") == 1.0
+    assert score.f2() == pytest.approx(5 * 0.375 * 0.5 / (4 * 0.375 + 0.5))
+
+
+def test_load_labelled_limit() -> None:
+    items = load_labelled(PII, limit=5)
+    assert len(items) == 5 and all(isinstance(s, Span) for it in items for s in it.spans)
+
+
+@pytest.mark.slow
+def test_no_detected_raw_value_reaches_the_output() -> None:
+    """Each labelled text de-identified, serialised with model_dump_json: which raw values are
+    left? Measured: 77 of 1402 (21 NRP, kept on purpose; 56 spans the detector missed); none
+    of the detected ones."""
+    items = load_labelled(PII)
+    detector = Detector()
+    deid = Deidentifier(key=b"leak-test", detector=detector)
+    results = deid.deidentify_many(
+        [Conversation(messages=(Message(role="user", content=it.text),)) for it in items]
+    )
+    found = detector.detect_many([it.text for it in items])
+    leaked, leaked_detected = [], []
+    for item, result, dets in zip(items, results, found, strict=True):
+        dumped = result.model_dump_json()
+        assert set(result.model_dump(exclude={"conversation"})["entities"].values()) <= set(
+            range(100)
+        )  # counts only
+        for s in item.spans:
+            value = item.text[s.start : s.end].strip()
+            forms = {value, json.dumps(value, ensure_ascii=False)[1:-1]}
+            if any(re.search(rf"(?<!\w){re.escape(f)}(?!\w)", dumped) for f in forms):
+                leaked.append((s.entity_type, value))
+                detected = any(d.start < s.end and s.start < d.end for d in dets)
+                if detected and s.entity_type not in DEFAULT_KEEP:
+                    leaked_detected.append((s.entity_type, value))
+    assert leaked_detected == [], leaked_detected
+    assert len(leaked) <= 85, len(leaked)
+
+
+@given(st.text(alphabet="0123456789", min_size=11, max_size=18))
+def test_luhn_check_digit(body: str) -> None:
+    digits = body + _luhn_digit(body)
+    total = sum(
+        (n * 2 - 9 if n * 2 > 9 else n * 2) if i % 2 else n
+        for i, n in enumerate(int(c) for c in reversed(digits))
+    )
+    assert total % 10 == 0
+
+
+@given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=10, max_size=28))
+def test_iban_check_digits(bban: str) -> None:
+    assert iban_ok("DE" + _iban_check("DE", bban) + bban)
