@@ -841,12 +841,13 @@ def _finish(result: dict[str, Any], as_json: bool) -> None:
         print_json(result)
         return
     table = Table(title="estimates (per 100k, Jeffreys 95% interval)")
-    for col in ("model", "category", "n", "k", "per 100k", "95% CI"):
-        table.add_column(col, justify="left" if col in ("model", "category") else "right")
+    for col in ("model", "category", "grader", "n", "k", "per 100k", "95% CI"):
+        table.add_column(col, justify="left" if col in ("model", "category", "grader") else "right")
     for e in result["estimates"]:
         table.add_row(
             e["model"],
             e["category"],
+            e["grader"].split("?")[0],
             str(e["n"]),
             str(e["k"]),
             f"{e['per_100k']:,.0f}",
