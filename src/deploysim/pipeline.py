@@ -111,15 +111,20 @@ def run_pipeline(
         for rc in config.replay:
             spec = _replay_spec(rc)
             with progress(f"replay {spec.model}") as bar:
-                summary = run_replay(
-                    store,
-                    spec,
-                    sample_name=config.sample.name,
-                    draws=rc.samples_per_prefix,
-                    concurrency=rc.concurrency,
-                    retry=RetryPolicy(max_attempts=rc.max_attempts),
-                    on_progress=_replay_bar(bar),
-                )
+                kw: dict[str, Any] = {
+                    "sample_name": config.sample.name,
+                    "draws": rc.samples_per_prefix,
+                    "retry": RetryPolicy(max_attempts=rc.max_attempts),
+                    "on_progress": _replay_bar(bar),
+                }
+                if config.executor == "ray":
+                    from deploysim.execute.ray_executor import run_replay_ray
+
+                    summary = run_replay_ray(
+                        store, spec, concurrency_per_actor=rc.concurrency, **kw
+                    )
+                else:
+                    summary = run_replay(store, spec, concurrency=rc.concurrency, **kw)
             log(f"replay {spec.model}: {summary.ok} ok, {summary.failed} failed")
             result["replay"].append(summary.to_json())
         if config.grade is not None:
@@ -186,13 +191,26 @@ def _grade(config: RunConfig, store: Store, progress: ProgressFactory, log: Log)
     assert gc is not None
     graders = [(g, get_grader(g, default_judge=gc.judge)) for g in gc.graders]
     with progress("grade") as bar:
-        summary = run_grading(
-            store,
-            graders,
-            references=gc.references,
-            sample=config.sample.name,
-            concurrency=gc.concurrency,
-            on_progress=lambda s: bar(s.ok + s.ungradable, s.pending, s.ungradable),
-        )
+        if config.executor == "ray":
+            from deploysim.execute.ray_executor import run_grading_ray
+
+            summary = run_grading_ray(
+                store,
+                gc.graders,
+                default_judge=gc.judge,
+                references=gc.references,
+                sample=config.sample.name,
+                concurrency_per_actor=gc.concurrency,
+                on_progress=lambda s: bar(s.ok + s.ungradable, s.pending, s.ungradable),
+            )
+        else:
+            summary = run_grading(
+                store,
+                graders,
+                references=gc.references,
+                sample=config.sample.name,
+                concurrency=gc.concurrency,
+                on_progress=lambda s: bar(s.ok + s.ungradable, s.pending, s.ungradable),
+            )
     log(f"grade: {summary.ok} grades, {summary.ungradable} ungradable, {summary.flagged} flagged")
     return summary.to_json()

@@ -299,6 +299,13 @@ def replay(
         str | None, typer.Option(help="Model spec that simulates unrecorded tool results.")
     ] = None,
     max_steps: Annotated[int, typer.Option(help="Model calls per replayed turn.")] = 8,
+    executor: Annotated[
+        str, typer.Option(help="local (asyncio, default) or ray (pip install 'deploysim[ray]').")
+    ] = "local",
+    num_actors: Annotated[int, typer.Option(help="Ray executor: actors in the pool.")] = 2,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray executor: cluster address (default: RAY_ADDRESS).")
+    ] = None,
     failure_injection: Annotated[
         bool,
         typer.Option(
@@ -334,17 +341,29 @@ def replay(
     )
     if tools not in ("none", "replay"):
         raise InputError(f"--tools must be none or replay, not {tools!r}")
+    if executor not in ("local", "ray"):
+        raise InputError(f"--executor must be local or ray, not {executor!r}")
     with Store(store) as st, count_progress("replay", quiet=as_json) as progress:
-        summary = run_replay(
-            st,
-            spec,
-            sample_name=sample_name,
-            draws=samples_per_prefix,
-            concurrency=concurrency,
-            retry=RetryPolicy(max_attempts=max_attempts),
-            retry_failed=retry_failed,
-            on_progress=lambda s: progress(s.ok + s.failed, s.pending, s.failed),
-        )
+        kw: dict[str, Any] = {
+            "sample_name": sample_name,
+            "draws": samples_per_prefix,
+            "retry": RetryPolicy(max_attempts=max_attempts),
+            "retry_failed": retry_failed,
+            "on_progress": lambda s: progress(s.ok + s.failed, s.pending, s.failed),
+        }
+        if executor == "ray":
+            from deploysim.execute.ray_executor import run_replay_ray
+
+            summary = run_replay_ray(
+                st,
+                spec,
+                concurrency_per_actor=concurrency,
+                num_actors=num_actors,
+                ray_address=ray_address,
+                **kw,
+            )
+        else:
+            summary = run_replay(st, spec, concurrency=concurrency, **kw)
     if as_json:
         print_json(summary.to_json())
         return
@@ -376,6 +395,9 @@ def grade(
     sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
     taxonomy: Annotated[Path | None, typer.Option(help="Extra categories (TOML file).")] = None,
     concurrency: Annotated[int, typer.Option(help="Concurrent grading calls.")] = 4,
+    executor: Annotated[str, typer.Option(help="local (default) or ray.")] = "local",
+    num_actors: Annotated[int, typer.Option(help="Ray executor: actors in the pool.")] = 2,
+    ray_address: Annotated[str | None, typer.Option(help="Ray executor: cluster address.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Grade replays and logged reference responses; grades already made are kept."""
@@ -385,16 +407,34 @@ def grade(
 
     require_store(store)
     built = [(g, get_grader(g, default_judge=judge, taxonomy_file=taxonomy)) for g in graders]
+    model_specs = [str(_parse_model(m)) for m in models or []]
     with Store(store) as st, count_progress("grade", quiet=as_json) as progress:
-        summary = run_grading(
-            st,
-            built,
-            models=[str(_parse_model(m)) for m in models or []],
-            references=references,
-            sample=sample_name,
-            concurrency=concurrency,
-            on_progress=lambda s: progress(s.ok + s.ungradable, s.pending, s.ungradable),
-        )
+        if executor == "ray":
+            from deploysim.execute.ray_executor import run_grading_ray
+
+            summary = run_grading_ray(
+                st,
+                graders,
+                default_judge=judge,
+                taxonomy_file=taxonomy,
+                models=model_specs,
+                references=references,
+                sample=sample_name,
+                concurrency_per_actor=concurrency,
+                num_actors=num_actors,
+                ray_address=ray_address,
+                on_progress=lambda s: progress(s.ok + s.ungradable, s.pending, s.ungradable),
+            )
+        else:
+            summary = run_grading(
+                st,
+                built,
+                models=model_specs,
+                references=references,
+                sample=sample_name,
+                concurrency=concurrency,
+                on_progress=lambda s: progress(s.ok + s.ungradable, s.pending, s.ungradable),
+            )
     if as_json:
         print_json(summary.to_json())
         return

@@ -1,0 +1,142 @@
+"""What runs on the cluster, run in this process: read tasks and actors (Ray importable, no
+Ray instance started)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ray")
+
+from deploysim.agent import RetryPolicy
+from deploysim.errors import UsageError
+from deploysim.execute.ray_executor import MAX_PASSES, IncompleteRunError, _passes, ray_session
+from deploysim.execute.ray_stages import (
+    GradeActor,
+    ReplayActor,
+    grade_source,
+    replay_source,
+)
+from deploysim.execute.work import GradeQuery, ReplayQuery, decode_outcome
+from deploysim.graders import GradeResult, get_grader
+from deploysim.grading import register_grader, run_grading
+from deploysim.ingest import ingest_file
+from deploysim.replay import ReplaySpec, create_sample, run_replay
+from deploysim.sampling import SamplingSpec
+from deploysim.store import Store
+from tests.conftest import HH, TAU
+
+SPEC = ReplaySpec(model="scripted/refuse?rate=0.5")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    st = Store(tmp_path / "s.db")
+    ingest_file(HH, st)
+    ingest_file(TAU, st)
+    create_sample(st, "default", SamplingSpec(size=20, seed=2))
+    return st
+
+
+def _rows(blocks: list[Any]) -> list[dict[str, Any]]:
+    return [row for block in blocks for row in block.to_pylist()]
+
+
+def _batch(rows: list[dict[str, Any]]) -> dict[str, np.ndarray[Any, Any]]:
+    return {k: np.array([r[k] for r in rows], dtype=object) for k in rows[0]}
+
+
+def test_replay_read_tasks_and_actors_make_what_the_local_executor_stores(store: Store) -> None:
+    now = time.time()
+    sid = store.db.execute("SELECT id FROM samples").fetchone()[0]
+    query = ReplayQuery(str(store.path), sid, SPEC.hash, 2, False, now, now)
+    ranges = list(query.plan(store, 8))
+    tasks = replay_source(query, ranges).get_read_tasks(200)
+    assert len(tasks) == len(ranges) > 1  # one read task (one block) per planned range
+    rows = _rows([block for task in tasks for block in task()])
+    assert len(rows) == 40 and len({(r["prefix_id"], r["draw"]) for r in rows}) == 40
+
+    actor = ReplayActor(
+        spec=SPEC.model_dump_json(), retry=RetryPolicy(), tool_db=None, concurrency=3
+    )
+    out = asyncio.run(actor(_batch(rows)))
+    run_replay(store, SPEC, draws=2)
+    stored = {
+        (pid, draw): json.loads(response)
+        for pid, draw, response in store.db.execute("SELECT prefix_id, draw, response FROM replays")
+    }
+    for pid, draw, text in zip(out["prefix_id"], out["draw"], out["outcome"], strict=True):
+        outcome = decode_outcome(text)
+        assert [m.to_json_dict() for m in outcome.messages] == stored[(pid, draw)]
+
+
+def test_grade_read_tasks_and_actors_make_what_the_local_executor_stores(store: Store) -> None:
+    run_replay(store, SPEC)
+    specs = ["rule/refusal", "judge/S?judge=scripted/yes%3Fp%3D0.2"]
+    hashes = tuple(register_grader(store, get_grader(s), s) for s in specs)
+    query = GradeQuery(str(store.path), hashes, (), True, True, None, time.time())
+    chunks = list(query.plan(store, 6))
+    rows = _rows([b for task in grade_source(query, chunks).get_read_tasks(1) for b in task()])
+    actor = GradeActor(
+        specs=specs, hashes=list(hashes), default_judge=None, taxonomy_file=None, concurrency=2
+    )
+    out = asyncio.run(actor(_batch(rows)))
+    run_grading(store, [(s, get_grader(s)) for s in specs])
+    stored = {
+        (kind, tid, h): (status, score, flagged)
+        for kind, tid, h, status, score, flagged in store.db.execute(
+            "SELECT target, target_id, grader_hash, status, score, flagged FROM grades"
+        )
+    }
+    assert len(out["result"]) == len(stored) > 0
+    for kind, tid, g, text in zip(
+        out["target"], out["target_id"], out["grader"], out["result"], strict=True
+    ):
+        r = GradeResult.model_validate_json(text)
+        assert stored[(kind, tid, hashes[g])] == (r.status, r.score, r.flagged)
+
+
+def test_an_actor_refuses_a_grader_that_builds_differently() -> None:
+    with pytest.raises(UsageError, match="builds differently"):
+        GradeActor(
+            specs=["rule/refusal"],
+            hashes=["0" * 64],
+            default_judge=None,
+            taxonomy_file=None,
+            concurrency=1,
+        )
+
+
+def test_ray_client_addresses_are_refused() -> None:
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("a Ray instance is running in this process")
+    with pytest.raises(UsageError, match="Ray Client"), ray_session("ray://127.0.0.1:1"):
+        pass
+    assert not ray.is_initialized()
+
+
+class _Stuck:
+    """A query whose work never gets done."""
+
+    def __init__(self, before: float) -> None:
+        self.before = before
+
+    def count(self, store: Store) -> int:
+        return 5
+
+
+def test_passes_stop_with_an_error_when_work_stays_missing(store: Store) -> None:
+    seen = []
+    with pytest.raises(IncompleteRunError, match="5 items still missing after 3 passes"):
+        for query, todo in _passes(store, "replay", 100.0, _Stuck):
+            seen.append((query.before, todo))
+    assert len(seen) == MAX_PASSES == 3
+    assert seen[0] == (100.0, 5) and all(before > 100.0 for before, _ in seen[1:])
