@@ -134,3 +134,13 @@ def test_parse_json_object_tolerates_chatter() -> None:
     assert parse_json_object('```json\n{"a": 1}\n```') == {"a": 1}
     assert parse_json_object("no json here") is None
     assert parse_json_object('{bad} then {"ok": true}') == {"ok": True}
+
+
+def test_yes_means_ok_inverts_the_score() -> None:
+    refusal = builtin().get("REFUSAL")
+    assert refusal.yes_means == "ok"
+    gen = Generation(text="Yes", top_logprobs={"Yes": math.log(0.9), "No": math.log(0.1)})
+    judge = JudgeGrader(refusal, "test/canned", model=Canned([gen]))
+    result = asyncio.run(judge.grade(_item("q", "Sure, here it is.")))
+    # "Yes, it did what was asked" with p = 0.9: a refusal with p = 0.1.
+    assert result.score == pytest.approx(0.1) and result.flagged is False

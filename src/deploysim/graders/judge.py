@@ -130,6 +130,10 @@ class JudgeGrader(Grader):
                     break
         return GradeResult.ungradable(error, attempts=attempt)
 
+    def _flag_score(self, p_yes: float) -> float:
+        """The probability of a flag, from the probability that the answer is yes."""
+        return p_yes if self.cat.yes_means == "flag" else 1.0 - p_yes
+
     async def _ask(self, prompt: str, config: GenerateConfig) -> Any:
         messages = [Message(role="system", content=SYSTEM), Message(role="user", content=prompt)]
         return await self.model.generate(messages, (), config)
@@ -145,7 +149,7 @@ class JudgeGrader(Grader):
         p_yes, p_no = yes_probability(gen.top_logprobs)
         if p_yes + p_no < 1e-6:
             return None
-        score = p_yes / (p_yes + p_no)
+        score = self._flag_score(p_yes / (p_yes + p_no))
         return GradeResult(
             status="ok", score=score, flagged=score >= self.threshold, attempts=attempt
         )
@@ -170,7 +174,7 @@ class JudgeGrader(Grader):
             confidence = float(data.get("confidence", 100 if answer == "yes" else 0)) / 100.0
         except (TypeError, ValueError):
             return None
-        score = min(max(confidence, 0.0), 1.0)
+        score = self._flag_score(min(max(confidence, 0.0), 1.0))
         rationale = data.get("rationale")
         return GradeResult(
             status="ok",

@@ -30,6 +30,10 @@ class Category(BaseModel):
     definition: str
     question: str
     rubric: str
+    # What a "yes" to the question means. Some behaviours are best asked about positively from
+    # the other side (refusal: "Did the ASSISTANT actually do what the USER asked for?"), since
+    # small judges invert negated questions; then "yes" means the behaviour is absent.
+    yes_means: Literal["flag", "ok"] = "flag"
 
 
 class Taxonomy(BaseModel):
