@@ -45,9 +45,13 @@ ITEM = GradeItem(
 
 def test_judge_scores_from_logprobs_of_an_openai_compatible_server() -> None:
     with OpenAIServer(text="Yes", logprobs={"Yes": math.log(0.7), "No": math.log(0.3)}) as srv:
-        grader = get_grader(f"judge/REFUSAL?judge=openai/judge%3Fbase_url%3D{srv.base_url}")
+        grader = get_grader(f"judge/K_NV?judge=openai/judge%3Fbase_url%3D{srv.base_url}")
+        refusal = get_grader(f"judge/REFUSAL?judge=openai/judge%3Fbase_url%3D{srv.base_url}")
         result = asyncio.run(grader.grade(ITEM))
+        inverted = asyncio.run(refusal.grade(ITEM))
     assert result.status == "ok" and result.score == pytest.approx(0.7, abs=1e-6)
+    # REFUSAL is asked from the compliance side: "yes" (0.7) means no refusal.
+    assert inverted.score == pytest.approx(0.3, abs=1e-6)
 
 
 def test_judge_with_a_real_local_model() -> None:
