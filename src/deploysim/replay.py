@@ -295,10 +295,7 @@ async def replay_async(
         raise UsageError("--samples-per-prefix and --concurrency must be at least 1")
     sid = sample_id(store, sample_name)
     model = model or get_model(ModelSpec.parse(spec.model))
-    store.db.execute(
-        "INSERT OR IGNORE INTO replay_specs(hash, model, spec, created_at) VALUES (?, ?, ?, ?)",
-        (spec.hash, spec.model, canonical_json(spec.model_dump(mode="json")), time.time()),
-    )
+    register_spec(store, spec)
     layer = _tool_layer(store, spec.tools)
     summary = ReplaySummary(spec_hash=spec.hash, model=spec.model)
     summary.pending = count_pending(store, sid, spec.hash, draws, retry_failed=retry_failed)
@@ -343,6 +340,14 @@ async def replay_async(
         if layer is not None:
             await layer.aclose()
     return summary
+
+
+def register_spec(store: Store, spec: ReplaySpec) -> None:
+    """Record a replay spec (once per hash): every executor stores results against it."""
+    store.db.execute(
+        "INSERT OR IGNORE INTO replay_specs(hash, model, spec, created_at) VALUES (?, ?, ?, ?)",
+        (spec.hash, spec.model, canonical_json(spec.model_dump(mode="json")), time.time()),
+    )
 
 
 def _tool_layer(store: Store, policy: ToolPolicy) -> ToolLayer | None:

@@ -54,9 +54,9 @@ from deploysim.replay import (
     ReplaySummary,
     ResultWriter,
     _tool_layer,
+    register_spec,
     sample_id,
 )
-from deploysim.schema import canonical_json
 from deploysim.store import Store
 
 try:
@@ -260,10 +260,7 @@ def run_replay_ray(
     if draws < 1 or concurrency_per_actor < 1 or num_actors < 1:
         raise UsageError("--samples-per-prefix, --concurrency and --num-actors must be >= 1")
     sid = sample_id(store, sample_name)
-    store.db.execute(
-        "INSERT OR IGNORE INTO replay_specs(hash, model, spec, created_at) VALUES (?, ?, ?, ?)",
-        (spec.hash, spec.model, canonical_json(spec.model_dump(mode="json")), time.time()),
-    )
+    register_spec(store, spec)
     layer = _tool_layer(store, spec.tools)
     summary = ReplaySummary(spec_hash=spec.hash, model=spec.model)
     writer = ResultWriter(store, spec.hash, summary, on_progress)
