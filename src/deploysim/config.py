@@ -48,6 +48,7 @@ class ReplayConfig(_Section):
     model: str
     samples_per_prefix: int = Field(1, ge=1)
     concurrency: int = Field(4, ge=1)
+    workers: int = Field(1, ge=1)
     temperature: float | None = None
     max_tokens: int | None = 256
     seed: int | None = 0

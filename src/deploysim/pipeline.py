@@ -124,7 +124,9 @@ def run_pipeline(
                         store, spec, concurrency_per_actor=rc.concurrency, **kw
                     )
                 else:
-                    summary = run_replay(store, spec, concurrency=rc.concurrency, **kw)
+                    summary = run_replay(
+                        store, spec, concurrency=rc.concurrency, workers=rc.workers, **kw
+                    )
             log(f"replay {spec.model}: {summary.ok} ok, {summary.failed} failed")
             result["replay"].append(summary.to_json())
         if config.grade is not None:

@@ -36,7 +36,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from deploysim.keys import load_secret_key, pseudonym
-from deploysim.privacy_recognizers import COUNTRIES, NATIONALITIES, Detection, Detector, words
+from deploysim.privacy_recognizers import (
+    COUNTRIES,
+    NATIONALITIES,
+    RELIGIONS,
+    Detection,
+    Detector,
+    words,
+)
 from deploysim.schema import (
     Conversation,
     JSONValue,
@@ -52,8 +59,10 @@ from deploysim.schema import (
 DEID_VERSION = "deid-1"
 """Version of the de-identification behaviour; bumped whenever its output can change."""
 
-DEFAULT_KEEP = frozenset({"NRP"})
-"""Types detected but kept by default: nationalities, religions and languages ("English")."""
+DEFAULT_KEEP: frozenset[str] = frozenset()
+"""Types detected but kept by default: none. Nationalities and religions (``NRP``) are replaced
+by another of their kind, so a remark about a group stays one; a language named as a language
+("answer in English") is not a detection at all (see :func:`_renamed`)."""
 
 _ACCOUNT_KEY = re.compile(
     r"(?:^|_)(?:user|account|acct|org|organi[sz]ation|customer|member|device|client|tenant|"
@@ -258,6 +267,13 @@ _ORGS = """Northwind Traders|Contoso|Fabrikam|Tailspin Toys|Wingtip Partners|Adv
     Proseware|Lucerne Publishing|Woodgrove Bank|Alpine Ski House|Blue Yonder Airlines|Coho Winery|
     Fourth Coffee|Trey Research|Wide World Importers|Southridge Video|Humongous Insurance|
     Margie's Travel|Graphic Design Institute""".replace("\n    ", "").split("|")
+_NATIONS = words(
+    """
+    Norwegian Portuguese Chilean Irish Austrian Uruguayan Finnish Canadian Japanese Estonian
+    Maltese Icelandic Belgian Kenyan Peruvian Danish
+    """
+)
+_FAITHS = words("Buddhist Hindu Sikh Jain Quaker Baha'i Taoist Shinto")
 _STREETS = words(
     """
     Maple Oak Cedar Elm Willow Birch Aspen Juniper Hawthorn Chestnut Linden Poplar Spruce
@@ -588,9 +604,9 @@ def _content(ent: _Entity, rng: random.Random) -> Any:
         return (
             f"{rng.choice(_FIRST)}.{rng.choice(_LAST)}{rng.randrange(10, 99)}@example.{tld}".lower()
         )
-    if t in ("LOCATION", "ORGANIZATION", "TITLE"):
+    if t in ("LOCATION", "ORGANIZATION", "TITLE", "NRP"):
         pools = {"LOCATION": (_TOWNS, _COUNTRIES), "ORGANIZATION": (_ORGS, _ORGS),
-                 "TITLE": (_JOBS, _HONORIFICS)}[t]  # fmt: skip
+                 "TITLE": (_JOBS, _HONORIFICS), "NRP": (_NATIONS, _FAITHS)}[t]  # fmt: skip
         return (rng.choice(pools[0]), rng.choice(pools[1]))
     if t == "AGE":
         return rng.randrange(0, 10)
@@ -631,6 +647,11 @@ def _render(ent: _Entity, text: str, rng: random.Random) -> str:
         if re.fullmatch(r"(?i)(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|rev|fr|hon)\.?", text.strip()):
             return str(c[1]) + ("." if text.strip().endswith(".") else "")
         return _case_like(c[0], text)
+    if t == "NRP":
+        # A religion for a religion, a nationality for anything else; a plural stays plural.
+        word = text.strip()
+        value = str(c[1] if word.casefold().rstrip("s") in RELIGIONS else c[0])
+        return _case_like(value + ("s" if word.endswith("s") and len(word) > 4 else ""), text)
     if t == "AGE":
         n = int(text) if text.isdigit() else 30
         return str(max(1, n // 10 * 10 + (c if c != n % 10 else (c + 1) % 10)))
@@ -804,7 +825,7 @@ class Deidentifier:
             s, e = len(text) - len(text.lstrip()), len(text.rstrip())
             found = [Detection(s, e, etype, 1.0, "json_key")] if e > s else []
         else:
-            found = [_renamed(d, text) for d in dets.get(text, ())]
+            found = [r for d in dets.get(text, ()) if (r := _renamed(d, text)) is not None]
         return [d for d in found if self._replaceable(d.entity_type, text[d.start : d.end])]
 
     def _collect(self, conv: Conversation) -> _Plan:
@@ -943,13 +964,36 @@ class Deidentifier:
         )
 
 
-def _renamed(d: Detection, text: str) -> Detection:
-    # spaCy's NORP also tags names ("Nautilytics"): only a known nationality, religion or
-    # language word stays NRP (kept by default); anything else is handled as an organisation.
+def _renamed(d: Detection, text: str) -> Detection | None:
+    """A detection as replaced: a language named as a language is dropped, other NRP kept.
+
+    spaCy's NORP also tags names ("Nautilytics"): only a known nationality, religion or language
+    word stays NRP; anything else is handled as an organisation. "Answer in English" must stay
+    English for a faithful replay, so a language word in a language context is no detection.
+    """
+    if d.entity_type != "NRP":
+        return d
     value = text[d.start : d.end].strip().lower()
-    if d.entity_type == "NRP" and value not in NATIONALITIES and value[:-1] not in NATIONALITIES:
+    if value not in NATIONALITIES and value[:-1] not in NATIONALITIES:
         return Detection(d.start, d.end, "ORGANIZATION", d.score, d.source)
+    before = _LANGUAGE_BEFORE.search(text, max(0, d.start - 40), d.start)
+    if before or _LANGUAGE_AFTER.match(text, d.end):
+        return None
     return d
+
+
+# "in English", "translate it into French", "speak German", "Spanish translation"...
+_LANGUAGE_BEFORE = re.compile(
+    r"(?i)\b(?:in|into|to|from|speak|speaks|speaking|spoke|write|writes|writing|learn|learning|"
+    r"study|studying|teach|teaching|read|understand|understands|know|knows|translate|"
+    r"translated|translating|fluent|native|using|reply|respond|answer)\s+(?:plain\s+|simple\s+"
+    r"|good\s+|proper\s+|only\s+)?$"
+)
+_LANGUAGE_AFTER = re.compile(
+    r"(?i)\s+(?:language|languages|translation|translations|version|speakers?|text|word|words|"
+    r"grammar|spelling|subtitles?|vocabulary|sentence|sentences|phrase|phrases|lessons?|"
+    r"course|teacher|tutor|dictionary|keyboard|accent|locale)\b"
+)
 
 
 def _hint_type(hint: str | None) -> str | None:

@@ -234,6 +234,13 @@ NATIONALITIES = frozenset(
     """
     )
 )
+RELIGIONS = frozenset(
+    words(
+        """
+    muslim christian jewish jew hindu buddhist sikh catholic protestant sunni shia shiite shii
+    """
+    )
+)
 _COUNTRY_RE = re.compile(
     r"(?<![\w-])(?:"
     + "|".join(re.escape(c) for c in sorted(COUNTRIES, key=len, reverse=True))

@@ -273,6 +273,12 @@ def replay(
         int, typer.Option("--samples-per-prefix", help="Regenerations per prefix.")
     ] = 1,
     concurrency: Annotated[int, typer.Option(help="Concurrent calls to the model.")] = 8,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Local processes sharing --concurrency (one tops out near 1,000 requests/s)."
+        ),
+    ] = 1,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Cap on generated tokens.")] = 512,
     seed: Annotated[int | None, typer.Option(help="Decoding seed, where supported.")] = None,
@@ -343,6 +349,8 @@ def replay(
         raise InputError(f"--tools must be none or replay, not {tools!r}")
     if executor not in ("local", "ray"):
         raise InputError(f"--executor must be local or ray, not {executor!r}")
+    if workers < 1:
+        raise InputError("--workers must be at least 1")
     with Store(store) as st, count_progress("replay", quiet=as_json) as progress:
         kw: dict[str, Any] = {
             "sample_name": sample_name,
@@ -363,7 +371,7 @@ def replay(
                 **kw,
             )
         else:
-            summary = run_replay(st, spec, concurrency=concurrency, **kw)
+            summary = run_replay(st, spec, concurrency=concurrency, workers=workers, **kw)
     if as_json:
         print_json(summary.to_json())
         return
