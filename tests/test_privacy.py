@@ -177,6 +177,20 @@ def test_kept_types_and_times(deid: Deidentifier) -> None:
     assert "in English" in out and "10:30 AM" in out and "Jonas" not in out
 
 
+def test_nationalities_and_religions_become_others_of_their_kind(deid: Deidentifier) -> None:
+    from deploysim.privacy import _FAITHS, _NATIONS
+
+    out = _one(deid, "I am Cambodian, we are proud Muslims. Reply in Spanish, please.")
+    assert "Cambodian" not in out and "Muslim" not in out and "Reply in Spanish," in out
+    nation = re.search(r"I am (\w+),", out)
+    faith = re.search(r"proud (\w+)s\.", out)
+    assert nation and nation.group(1) in _NATIONS
+    assert faith and faith.group(1) in _FAITHS
+    assert deid.keep == frozenset()
+    kept = Deidentifier(key=b"k", keep={"NRP"}, detector=deid.detector)
+    assert "I am Cambodian" in _one(kept, "I am Cambodian.")
+
+
 def test_secrets_ids_and_addresses(deid: Deidentifier) -> None:
     text = (
         "My key is sk-proj-4fG7hJ9kL2mN5pQ8rS1tU3vW6xY0zA and AWS AKIAIOSFODNN7EXAMPLE. "

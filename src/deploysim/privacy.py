@@ -273,7 +273,7 @@ _NATIONS = words(
     Maltese Icelandic Belgian Kenyan Peruvian Danish
     """
 )
-_FAITHS = words("Buddhist Hindu Sikh Jain Quaker Baha'i Taoist Shinto")
+_FAITHS = words("Buddhist Hindu Sikh Jain Quaker Taoist Anglican Methodist")
 _STREETS = words(
     """
     Maple Oak Cedar Elm Willow Birch Aspen Juniper Hawthorn Chestnut Linden Poplar Spruce
