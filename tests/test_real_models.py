@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -17,7 +18,9 @@ from deploysim.sampling import SamplingSpec
 from deploysim.schema import Message
 from deploysim.store import Store
 from deploysim.testing import OpenAIServer
-from tests.conftest import HH
+from deploysim.tools import ToolPolicy
+from tests.conftest import HH, TAU
+from tests.test_tools import _responses
 
 llama = pytest.importorskip("llama_cpp", reason="llama-cpp-python is installed by scripts/test.sh")
 
@@ -59,3 +62,61 @@ def test_judge_with_a_real_local_model() -> None:
     result = asyncio.run(grader.grade(ITEM))
     # Whatever the small model thinks, the score comes from its yes/no token probabilities.
     assert result.status == "ok" and result.score is not None and 0.0 <= result.score <= 1.0
+
+
+QWEN = "llamacpp/qwen2.5-coder-0.5b?n_ctx=8192"
+
+
+def _tau_store(path: Path, size: int) -> Store:
+    st = Store(path)
+    ingest_file(TAU, st)
+    create_sample(st, "default", SamplingSpec(size=size, seed=3, has_tools=True))
+    return st
+
+
+@pytest.mark.slow
+def test_tau_bench_tools_recorded_where_they_match_simulated_by_a_local_model(
+    tmp_path: Path,
+) -> None:
+    """A call that matches the records is answered from them; one that does not is answered by
+    the local Qwen simulator in the recorded format; every result says where it came from."""
+    st = _tau_store(tmp_path / "s.db", 2)
+    runs = {}
+    for user in ("mia_li_3668", "nobody_4242"):  # in the records / not in them
+        args = quote(json.dumps({"user_id": user}))
+        spec = ReplaySpec(
+            model=f"scripted/call?tool=get_user_details&args={args}",
+            tools=ToolPolicy(mode="replay", simulator=QWEN, inject_failures=False),
+        )
+        assert run_replay(st, spec, concurrency=1).ok == 2
+        runs[user] = [m for _, ms in _responses(st)[-2:] for m in ms if m.role == "tool"]
+    st.close()
+    assert {m.metadata["tool_source"] for m in runs["mia_li_3668"]} == {"recorded"}
+    simulated = runs["nobody_4242"]
+    assert {m.metadata["tool_source"] for m in simulated} <= {"simulated", "simulator_error"}
+    for m in simulated:
+        if m.metadata["tool_source"] == "simulated":  # parses, with the recorded fields
+            assert isinstance(json.loads(m.text), dict)
+
+
+@pytest.mark.slow
+def test_tau_bench_replay_with_a_local_qwen_candidate_ends_properly(tmp_path: Path) -> None:
+    """Qwen-0.5B replays a tau-bench turn with the tool layer on: the loop ends (an answer, the
+    step limit or the length limit), and each tool result is labelled with its source."""
+    st = _tau_store(tmp_path / "s.db", 1)
+    spec = ReplaySpec(
+        model=QWEN,
+        config=GenerateConfig(max_tokens=120, temperature=0.0, seed=0),
+        tools=ToolPolicy(mode="replay", simulator=QWEN, max_steps=3, inject_failures=False),
+    )
+    summary = run_replay(st, spec, concurrency=1)
+    replies = _responses(st)
+    st.close()
+    assert summary.ok == 1 and len(replies) == 1
+    finish, messages = replies[0]
+    assert finish in ("stop", "step_limit", "length")
+    assert sum(m.role == "assistant" for m in messages) <= 3
+    if finish == "stop":  # an answer, not a call, ends the turn
+        assert messages[-1].role == "assistant" and not messages[-1].tool_calls
+    sources = {"recorded", "simulated", "simulator_error", "unknown_tool", "malformed", "injected"}
+    assert all(m.metadata["tool_source"] in sources for m in messages if m.role == "tool")
