@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from deploysim.keys import pseudonym
-from deploysim.privacy import DEID_VERSION, Deidentifier, _Table
+from deploysim.privacy import DEID_VERSION, Deidentifier
 from deploysim.privacy_recognizers import Detection, Detector, iban_ok
+from deploysim.privacy_surrogates import _Table
 from deploysim.schema import Conversation, Message, Provenance, Reference, ToolCall
 
 from .conftest import TAU
@@ -178,7 +179,7 @@ def test_kept_types_and_times(deid: Deidentifier) -> None:
 
 
 def test_nationalities_and_religions_become_others_of_their_kind(deid: Deidentifier) -> None:
-    from deploysim.privacy import _FAITHS, _NATIONS
+    from deploysim.privacy_surrogates import _FAITHS, _NATIONS
 
     out = _one(deid, "I am Cambodian, we are proud Muslims. Reply in Spanish, please.")
     assert "Cambodian" not in out and "Muslim" not in out and "Reply in Spanish," in out

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from deploysim.cli.privacy import app
-from deploysim.privacy import DEFAULT_KEEP, Deidentifier, _iban_check, _luhn_digit
+from deploysim.privacy import DEFAULT_KEEP, Deidentifier
 from deploysim.privacy_eval import LabelledText, Span, evaluate, load_labelled
 from deploysim.privacy_recognizers import Detection, Detector, iban_ok
+from deploysim.privacy_surrogates import _iban_check, _luhn_digit
 from deploysim.schema import Conversation, Message
 
 from .conftest import PII
