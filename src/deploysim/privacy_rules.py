@@ -1,0 +1,482 @@
+"""The word lists and regex rules of the PII detector (:mod:`deploysim.privacy_recognizers`).
+
+The rules cover what the small spaCy model misses: street addresses and address blocks, postal
+codes, honorifics and job titles, ages, dates of birth, account / booking / order ids, API keys
+and secrets, names in structural contexts (``Name:``, speaker labels, introductions), places and
+organisations in context, nationalities and religions. Split from ``privacy_recognizers.py``
+to keep each module readable; that module re-exports the public names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+
+def words(text: str) -> list[str]:
+    """The whitespace-separated words of a word-list literal."""
+    return text.split()
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A typed span of a text: ``text[start:end]`` is an entity of ``entity_type``."""
+
+    start: int
+    end: int
+    entity_type: str
+    score: float
+    source: str
+
+
+def _char_class(pred: Callable[[str], bool]) -> str:
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x41, 0x530):
+        if pred(chr(cp)):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
+        for a, b in ranges
+    )
+
+
+_UP = _char_class(str.isupper)  # Latin, Greek, Cyrillic capitals
+_LO = _char_class(str.islower)
+_CAP = rf"[{_UP}][{_LO}{_UP}'’\-]*[{_LO}{_UP}]\.?|[{_UP}]\.?"  # a capitalised word or initial
+_CAPW = rf"(?:[{_UP}][{_LO}'’\-]*[{_LO}]|[{_UP}]{{2,}})"  # capitalised / all-caps word
+_PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
+_NAME = rf"{_CAPW}(?:[ \t]+(?:{_PARTICLE})?{_CAPW}|[ \t]+[{_UP}]\.?(?=[ \t]+[{_UP}])){{0,3}}"
+_PLACE = (
+    rf"{_CAPW}(?:[ \t'’\-]+(?:(?:de|del|la|las|los|do|da|nad|pod|am|sur|O')[ \t]+)?"
+    rf"{_CAPW}){{0,3}}"
+)
+
+FIRST_NAMES = frozenset(
+    words(
+        """
+    aaron abigail adam adrian aidan alan albert alex alexander alexandra alice alicia alison
+    allison alma amanda amber amelia amy ana andrea andrew angela anna anne anthony antonio
+    april ariana arthur ashley austin barbara benjamin betty beverly bill billy bob bobby
+    bonnie brad bradley brandon brenda brian brittany bruce bryan caitlin calvin carl carlos
+    carol caroline carolyn catherine charles charlie charlotte cheryl chloe chris christian
+    christina christine christopher cindy claire clara colin connor craig crystal cynthia
+    daisy dale daniel danielle david dean deborah debra denise dennis derek diana diane
+    donald donna doris dorothy douglas dylan edward elena eli elijah elizabeth ella ellen
+    emily emma eric erica erik erin ethan eva evelyn frances frank gabriel gary george
+    gerald gladys gloria grace greg gregory hannah harold harry heather helen henry holly
+    ian isaac isabel isabella jack jacob jacqueline james jamie jane janet janice jason jean
+    jeffrey jennifer jeremy jerry jesse jessica jill jim jimmy joan jodi joe joel john
+    johnny jonathan jordan jose joseph joshua joyce juan judith judy julia julian julie
+    justin karen kate katherine kathleen kathryn katie keith kelly kenneth kevin kim
+    kimberly kyle larry laura lauren lawrence leah leo leon linda lisa logan lori louis
+    lucas lucy luis luke madison margaret maria marie marilyn mario mark martha martin mary
+    mason matthew megan melissa mia michael michelle mike mila molly monica nancy natalie
+    nathan nathaniel nicholas nicole noah norma olivia oliver oscar pamela patricia patrick
+    paul paula peter philip phillip rachel ralph randy raymond rebecca richard rita robert
+    roberto robin roger ronald rose roy russell ruth ryan samantha samuel sandra sara sarah
+    scott sean sharon shirley sofia sophia sophie stephanie stephen steven susan sylvia
+    tammy teresa terry theresa thomas tiffany timothy tina todd tom tony tracy travis tyler
+    valerie vanessa victor victoria vincent virginia walter wayne wendy william willie
+    zachary zak zoe
+    """
+    )
+)
+HONORIFICS = ("Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Dame", "Rev", "Fr", "Hon")
+OCCUPATIONS = frozenset(
+    words(
+        """
+    accountant actor actuary adjuster administrator advisor agent aide analyst announcer
+    appraiser architect archivist artist assembler assessor assistant associate attendant
+    attorney auditor baker banker barber bartender biologist bookkeeper broker buyer
+    carpenter cashier chef chemist chiropractor cleaner clerk coach collector composer
+    consultant controller cook coordinator correspondent counselor counsellor courier
+    curator cutter dancer designer detective developer dietitian director dispatcher doctor
+    driver economist editor educator electrician engineer estimator examiner executive
+    farmer firefighter fisher gardener geologist guard handler housekeeper hygienist
+    inspector installer instructor interpreter investigator janitor journalist judge laborer
+    labourer landscaper lawyer lecturer librarian loader machinist manager marketer mason
+    mechanic midwife miner musician nanny nurse nutritionist officer operator optician
+    optometrist packager painter paralegal paramedic pathologist pharmacist photographer
+    physician physicist pilot planner plumber poet producer professor programmer
+    psychologist radiographer receptionist recruiter repairer reporter representative
+    researcher roofer salesperson scientist secretary setter singer sociologist sorter
+    specialist statistician stylist supervisor surgeon surveyor tailor teacher technician
+    technologist teller tender therapist trainer translator treasurer tutor typist
+    underwriter upholsterer veterinarian waiter waitress welder worker writer
+    """
+    )
+)
+COUNTRIES = frozenset(
+    words(
+        """
+    Afghanistan Albania Algeria Andorra Angola Argentina Armenia Australia Austria
+    Azerbaijan Bahamas Bahrain Bangladesh Barbados Belarus Belgium Belize Benin Bhutan
+    Bolivia Botswana Brazil Brunei Bulgaria Burundi Cambodia Cameroon Canada Chad Chile
+    China Colombia Comoros Congo Croatia Cuba Cyprus Czechia Denmark Djibouti Dominica
+    Ecuador Egypt Eritrea Estonia Eswatini Ethiopia Fiji Finland France Gabon Gambia Georgia
+    Germany Ghana Greece Greenland Grenada Guatemala Guinea Guyana Haiti Honduras Hungary
+    Iceland India Indonesia Iran Iraq Ireland Israel Italy Jamaica Japan Jordan Kazakhstan
+    Kenya Kiribati Kosovo Kuwait Kyrgyzstan Laos Latvia Lebanon Lesotho Liberia Libya
+    Liechtenstein Lithuania Luxembourg Madagascar Malawi Malaysia Maldives Mali Malta
+    Mauritania Mauritius Mexico Micronesia Moldova Monaco Mongolia Montenegro Morocco
+    Mozambique Myanmar Namibia Nauru Nepal Netherlands Nicaragua Niger Nigeria Norway Oman
+    Pakistan Palau Palestine Panama Paraguay Peru Philippines Poland Portugal Qatar Romania
+    Russia Rwanda Samoa Senegal Serbia Seychelles Singapore Slovakia Slovenia Somalia Spain
+    Sudan Suriname Sweden Switzerland Syria Taiwan Tajikistan Tanzania Thailand Togo Tonga
+    Tunisia Turkey Turkmenistan Tuvalu Uganda Ukraine Uruguay Uzbekistan Vanuatu Venezuela
+    Vietnam Yemen Zambia Zimbabwe USA UK UAE
+    """
+    )
+) | frozenset(
+    (
+        "United States",
+        "United Kingdom",
+        "New Zealand",
+        "South Africa",
+        "South Korea",
+        "North Korea",
+        "Saudi Arabia",
+        "Sri Lanka",
+        "Costa Rica",
+        "Puerto Rico",
+        "Czech Republic",
+        "Dominican Republic",
+        "El Salvador",
+        "Ivory Coast",
+        "Hong Kong",
+        "Papua New Guinea",
+        "Bosnia and Herzegovina",
+        "North Macedonia",
+        "United Arab Emirates",
+    )
+)
+NATIONALITIES = frozenset(
+    words(
+        """
+    afghan albanian algerian american andorran angolan argentine argentinian armenian
+    australian austrian azerbaijani bahraini bangladeshi belarusian belgian belizean
+    belizian beninese bolivian bosnian brazilian british bulgarian burmese cambodian
+    cameroonian canadian chilean chinese colombian congolese croatian cuban cypriot czech
+    danish dutch ecuadorian egyptian emirati english eritrean estonian ethiopian fijian
+    filipino finnish french georgian german ghanaian greek guatemalan haitian honduran
+    hungarian icelandic indian indonesian iranian iraqi irish israeli italian jamaican
+    japanese jordanian kazakh kenyan korean kosovar kuwaiti lao latvian lebanese liberian
+    libyan lithuanian luxembourgish macedonian malagasy malaysian maltese mexican moldovan
+    mongolian montenegrin moroccan mozambican namibian nepalese nigerian norwegian omani
+    pakistani palestinian panamanian paraguayan peruvian polish portuguese qatari romanian
+    russian rwandan saudi scottish senegalese serbian singaporean slovak slovakian slovenian
+    somali spanish sudanese swedish swiss syrian taiwanese tajik tanzanian thai tunisian
+    turkish ugandan ukrainian uruguayan uzbek venezuelan vietnamese welsh yemeni zambian
+    zimbabwean muslim muslims christian christians jewish jews hindu hindus buddhist
+    buddhists sikh sikhs catholic catholics protestant protestants sunni sunnis shia shiite
+    shiites shii shiis saudis
+    """
+    )
+)
+RELIGIONS = frozenset(
+    words(
+        """
+    muslim christian jewish jew hindu buddhist sikh catholic protestant sunni shia shiite shii
+    """
+    )
+)
+_COUNTRY_RE = re.compile(
+    r"(?<![\w-])(?:"
+    + "|".join(re.escape(c) for c in sorted(COUNTRIES, key=len, reverse=True))
+    + r"|Greenlander)(?![\w-])"
+)
+_STREET_WORDS = (
+    r"Street|St|Road|Rd|Avenue|Ave|Av|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Terrace|"
+    r"Way|Circle|Cir|Highway|Hwy|Parkway|Pkwy|Square|Sq|Trail|Crescent|Close|Gardens|Grove|Hill|"
+    r"Hills|Harbor|Harbour|Isle|Island|Gateway|Pass|Path|Pike|Ridge|Row|Run|Track|Turnpike|Valley|"
+    r"View|Village|Walk|Wells?|Forges?|Cove|Creek|Crossing|Mews|Park|Plaza|Point|Port|Shore|Shores|"
+    r"Spring|Springs|Station|Summit|Throughway|Union|Vista|Alley|Bypass|Causeway|Fork|Forks|Glen|"
+    r"Heights|Junction|Knoll|Landing|Loop|Meadows?|Mill|Mission|Oval|Pines|Ramp|Rapids|Rest|"
+    r"Route|Stream|Tunnel|Wharf|Garden|Field|Fields|Bridge|Corner|Estate|Estates|Green|Lake|Lakes"
+)
+_AFFIXES = tuple(
+    words(
+        """
+    gate gata gatan vej veien vegen katu kuja tie straße strasse str. gasse weg laan straat
+    gade väg vägen braut stræde vænget utca ulica cesta tér torg plads platz allee ring
+    stien svingen bakken vollen
+    """
+    )
+)
+_STREET_AFFIX = r"(?:[\w\-]*(?:" + "|".join(re.escape(a) for a in _AFFIXES) + r"))"
+_STREET_PREFIX = (
+    r"(?:Rue|Via|Viale|Calle|Avda\.?|Avenida|Av\.?|Rua|Travessa|ul\.|ulica|Strada|Piazza|Plaza|"
+    r"Paseo|Camino|Carrer|Corso|Largo|trg|Trg|Boulevard|Chemin|Allée|Rambla|Praça|Estrada)"
+)
+
+
+def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(pattern, flags | re.MULTILINE)
+
+
+_STREET_CONNECTORS = frozenset(
+    words(
+        """
+    de del la le dei do da di das dos von der van u.
+    """
+    )
+)
+_OCC = "|".join(sorted(OCCUPATIONS, key=len, reverse=True))
+_SW = rf"(?:{_CAPW}\.?|(?i:{_STREET_AFFIX})|u\.|d[eiao]s?|del|la|le|von|der|van)"
+_RELATIVES = (
+    r"kid|son|daughter|child|wife|husband|partner|brother|sister|mother|mom|mum|father|dad|"
+    r"friend|boss|colleague|coworker|neighbou?r|boyfriend|girlfriend|fianc[eé]e?|cousin|uncle|"
+    r"aunt|niece|nephew|grandson|granddaughter|grandmother|grandfather|grandma|grandpa|"
+    r"roommate|landlord|tenant|client|patient|student"
+)
+_ID_CONTEXT = (
+    r"user(?:name)?|account|acct|customer|member(?:ship)?|client|order|booking|reservations?|"
+    r"confirmation|ticket|case|invoice|tracking|policy|reference|ref|pnr|record\s+locator|"
+    r"payment(?:\s+method)?|loyalty|frequent\s+flyer|employee|student|patient|claim|subscriber|"
+    r"login|customer\s+number"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A regex recognizer: its named groups are entity types (``PERSON``, ``ZIP_CODE__2``...);
+    without named groups the whole match has type ``entity``."""
+
+    name: str
+    pattern: re.Pattern[str]
+    entity: str = ""
+    score: float = 0.8
+    validate: Callable[[str], bool] | None = None
+    context: re.Pattern[str] | None = None  # must occur within 40 characters of the match
+
+    def find(self, text: str) -> Iterable[Detection]:
+        """The rule's detections in ``text``."""
+        for m in self.pattern.finditer(text):
+            groups = m.groupdict()
+            spans = (
+                [(k.split("__")[0], m.start(k), m.end(k)) for k, v in groups.items() if v]
+                if groups
+                else [(self.entity, m.start(), m.end())]
+            )
+            if self.context is not None:
+                window = text[max(0, m.start() - 40) : m.end() + 40]
+                if not self.context.search(window):
+                    continue
+            for etype, s, e in spans:
+                while e > s and text[e - 1] in " \t\n,;:":
+                    e -= 1
+                if e > s and (self.validate is None or self.validate(text[s:e])):
+                    yield Detection(s, e, etype, self.score, self.name)
+
+
+def _digits(s: str) -> int:
+    return sum(c.isdigit() for c in s)
+
+
+def _phone_ok(s: str) -> bool:
+    if not 7 <= _digits(s) <= 15:
+        return False
+    return not re.fullmatch(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}", s)
+
+
+def _secret_ok(s: str) -> bool:
+    low = s.lower()
+    if any(w in low for w in ("your", "xxx", "example", "placeholder", "changeme", "<", "${")):
+        return False
+    return len(s) >= 8 and any(c.isdigit() for c in s) and any(c.isalpha() for c in s)
+
+
+def iban_ok(s: str) -> bool:
+    """Whether ``s`` is an IBAN with a valid mod-97 checksum (any case, spaces allowed)."""
+    v = re.sub(r"\s", "", s).upper()
+    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{8,30}", v):
+        return False
+    digits = "".join(str(int(c, 36)) for c in v[4:] + v[:4])
+    return int(digits) % 97 == 1
+
+
+def _age_ok(s: str) -> bool:
+    return s.isdigit() and 0 < int(s) < 120
+
+
+def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
+    """The regex rules, given ordinary English words (``common``) and stop words."""
+
+    def is_common(word: str) -> bool:
+        w = word.lower().strip(".,'’")
+        return w in common and w not in FIRST_NAMES
+
+    def not_stop(s: str) -> bool:
+        return s.split()[0].lower() not in stop
+
+    def street_ok(s: str) -> bool:
+        words = [w.lower() for w in s.split()[1:-1]]
+        return not any(w in stop and w not in _STREET_CONNECTORS for w in words)
+
+    def not_common(s: str) -> bool:
+        words = [w for w in re.split(r"[\s.]+", s) if len(w) > 1]
+        return bool(words) and not is_common(words[0]) and not is_common(words[-1])
+
+    def first_not_common(s: str) -> bool:
+        return not is_common(s.split()[0].strip(".,"))
+
+    def has_digit(s: str) -> bool:
+        return any(c.isdigit() for c in s)
+
+    i = re.IGNORECASE
+    hon = "|".join(HONORIFICS)
+    street_num = r"\d{1,6}(?:[ \t]+\d{1,5})?"
+    # fmt: off
+    rules = [
+        # People: honorifics, name fields, introductions, relatives, speaker labels, vocatives.
+        Rule("honorific", _rx(rf"\b(?P<TITLE>(?:{hon})\.?)[ \t]+(?P<PERSON>{_NAME})"), score=0.9),
+        Rule("honorific_lc", _rx(r"\b(?:mr|mrs|ms|dr|prof)\.(?=\s+\w)", i), "TITLE", 0.7),
+        Rule("name_field", _rx(
+            r"^[ \t>]*(?i:name|full name|contact|customer|patient|client|author|attn|"
+            r"attention|directed by|written by|signed|employee|passenger|guest|applicant|"
+            rf"recipient|sender|from|to)[ \t]*:[ \t]*(?P<PERSON>{_NAME})[ \t]*$"), score=0.85),
+        Rule("introduced_name", _rx(
+            r"(?i:\b(?:my|his|her|their|your)\s+(?:full\s+|first\s+|last\s+|middle\s+|real\s+"
+            r"|maiden\s+|nick)?name\s+is|\bcalls?\s+me|\bnamed(?:\s+(?:him|her|them))?|"
+            r"\b(?:was|were|is)\s+called|\bgoes\s+by)\s+" rf"(?P<PERSON>{_NAME})"),
+            validate=not_stop, score=0.85),
+        Rule("self_introduction", _rx(
+            rf"(?i:\bthis\s+is|\bi\s+am|\bi'm|\bim)\s+(?P<PERSON>{_NAME})"),
+            validate=first_not_common, score=0.8),
+        Rule("introduced_name_lc", _rx(
+            r"\b(?:my name is|call me|calls me)\s+(?P<PERSON>[a-z][^\W\d_]{2,})\b"),
+            validate=not_common, score=0.7),
+        Rule("relative", _rx(rf"(?i:\bmy\s+(?:{_RELATIVES}))\s+(?P<PERSON>{_NAME})"), score=0.8),
+        Rule("speech_verb", _rx(
+            r"(?i:\b(?:said|says|asked|told|shouted|yelled|whispered|replied|married|thanked|met|"
+            r"emailed|texted|contacted|follow(?:ed)?\s+up\s+with|speak\s+to|spoke\s+(?:to|with)"
+            r"|talk(?:ed)?\s+(?:to|with)|meeting\s+with|directed\s+by|written\s+by|starring|"
+            r"featuring|produced\s+by|performed\s+by|sung\s+by|composed\s+by)\s+(?:at\s+|to\s+)?)"
+            rf"(?P<PERSON>{_NAME})"), validate=not_stop, score=0.8),
+        Rule("speech_subject", _rx(
+            rf"(?<![\w.,] )(?<![\w.,])(?P<PERSON>{_CAPW})[ \t]+(?=(?:said|says|shouted|yelled|"
+            r"whispered|replied|asked|told|lives|lived|spent|married)\b)"), validate=not_common,
+            score=0.75),
+        Rule("lowercase_name", _rx(r"\b(?P<PERSON>(?:" +
+            "|".join(n for n in sorted(FIRST_NAMES) if n not in common) +
+            r")(?:[ \t]+[a-z]\.?)?(?:[ \t]+(?!(?:" + "|".join(sorted(stop)) + r")\b)"
+            r"[a-z]{3,})?)\b"),
+            validate=lambda s: len(s.split()) == 1 or not is_common(s.split()[-1]), score=0.6),
+        Rule("initial_name", _rx(rf"\b(?P<PERSON>{_CAPW}[ \t]+[{_UP}]\.?[ \t]+{_CAPW})(?![\w.])"),
+            validate=first_not_common, score=0.8),
+        Rule("initial_name_lc", _rx(r"\b(?P<PERSON>[a-z]{3,}[ \t]+[a-z]\.?[ \t]+[a-z]{3,})\b"),
+            validate=not_common, score=0.6),
+        Rule("speaker", _rx(
+            rf"^[ \t>]*(?P<PERSON>{_CAPW}(?:[ \t]+{_CAPW})?)[ \t]*:[ \t]*(?=[\"'\w])"),
+            validate=not_common, score=0.75),
+        Rule("vocative", _rx(
+            rf"^[ \t]*(?P<PERSON>{_CAPW}),[ \t]+(?=(?:can|could|would|will|please|I|you|do|"
+            r"did|are|is|have|what|why|how|where|when|thanks?|let|we)\b)"), validate=not_common,
+            score=0.75),
+        # Job titles: on a line of their own, or after "work ... as".
+        Rule("job_line", _rx(
+            r"^[ \t>]*(?P<TITLE>(?:[A-Za-z\-]+,?[ \t]+){0,5}(?:and[ \t]+)?[A-Za-z\-]*"
+            rf"(?i:{_OCC})s?)[ \t]*$"), score=0.7),
+        Rule("job_as", _rx(
+            r"(?i:\b(?:work(?:s|ed|ing)?|employed|hired|job)\b[^.\n]{0,40}?\bas(?:\s+an?)?)\s+"
+            rf"(?P<TITLE>(?:[A-Za-z\-]+\s+){{0,4}}?[A-Za-z\-]*(?i:{_OCC})s?)\b"), score=0.7),
+        Rule("job_field", _rx(
+            r"(?i:\b(?:job\s+title|occupation|profession|position)\s*(?::|is)\s*)"
+            r"(?P<TITLE>[^\n.,;]{3,60})"), score=0.7),
+        # Places.
+        Rule("place_context", _rx(
+            r"(?i:\b(?:flew|flying|fly|moved|moving|relocated|travell?ed|travell?ing|drove|"
+            r"driving|went|trip|came|come|comes|originally|based|located|born|raised|living|"
+            r"lives|live|lived|stationed|stay(?:ed|ing)?|visit(?:ed|ing)?|arrived|landed|"
+            r"head(?:ed|ing)|back|return(?:s|ed|ing)?|gr[eo]w\s+up)"
+            r"(?:\s+(?:here|there|back|away|out|over))?\s+"
+            r"(?:to|from|in|at|near)|\b(?:i\s+am|i'm|we\s+are|we're|is|are|was|were)\s+"
+            r"(?:in|from)|\bhome\s+(?:city|town|country)(?:\s+(?:of|is))?)\s+"
+            rf"(?P<LOCATION>{_PLACE})"), validate=not_stop, score=0.75),
+        Rule("place_field", _rx(
+            r"^[ \t>]*(?i:where|location|city|town|country|place|venue|destination|origin|"
+            rf"hometown)[ \t]*:[ \t]*(?P<LOCATION>{_PLACE})"), score=0.75),
+        Rule("org_context", _rx(
+            r"(?i:\b(?:year|years|months?|time|summer|work(?:s|ed|ing)?|employed|intern(?:ed|ing)?"
+            r"|job|career)\s+(?:at|for|with))\s+"
+            rf"(?P<ORGANIZATION>{_CAPW}(?:[ \t]+{_CAPW}){{0,3}})"), validate=not_stop, score=0.7),
+        Rule("country", _COUNTRY_RE, "LOCATION", 0.7),
+        Rule("nationality", _rx(r"\b[A-Za-z]{3,}\b"), "NRP", 0.6,
+            validate=lambda w: w.lower() in NATIONALITIES or w.lower()[: -1] in NATIONALITIES),
+        # Street addresses: "975 Sunset Drive", "28245 Puruntie 82", "Via dei Fiorentini 17".
+        Rule("street_en", _rx(rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{_CAPW}[ \t]+){{0,4}}"
+            rf"(?:{_STREET_WORDS})\.?)(?![\w])"), score=0.85),
+        Rule("street_eu", _rx(
+            rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{_STREET_PREFIX}[ \t]+)?{_SW}"
+            rf"(?:[ \t]+{_SW}){{0,3}}[ \t]+\d{{1,5}}[A-Za-z]?\b\.?)"), validate=street_ok,
+            score=0.8),
+        Rule("street_named", _rx(
+            rf"(?P<STREET_ADDRESS>\b{_STREET_PREFIX}[ \t]+(?:[^\W\d_][\w'’.\-]*[ \t]+){{0,3}}"
+            rf"\d{{1,5}}[A-Za-z]?\b)"), score=0.75),
+        Rule("street_affix", _rx(r"(?<![\w-])[^\W\d][\w\-]{2,}\.?[ \t]+\d{1,5}[A-Za-z]?\b"),
+            "STREET_ADDRESS", 0.75, validate=lambda s: s.split()[0].lower().endswith(_AFFIXES)),
+        Rule("address_context", _rx(
+            r"(?i:\b(?:lives?|living|lived)\s+(?:at|on)|\baddress(?:\s+is)?\s*:|\blocated\s+at|"
+            r"\bdrops?\s+you\s+off\s+at|\bsend\s+(?:it|them|a\s+new\s+one)\s+to|\bship\s+(?:it\s+)?"
+            r"to|\bdeliver(?:ed)?\s+(?:it\s+)?to|\bstop\s+at|\blived\s+in|\blive\s+in)\s+"
+            r"(?P<STREET_ADDRESS>(?:the\s+corner\s+of\s+)?\d[^\n.?!;:]{3,80}?)"
+            r"(?=[.?!;]\s|[.?!;]?$|\n|\s+(?:street|and|but|which|for)\b)"), score=0.75),
+        Rule("street_corner", _rx(
+            r"(?i:\bthe\s+corner\s+of)\s+(?P<STREET_ADDRESS>[^\n,.?!]{3,60}?\s+and\s+"
+            r"[^\n,.?!]{3,60}?)(?=[.?!,\n]|$)"), score=0.75),
+        Rule("street_unit", _rx(
+            r"\b(?P<STREET_ADDRESS>(?:Apt|APT|apt|Apartment|Suite|SUITE|suite|Ste|Unit|Flat|Bldg|"
+            r"Box|P\.?\s?O\.?\s?Box|PSC|PMB)\.?[ \t]*#?[ \t]*\d{1,6}[A-Za-z]?)\b"), score=0.8),
+        Rule("military_ship", _rx(rf"\b(?:USNS|USNV|USS|USCGC)[ \t]+{_CAPW}"), "STREET_ADDRESS"),
+        Rule("military_post", _rx(
+            r"\b(?P<LOCATION>[ADF]PO)[ \t]+(?P<LOCATION__2>A[AEP])[ \t]+(?P<ZIP_CODE>\d{5})\b")),
+        # Postal codes.
+        Rule("zip_field", _rx(r"(?i:\b(?:zip|postal|post)(?:\s*code)?\s*(?:is|:|#|no\.?)?)\s*"
+            r"(?P<ZIP_CODE>[A-Z0-9]{1,5}(?:[ -][A-Z0-9]{2,4})?)\b"), validate=has_digit),
+        Rule("zip_us", _rx(r"\b(?P<LOCATION>[A-Z]{2})[ \t]+(?P<ZIP_CODE>\d{5}(?:-\d{4})?)\b")),
+        # Ages.
+        Rule("age", _rx(
+            r"(?i:\b(?:turn(?:s|ed|ing)?|aged?|age\s*(?:is|:|of))\s+)(?P<AGE>\d{1,3})\b|"
+            r"\b(?P<AGE__2>\d{1,3})(?=[ -]?(?:years?|yrs?)[ -]old\b|\s?(?:y/o|yo|y\.o\.)(?!\w))"),
+            validate=_age_ok),
+        # Phones without a region Presidio knows, when the context says so.
+        Rule("phone_context", _rx(
+            r"(?<![\w+])(?P<PHONE_NUMBER>(?:\+\d{1,3}[ \t.-]?)?(?:\(\d{1,4}\)[ \t.-]?)?\d{2,4}"
+            r"(?:[ \t.-]\d{2,4}){1,4}(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?)(?!\d)"),
+            validate=_phone_ok, context=re.compile(
+            r"(?i)phone|mobile|cell|\btel\b|telephone|\bcall|\btext|\bfax|office|desk|contact|"
+            r"reach|number|answering|messages|\bsms|whatsapp|\bdial"), score=0.7),
+        Rule("iban", _rx(r"(?i)\b[a-z]{2}\d{2}(?:[ ]?[a-z0-9]{4}){2,7}(?:[ ]?[a-z0-9]{1,4})?\b"),
+            "IBAN_CODE", 0.95, validate=iban_ok),
+        Rule("card_context", _rx(
+            r"(?i:\bcard\b[^\d\n]{0,20})(?P<CREDIT_CARD>\d(?:[ -]?\d){11,18})\b"), score=0.75),
+        # Account, booking, order and payment ids.
+        Rule("id_context", _rx(
+            rf"(?i:\b(?:{_ID_CONTEXT})(?:\s+(?:id|no\.?|number|num|code|#))?\s*(?:is|:|=|#|was)?"
+            r"\s*)(?P<ACCOUNT_ID>#?[A-Za-z0-9][\w-]{3,}[A-Za-z0-9])\b"), validate=has_digit,
+            score=0.75),
+        Rule("snake_id", _rx(r"\b[a-z]+(?:_[a-z]+)*_\d{4,}\b|\b[a-z]+(?:_[a-z]+)+_\d{3,}\b"),
+            "ACCOUNT_ID", 0.75),
+        Rule("hash_id", _rx(r"(?<![\w#&])#[A-Z]{0,3}\d{5,}\b"), "ACCOUNT_ID", 0.75),
+        # API keys, tokens and other secrets.
+        Rule("secret_token", _rx(
+            r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}|"
+            r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|xox[abposr]-[A-Za-z0-9-]{10,}"
+            r"|AIza[0-9A-Za-z_\-]{35}|eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,}|"
+            r"(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|hf_[A-Za-z0-9]{30,}|"
+            r"glpat-[A-Za-z0-9_\-]{20})"), "SECRET", 0.95),
+        Rule("private_key", _rx(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
+            "SECRET", 0.95),
+        Rule("secret_assignment", _rx(
+            r"(?i:\b(?:bearer\s+|[\w.-]*(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|"
+            r"passwd|pwd|credential|private[_-]?key|access[_-]?key)[\w.-]*[\"']?\s*[:=]\s*"
+            r"[\"']?))(?P<SECRET>[A-Za-z0-9_\-+/=.~!@%^*]{8,})"), validate=_secret_ok, score=0.85,
+        ),
+    ]
+    # fmt: on
+    return rules
