@@ -369,3 +369,36 @@ def test_tau_bench_replaced_consistently(deid: Deidentifier) -> None:
                 if re.search(rf"(?<![\w@.]){re.escape(old)}(?![\w@])", m0.text):
                     assert re.search(rf"\b{re.escape(sur)}\b", m1.text), (old, sur, m1.text)
     assert set(checked) == set(_PII_KEYS.values()), checked
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "etype"),
+    [
+        ("What's your last name? Boyle", "Boyle", "PERSON"),
+        ("her maiden name is nyberg", "nyberg", "PERSON"),
+        ("please block my card asap ? my name is lena andersson.", "lena andersson", "PERSON"),
+        ("i'm originally from switzerland", "switzerland", "LOCATION"),
+        ("Persint is a German multinational investment bank.", "Persint", "ORGANIZATION"),
+        ('mika: "who are you?" tracy:"i\'m roberto\'s daughter".', "tracy", "PERSON"),
+    ],
+)
+def test_names_places_and_organisations_in_context(
+    detector: Detector, text: str, value: str, etype: str
+) -> None:
+    (found,) = detector.detect_many([text])
+    assert (value, etype) in {(text[d.start : d.end], d.entity_type) for d in found}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '  href: "https://example.org/docs",',  # indented code, not a speaker
+        "We had turkey and chad dressing.",  # lower-case words that are also countries
+        "This is a company that sells shoes.",  # a pronoun, not an organisation
+        "My name is not important here.",  # stop words end a name
+    ],
+)
+def test_context_rules_leave_ordinary_text(detector: Detector, text: str) -> None:
+    (found,) = detector.detect_many([text])
+    words = {text[d.start : d.end] for d in found}
+    assert not words & {"href", "turkey", "chad", "This", "not", "not important"}, found

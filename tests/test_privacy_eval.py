@@ -67,9 +67,9 @@ def test_load_labelled_limit() -> None:
 @pytest.mark.slow
 def test_no_detected_raw_value_reaches_the_output() -> None:
     """Each labelled text de-identified, serialised with model_dump_json: which raw values are
-    left? Measured: 59 of 1402, all spans the detector missed (30 organisations, 19 people, 6
-    places, 4 others); none of the detected ones. (Before nationalities and religions were
-    replaced by default: 77, 21 of them NRP.)"""
+    left? Measured: 47 of 1402, all spans the detector missed (24 organisations, 14 people, 5
+    places, 4 others); none of the detected ones. (Session 1, nationalities and religions kept:
+    77, 21 of them NRP.)"""
     items = load_labelled(PII)
     detector = Detector()
     deid = Deidentifier(key=b"leak-test", detector=detector)
@@ -92,7 +92,7 @@ def test_no_detected_raw_value_reaches_the_output() -> None:
                 if detected and s.entity_type not in DEFAULT_KEEP:
                     leaked_detected.append((s.entity_type, value))
     assert leaked_detected == [], leaked_detected
-    assert len(leaked) <= 65, len(leaked)
+    assert len(leaked) <= 52, len(leaked)
 
 
 @given(st.text(alphabet="0123456789", min_size=11, max_size=18))

@@ -60,9 +60,9 @@ def test_no_detected_pii_value_reaches_the_store(tmp_path: Path) -> None:
     spans = sum(len(it.spans) for it in items)
     print(f"labelled raw values found in the store: {len(leaked)} of {spans}")
     # Every value the detector finds is replaced before anything is stored. What remains are
-    # the detector's misses (span recall 0.958): 59 of 1,402 measured.
+    # the detector's misses (span recall 0.966): 45 of 1,402 measured.
     assert leaked_detected == []
-    assert len(leaked) <= 65
+    assert len(leaked) <= 50
 
 
 def test_ingest_deidentifies_by_default_and_off_is_recorded(tmp_path: Path) -> None:

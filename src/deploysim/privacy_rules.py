@@ -303,6 +303,14 @@ def _age_ok(s: str) -> bool:
     return s.isdigit() and 0 < int(s) < 120
 
 
+# Lower-case country names that are also ordinary words.
+_AMBIGUOUS_COUNTRIES = frozenset(
+    words("turkey chad jordan georgia china guinea niger chile panama japan iran india mali")
+)
+# Capitalised sentence starts that are not names ("This is a company that...").
+_PRONOUNS_ETC = frozenset(words("this that it he she they there here what which who one each"))
+
+
 def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
     """The regex rules, given ordinary English words (``common``) and stop words."""
 
@@ -329,6 +337,8 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
 
     i = re.IGNORECASE
     hon = "|".join(HONORIFICS)
+    stop_alt = "|".join(sorted((re.escape(w) for w in stop), key=len, reverse=True))
+    lc_word = rf"(?!(?i:{stop_alt})\b)[^\W\d_][^\W\d_'’\-]+"
     street_num = r"\d{1,6}(?:[ \t]+\d{1,5})?"
     # fmt: off
     rules = [
@@ -350,6 +360,13 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         Rule("introduced_name_lc", _rx(
             r"\b(?:my name is|call me|calls me)\s+(?P<PERSON>[a-z][^\W\d_]{2,})\b"),
             validate=not_common, score=0.7),
+        # "her maiden name is nyberg", "What's your last name? Boyle", "my name is lena
+        # andersson": the answer to a name question, in any case, up to three words that are
+        # not stop words (ordinary words are allowed: WordNet lists many surnames).
+        Rule("name_answer", _rx(
+            r"(?i:\b(?:(?:first|last|full|maiden|middle|family|sur|given|real|nick)[ \t]?name"
+            r"(?:[ \t]+(?:is|was))?[ \t]*[?:]?|my[ \t]+name[ \t]+is|call[ \t]+me)[ \t]+)"
+            rf"(?P<PERSON>{lc_word}(?:[ \t]+{lc_word}){{0,2}})"), score=0.75),
         Rule("relative", _rx(rf"(?i:\bmy\s+(?:{_RELATIVES}))\s+(?P<PERSON>{_NAME})"), score=0.8),
         Rule("speech_verb", _rx(
             r"(?i:\b(?:said|says|asked|told|shouted|yelled|whispered|replied|married|thanked|met|"
@@ -373,6 +390,12 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         Rule("speaker", _rx(
             rf"^[ \t>]*(?P<PERSON>{_CAPW}(?:[ \t]+{_CAPW})?)[ \t]*:[ \t]*(?=[\"'\w])"),
             validate=not_common, score=0.75),
+        # A quoted line of dialogue in lower case: 'mika: "who are you?" tracy:"i'm..."'. Only
+        # at the very start of a line or right after a closing quote: indented "href: "..."" is
+        # code, not dialogue.
+        Rule("speaker_quote", _rx(
+            r"(?:^|(?<=[\"”] ))(?P<PERSON>[a-z]{3,})[ \t]*:[ \t]*[\"“](?=[^\W\d_])", re.M),
+            validate=not_common, score=0.7),
         Rule("vocative", _rx(
             rf"^[ \t]*(?P<PERSON>{_CAPW}),[ \t]+(?=(?:can|could|would|will|please|I|you|do|"
             r"did|are|is|have|what|why|how|where|when|thanks?|let|we)\b)"), validate=not_common,
@@ -405,6 +428,23 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r"|job|career)\s+(?:at|for|with))\s+"
             rf"(?P<ORGANIZATION>{_CAPW}(?:[ \t]+{_CAPW}){{0,3}})"), validate=not_stop, score=0.7),
         Rule("country", _COUNTRY_RE, "LOCATION", 0.7),
+        # "i'm originally from switzerland": a country in lower case, unless an ordinary word
+        # ("turkey", "chad", "jordan").
+        Rule("country_lc", _rx(
+            r"(?<![\w-])(?:" + "|".join(
+                re.escape(c.lower()) for c in sorted(COUNTRIES, key=len, reverse=True)
+            ) + r")(?![\w-])"), "LOCATION", 0.6,
+            validate=lambda w: w not in _AMBIGUOUS_COUNTRIES),
+        # "Persint is a German multinational investment bank", "X is a design agency based in".
+        Rule("org_is_a", _rx(
+            rf"(?:^|(?<=[.!?]\s))(?P<ORGANIZATION>{_CAPW}(?:[ \t]+{_CAPW}){{0,3}}(?:[ \t]+"
+            r"(?:Inc|Ltd|LLC|Corp|GmbH|plc)\.?)?)[ \t]+(?:is|was)[ \t]+(?:an?|the)[ \t]+"
+            r"(?:[\w\-]+[ \t]+){0,3}?(?:company|agency|firm|bank|startup|start-up|"
+            r"multinational|corporation|business|brand|organi[sz]ation|group|consultancy|"
+            r"retailer|manufacturer|provider|platform|brainchild|charity|foundation|"
+            r"non-?profit|studio|label|publisher|lender|insurer|airline)\b"),
+            validate=lambda w: not_stop(w) and w.split()[0].lower() not in _PRONOUNS_ETC,
+            score=0.7),
         Rule("nationality", _rx(r"\b[A-Za-z]{3,}\b"), "NRP", 0.6,
             validate=lambda w: w.lower() in NATIONALITIES or w.lower()[: -1] in NATIONALITIES),
         # Street addresses: "975 Sunset Drive", "28245 Puruntie 82", "Via dei Fiorentini 17".
