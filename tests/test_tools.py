@@ -160,3 +160,19 @@ def test_without_tool_mode_the_turn_stops_at_the_call(tmp_path: Path) -> None:
     run_replay(st, ReplaySpec(model="scripted/call?tool=think&args=%7B%7D"))
     for finish, messages in _responses(st):
         assert finish == "tool_calls" and len(messages) == 1 and messages[0].tool_calls
+
+
+def test_tools_the_logs_call_but_never_define_are_offered_as_inferred(db: ToolDatabase) -> None:
+    offered = {t.name: t for t in db.offered()}
+    assert set(offered) == set(db.calls)  # tau-bench trajectories carry no definitions
+    user = offered["get_user_details"].parameters
+    assert user == {
+        "type": "object",
+        "properties": {"user_id": {"type": "string"}},
+        "required": ["user_id"],
+    }
+    send = offered["send_certificate"].parameters
+    assert send is not None and send["properties"]["amount"] == {"type": "integer"}
+    # A logged definition wins over an inferred one.
+    defined = ToolDatabase(definitions={"calculate": offered["think"]}, calls={"calculate": 1})
+    assert defined.offered() == (offered["think"],)

@@ -100,6 +100,10 @@ async def run_turn(
     """Replay one assistant turn after ``messages`` (see the module docstring)."""
     out = TurnOutcome()
     history = list(messages)
+    if layer is not None and not tools:
+        # Logs that record calls but no definitions (tau-bench): offer the logged tools, or
+        # the candidate cannot call them.
+        tools = layer.db.offered()
     while True:
         gen, attempts, kind, error = await call_with_retries(
             model, history, tools, config, retry, rng

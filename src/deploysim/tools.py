@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,6 +33,7 @@ from deploysim.graders.judge import parse_json_object
 from deploysim.models import GenerateConfig, Model, ModelError, get_model
 from deploysim.schema import (
     Conversation,
+    JSONValue,
     Message,
     ToolCall,
     ToolDef,
@@ -110,6 +111,9 @@ class ToolDatabase:
     failures: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     definitions: dict[str, ToolDef] = field(default_factory=dict)
+    # Per tool: each argument's JSON types and how many logged calls passed it (for tools the
+    # logs call but never define, as tau-bench's trajectories).
+    arguments: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
 
     def add(self, conv: Conversation) -> None:
         """Record every answered call of a conversation."""
@@ -119,6 +123,10 @@ class ToolDatabase:
         for call, result in conv.tool_results():
             if result is None or call.parse_error:
                 continue
+            if isinstance(call.arguments, dict):
+                for name, value in call.arguments.items():
+                    per_tool = self.arguments.setdefault(call.function, {})
+                    per_tool.setdefault(name, Counter())[_json_type(value)] += 1
             key = (call.function, normalise_arguments(call.arguments))
             self.records[key].append((chash, result))
             self.calls[call.function] += 1
@@ -126,6 +134,33 @@ class ToolDatabase:
                 self.failures[call.function].append(result.text or result.error or "Error")
             elif len(self.examples[call.function]) < 5:
                 self.examples[call.function].append(result.text)
+
+    def offered(self) -> tuple[ToolDef, ...]:
+        """The tools to offer a candidate whose logged prefix defines none: each logged
+        definition, else one inferred from the logged calls (the arguments they passed, with
+        the JSON types seen; required when every call passed it)."""
+        out = []
+        for tool in sorted(set(self.calls) | set(self.definitions)):
+            if tool in self.definitions:
+                out.append(self.definitions[tool])
+                continue
+            args = self.arguments.get(tool, {})
+            n = self.calls[tool]
+            properties: dict[str, JSONValue] = {
+                name: {"type": sorted(types)[0] if len(types) == 1 else sorted(types)}
+                for name, types in sorted(args.items())
+            }
+            required: list[JSONValue] = [
+                name for name, types in sorted(args.items()) if sum(types.values()) >= n
+            ]
+            out.append(
+                ToolDef(
+                    name=tool,
+                    description=f"(definition inferred from {n} logged calls)",
+                    parameters={"type": "object", "properties": properties, "required": required},
+                )
+            )
+        return tuple(out)
 
     def error_rate(self, tool: str) -> float:
         """Share of the tool's logged calls that failed."""
@@ -156,6 +191,20 @@ class ToolDatabase:
             }
             for t, n in sorted(self.calls.items())
         }
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "null"
 
 
 def result_shape(examples: Sequence[str]) -> tuple[str, frozenset[str]]:
