@@ -54,11 +54,16 @@ def main() -> None:
 
     async def run() -> int:
         good = 0
-        for call, conv in calls:
+        for i, (call, conv) in enumerate(calls, start=1):
+            t0 = time.perf_counter()
             r = await layer.resolve(
                 call, offered=conv.tools, conversation=None, continuation="", salt="bench"
             )
             good += r.source == "simulated"
+            print(
+                f"{i}/{len(calls)} {call.function}: {r.source} ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
         await layer.aclose()
         return good
 
