@@ -8,6 +8,9 @@ own results to the same store (SQLite WAL: readers never block, the small write 
 turns). Results, resumption and ``kill -9`` safety are those of a single-process replay: every
 result is keyed by (prefix, spec, draw) and committed as it arrives.
 
+Workers are spawned, not forked (the parent may hold threads and sockets), so a script that
+calls ``run_replay(..., workers=2)`` needs the usual ``if __name__ == "__main__":`` guard.
+
 Progress is summed from the workers' snapshots. A worker that fails stops the run with its
 error; what the others committed stays, and re-running continues from there.
 """
