@@ -193,6 +193,26 @@ class ToolDatabase:
         }
 
 
+def _shown_examples(examples: Sequence[str], budget: int = 4000, whole: int = 3000) -> list[str]:
+    """The recorded outputs the simulator sees: shortest first, whole (a clipped JSON example
+    teaches broken JSON), up to ``budget`` characters; at least one, clipped past ``whole``."""
+    shown: list[str] = []
+    used = 0
+    for e in sorted(examples, key=len)[:3]:
+        if shown and used + len(e) > budget:
+            break
+        shown.append(e[:whole])
+        used += len(e)
+    return shown
+
+
+def _output_budget(shown: Sequence[str]) -> int:
+    """Tokens for a simulated output: room for the longest example shown (about 2.5 characters
+    a token for JSON), at least 512 and at most 2,048."""
+    longest = max((len(e) for e in shown), default=0)
+    return max(512, min(2048, int(longest / 2.5)))
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -324,12 +344,13 @@ class ToolLayer:
         assert self.simulator is not None
         examples = self.db.examples.get(call.function, [])
         shape = result_shape(examples)
+        shown = _shown_examples(examples)
         definition = next((t for t in offered if t.name == call.function), None)
         definition = definition or self.db.definitions.get(call.function)
         prompt = SIMULATOR_PROMPT.format(
             name=call.function,
             definition=definition.model_dump_json(exclude_none=True) if definition else "unknown",
-            examples="\n".join(f"- {e[:1500]}" for e in examples[:3]) or "(none recorded)",
+            examples="\n".join(f"- {e}" for e in shown) or "(none recorded)",
             continuation=continuation[:3000] or "(nothing)",
             arguments=json.dumps(call.arguments),
         )
@@ -344,7 +365,9 @@ class ToolLayer:
                     messages,
                     (),
                     GenerateConfig(
-                        temperature=0.0 if attempt == 0 else 0.7, max_tokens=512, seed=attempt
+                        temperature=0.0 if attempt == 0 else 0.7,
+                        max_tokens=_output_budget(shown),
+                        seed=attempt,
                     ),
                 )
             except ModelError as e:
