@@ -103,7 +103,7 @@ async def run_turn(
     if layer is not None and not tools:
         # Logs that record calls but no definitions (tau-bench): offer the logged tools, or
         # the candidate cannot call them.
-        tools = layer.db.offered()
+        tools = layer.offered
     while True:
         gen, attempts, kind, error = await call_with_retries(
             model, history, tools, config, retry, rng

@@ -25,6 +25,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -303,6 +304,11 @@ class ToolLayer:
         self.simulator = simulator
         if simulator is None and policy.simulator:
             self.simulator = get_model(policy.simulator)
+
+    @cached_property
+    def offered(self) -> tuple[ToolDef, ...]:
+        """The tools offered when a prefix defines none (:meth:`ToolDatabase.offered`, once)."""
+        return self.db.offered()
 
     async def resolve(
         self,
