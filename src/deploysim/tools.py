@@ -207,11 +207,12 @@ def _shown_examples(examples: Sequence[str], budget: int = 4000, whole: int = 30
     return shown
 
 
-def _output_budget(shown: Sequence[str]) -> int:
-    """Tokens for a simulated output: room for the longest example shown (about 2.5 characters
-    a token for JSON), at least 512 and at most 2,048."""
+def _output_budget(shown: Sequence[str], arguments: str) -> int:
+    """Tokens for a simulated output: room for the longest example shown plus the call's
+    arguments, which outputs often echo (a booking of five flights for three passengers is
+    longer than any recorded one); about 2 characters a token for JSON, 512 to 2,048."""
     longest = max((len(e) for e in shown), default=0)
-    return max(512, min(2048, int(longest / 2.5)))
+    return max(512, min(2048, (longest + len(arguments)) // 2))
 
 
 def _json_type(value: Any) -> str:
@@ -351,6 +352,7 @@ class ToolLayer:
         examples = self.db.examples.get(call.function, [])
         shape = result_shape(examples)
         shown = _shown_examples(examples)
+        arguments = json.dumps(call.arguments)
         definition = next((t for t in offered if t.name == call.function), None)
         definition = definition or self.db.definitions.get(call.function)
         prompt = SIMULATOR_PROMPT.format(
@@ -358,7 +360,7 @@ class ToolLayer:
             definition=definition.model_dump_json(exclude_none=True) if definition else "unknown",
             examples="\n".join(f"- {e}" for e in shown) or "(none recorded)",
             continuation=continuation[:3000] or "(nothing)",
-            arguments=json.dumps(call.arguments),
+            arguments=arguments,
         )
         messages = [
             Message(role="system", content=SIMULATOR_SYSTEM),
@@ -372,7 +374,7 @@ class ToolLayer:
                     (),
                     GenerateConfig(
                         temperature=0.0 if attempt == 0 else 0.7,
-                        max_tokens=_output_budget(shown),
+                        max_tokens=_output_budget(shown, arguments),
                         seed=attempt,
                     ),
                 )
