@@ -176,3 +176,14 @@ def test_tools_the_logs_call_but_never_define_are_offered_as_inferred(db: ToolDa
     # A logged definition wins over an inferred one.
     defined = ToolDatabase(definitions={"calculate": offered["think"]}, calls={"calculate": 1})
     assert defined.offered() == (offered["think"],)
+
+
+def test_simulator_sees_whole_examples_and_has_room_to_answer() -> None:
+    from deploysim.tools import _output_budget, _shown_examples
+
+    long, short = "[" + "1," * 2000 + "1]", '{"a": 1}'
+    assert _shown_examples([long, short, short + " "]) == [short, short + " "]  # shortest first
+    assert _shown_examples([long]) == [long[:3000]]  # at least one, clipped past 3,000
+    assert _output_budget([short], "{}") == 512
+    assert _output_budget([short], "x" * 2000) == 1004  # outputs echo long arguments
+    assert _output_budget([long], "x" * 9000) == 2048
