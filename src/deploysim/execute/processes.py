@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -122,9 +123,7 @@ def _worker(
                 concurrency=concurrency,
                 retry=retry,
                 retry_failed=retry_failed,
-                on_progress=lambda s: inbox.put(
-                    (index, "progress", replace(s, errors=dict(s.errors)))
-                ),
+                on_progress=lambda s: inbox.put((index, "progress", _copy(s))),
                 shard=shard,
             )
         inbox.put((index, "done", summary))
@@ -137,7 +136,7 @@ def _copy(s: ReplaySummary) -> ReplaySummary:
     return replace(s, errors=dict(s.errors))
 
 
-def _sum(spec: ReplaySpec, parts: Any, seconds: float) -> ReplaySummary:
+def _sum(spec: ReplaySpec, parts: Iterable[ReplaySummary], seconds: float) -> ReplaySummary:
     total = ReplaySummary(spec_hash=spec.hash, model=spec.model, seconds=seconds)
     for s in parts:
         total.pending += s.pending
