@@ -1,23 +1,25 @@
 """Replay throughput, harness CPU per request and peak memory against a loopback server.
 
-A loopback OpenAI-compatible server (a separate process) answers every request after a fixed
-50 ms. The replay engine runs at concurrency 64, so the ideal throughput is 64 / 0.05 = 1,280
-requests/s; the figure to watch is the ratio to that ideal (target >= 0.9). Harness CPU per
-request is the replay process's CPU time (SDK client, engine, SQLite writes) divided by
-requests. Peak memory is measured in a fresh process at 10k and 100k prefixes: it must stay
-flat (the 100k / 10k ratio is printed).
+A loopback OpenAI-compatible server (``deploysim.testing.fixed_server``, a separate process)
+answers every request 50 ms after it arrived. The replay engine runs at concurrency 64, so the
+ideal throughput is 64 / 0.05 = 1,280 requests/s; the figure to watch is the ratio to that
+ideal (target >= 0.9). Throughput is printed from start to end of ``run_replay`` (process
+start-up, imports and the drain of the last requests included) and in steady state (the rate
+over the middle 90% of completions, from the stored completion times). The server prints its
+own latency (mean, p99, arrival to answer) and CPU per request, so a slow server shows.
 
-The ideal is not reachable on a small machine by any client: each loopback round trip costs
-the server and the client CPU and scheduling time on top of the 50 ms. So the benchmark first
-measures a reference in the same run, a bare aiohttp client (no SDK, no engine, no store) at
-the same concurrency against the same server, and prints the harness's throughput both as a
-share of the ideal and as a share of that reference. Server CPU per request is printed too.
+Harness CPU per request is the replay's CPU time (SDK client, engine, SQLite writes, in the
+replay process and its workers) divided by requests. Peak memory is measured in a fresh process
+at 10k and 100k prefixes: it must stay flat (the 100k / 10k ratio is printed).
 
-The replay's ``workers=2`` (``deploysim replay --workers 2``) splits a run over two processes,
-for machines where one process's CPU (about 0.8 ms per request, most of it in the OpenAI SDK)
-is the limit. The benchmark prints one process at the first size, then two processes at every
-size (``--workers=1,2`` is the default; the last count is the one measured at every size;
-harness CPU then sums the worker processes).
+The benchmark first measures a reference in the same run, a bare aiohttp client (no SDK, no
+engine, no store) at the same concurrency against the same server, and prints the harness's
+throughput as a share of it too: what this machine's loopback allows any Python client.
+
+``deploysim replay --workers N`` splits a run over N processes, for machines where one
+process's CPU (about 0.8 ms per request, most of it in the OpenAI SDK) is the limit. The
+benchmark prints one process at the first size, then two processes at every size
+(``--workers=1,2`` is the default; the last count is the one measured at every size).
 
     .venv/bin/python benchmarks/replay.py                        # 10k and 100k prefixes
     .venv/bin/python benchmarks/replay.py --workers=1,2 2000 20000 # smaller, quicker
@@ -57,9 +59,14 @@ with Store(db) as st:
     s = run_replay(st, spec, concurrency=conc, workers=workers)
     dt = time.perf_counter() - t
     r1 = usage()
+    # Steady state: the rate over the middle 90% of completions (each replay's created_at is
+    # when its outcome arrived), without process start-up and the last requests' drain.
+    done = [r[0] for r in st.db.execute("SELECT created_at FROM replays ORDER BY created_at")]
+    lo, hi = len(done) // 20, len(done) - 1 - len(done) // 20
+    steady = (hi - lo) / (done[hi] - done[lo])
 # CPU of this process and of its worker processes; peak RSS of the largest of them.
 cpu = sum(b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime for a, b in zip(r0, r1))
-print(json.dumps({"n": s.ok + s.failed, "ok": s.ok, "seconds": dt, "cpu_s": cpu,
+print(json.dumps({"n": s.ok + s.failed, "ok": s.ok, "seconds": dt, "cpu_s": cpu, "steady": steady,
                   "peak_rss_mb": max(r.ru_maxrss for r in r1) / 1024}))
 """
 
@@ -90,24 +97,28 @@ asyncio.run(main())
 
 
 @contextmanager
-def _server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def _server() -> Iterator[tuple[str, list[str]]]:
+    """A fixed-latency server process: yields its base URL and, once it has stopped, a list
+    holding its closing line (requests served, its own latency mean and p99)."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "deploysim.testing.openai_server", "--latency", str(LATENCY)],
+        [sys.executable, "-m", "deploysim.testing.fixed_server", "--latency", str(LATENCY)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    summary: list[str] = []
     try:
         assert server.stdout is not None
-        yield server.stdout.readline().split()[1], server
+        yield server.stdout.readline().split()[1], summary
     finally:
         server.terminate()
-        server.communicate(timeout=10)
+        summary.append(server.communicate(timeout=10)[1].strip().splitlines()[-1])
 
 
-def reference(n: int) -> float:
-    """Requests/s of a bare aiohttp client (no SDK, engine or store) at the same concurrency."""
-    with _server() as (base, _):
+def reference(n: int) -> tuple[float, str]:
+    """Requests/s of a bare aiohttp client (no SDK, engine or store) at the same concurrency,
+    and the server's closing line."""
+    with _server() as (base, summary):
         out = subprocess.run(
             [sys.executable, "-c", _REFERENCE, base, str(n), str(CONCURRENCY)],
             capture_output=True,
@@ -115,11 +126,12 @@ def reference(n: int) -> float:
             check=True,
         )
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    return float(r["n"] / r["seconds"])
+    return float(r["n"] / r["seconds"]), summary[0]
 
 
-def run(n: int, workers: int) -> dict[str, float]:
-    with _server() as (base, server), tempfile.TemporaryDirectory() as tmp:
+def run(n: int, workers: int) -> tuple[dict[str, float], str]:
+    """The replay's figures at ``n`` prefixes and the server's closing line."""
+    with _server() as (base, summary), tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp) / "logs.jsonl"
         _logs(logs, n)
         env = {**os.environ, "DEPLOYSIM_SECRET_KEY": "benchmark", "OPENAI_API_KEY": "x"}
@@ -141,19 +153,18 @@ def run(n: int, workers: int) -> dict[str, float]:
             env=env,
         )
         result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        result["server_cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return result
+    return result, summary[0]
 
 
-def _line(label: str, r: dict[str, float], ref: float) -> str:
+def _line(label: str, r: dict[str, float], ref: float, server: str) -> str:
     ideal = CONCURRENCY / LATENCY
     rate = r["n"] / r["seconds"]
     return (
-        f"{label}: {rate:6.0f} req/s = {rate / ideal:.2f} of ideal {ideal:.0f}, "
-        f"{rate / ref:.2f} of the bare client; harness CPU {r['cpu_s'] / r['n'] * 1000:.2f} "
-        f"ms/request; server CPU {r['server_cpu_s'] / r['n'] * 1000:.2f} ms/request; "
-        f"peak RSS {r['peak_rss_mb']:.0f} MB; ok {r['ok']:.0f}"
+        f"{label}: {rate:6.0f} req/s = {rate / ideal:.2f} of ideal {ideal:.0f} from start to "
+        f"end, {r['steady']:6.0f} req/s = {r['steady'] / ideal:.2f} in steady state (middle 90% "
+        f"of completions); {rate / ref:.2f} of the bare client; harness CPU "
+        f"{r['cpu_s'] / r['n'] * 1000:.2f} ms/request; peak RSS {r['peak_rss_mb']:.0f} MB; ok "
+        f"{r['ok']:.0f}\n    server: {server}"
     )
 
 
@@ -164,17 +175,19 @@ def main() -> None:
         workers = [int(w) for w in args.pop(0).split("=", 1)[1].split(",")]
     sizes = [int(a) for a in args] or [10_000, 100_000]
     ideal = CONCURRENCY / LATENCY
-    ref = reference(sizes[0])
+    ref, server = reference(sizes[0])
     print(
         f"bare aiohttp client, {sizes[0]} requests: {ref:6.0f} req/s = {ref / ideal:.2f} of ideal "
-        f"{ideal:.0f} (the reference: what this machine's loopback and server allow)"
+        f"{ideal:.0f} (the reference: what this machine's loopback and server allow)\n"
+        f"    server: {server}"
     )
     results = {}
     for w in workers[:-1]:  # the other process counts, at the smaller size
-        print(_line(f"{sizes[0]:7d} prefixes, {w} process(es)", run(sizes[0], w), ref))
+        one, server = run(sizes[0], w)
+        print(_line(f"{sizes[0]:7d} prefixes, {w} process(es)", one, ref, server))
     for n in sizes:
-        results[n] = run(n, workers[-1])
-        print(_line(f"{n:7d} prefixes, {workers[-1]} process(es)", results[n], ref))
+        results[n], server = run(n, workers[-1])
+        print(_line(f"{n:7d} prefixes, {workers[-1]} process(es)", results[n], ref, server))
     if len(sizes) >= 2:
         a, b = results[sizes[0]], results[sizes[-1]]
         ratio = b["peak_rss_mb"] / a["peak_rss_mb"]

@@ -2,7 +2,8 @@
 
 :class:`OpenAIServer` is a loopback OpenAI-compatible Chat Completions server with a fixed
 latency, deterministic answers and fault injection; :class:`LoopbackServer` its base, for other
-fake HTTP services. Both need ``aiohttp``.
+fake HTTP services. Both need ``aiohttp``. ``python -m deploysim.testing.fixed_server`` is a
+lean server that answers every request after exactly a fixed latency, for throughput benchmarks.
 """
 
 from __future__ import annotations
