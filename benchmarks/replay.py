@@ -18,11 +18,11 @@ throughput as a share of it too: what this machine's loopback allows any Python 
 
 ``deploysim replay --workers N`` splits a run over N processes, for machines where one
 process's CPU (about 0.8 ms per request, most of it in the OpenAI SDK) is the limit. The
-benchmark prints one process at the first size, then two processes at every size
-(``--workers=1,2`` is the default; the last count is the one measured at every size).
+benchmark prints two processes at the first size, then one process at every size
+(``--workers=2,1`` is the default; the last count is the one measured at every size).
 
     .venv/bin/python benchmarks/replay.py                        # 10k and 100k prefixes
-    .venv/bin/python benchmarks/replay.py --workers=1,2 2000 20000 # smaller, quicker
+    .venv/bin/python benchmarks/replay.py --workers=1 2000 20000   # smaller, quicker
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def _line(label: str, r: dict[str, float], ref: float, server: str) -> str:
 
 def main() -> None:
     args = sys.argv[1:]
-    workers = [1, 2]
+    workers = [2, 1]
     if args and args[0].startswith("--workers="):
         workers = [int(w) for w in args.pop(0).split("=", 1)[1].split(",")]
     sizes = [int(a) for a in args] or [10_000, 100_000]

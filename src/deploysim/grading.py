@@ -163,12 +163,7 @@ async def _grade_async(
     def flush() -> None:
         if rows:
             with store.transaction():
-                store.db.executemany(
-                    "INSERT OR IGNORE INTO grades(target, target_id, grader_hash, category, "
-                    "status, score, flagged, severity, rationale, error, attempts, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                store.db.executemany(GRADE_INSERT, rows)
             rows.clear()
         summary.seconds = time.perf_counter() - start
         if on_progress is not None:
@@ -184,22 +179,7 @@ async def _grade_async(
             except Exception as e:  # a grader bug must not lose the other grades
                 result = GradeResult.ungradable(f"internal: {type(e).__name__}: {e}")
         _count(summary, spec, result)
-        rows.append(
-            (
-                target.kind,
-                target.id,
-                h,
-                grader.category,
-                result.status,
-                result.score,
-                None if result.flagged is None else int(result.flagged),
-                result.severity,
-                result.rationale,
-                result.error,
-                result.attempts,
-                time.time(),
-            )
-        )
+        rows.append(grade_row(target.kind, target.id, h, grader.category, result))
         if len(rows) >= 32:
             flush()
 
@@ -213,6 +193,34 @@ async def _grade_async(
         for _, g in graders:
             await g.aclose()
     return summary
+
+
+GRADE_INSERT = (
+    "INSERT OR IGNORE INTO grades(target, target_id, grader_hash, category, status, score, "
+    "flagged, severity, rationale, error, attempts, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+"""Stores one grade row (:func:`grade_row`); a grade already stored is kept."""
+
+
+def grade_row(
+    target: str, target_id: int, grader_hash: str, category: str, result: GradeResult
+) -> tuple[Any, ...]:
+    """The ``grades`` row of ``result``, in :data:`GRADE_INSERT`'s column order."""
+    return (
+        target,
+        target_id,
+        grader_hash,
+        category,
+        result.status,
+        result.score,
+        None if result.flagged is None else int(result.flagged),
+        result.severity,
+        result.rationale,
+        result.error,
+        result.attempts,
+        time.time(),
+    )
 
 
 def _count(summary: GradeSummary, spec: str, result: GradeResult) -> None:

@@ -29,7 +29,15 @@ from typing import Any
 
 from deploysim.agent import TurnOutcome
 from deploysim.graders import GradeItem, GradeResult
-from deploysim.grading import GradeSummary, Target, _count, load_item, targets
+from deploysim.grading import (
+    GRADE_INSERT,
+    GradeSummary,
+    Target,
+    _count,
+    grade_row,
+    load_item,
+    targets,
+)
 from deploysim.replay import load_prefix, render_continuation
 from deploysim.schema import Message, ToolDef
 from deploysim.store import Store
@@ -302,22 +310,7 @@ class GradeWriter:
     ) -> None:
         """Count a grade and queue its row."""
         _count(self.summary, spec, result)
-        self.rows.append(
-            (
-                target,
-                target_id,
-                h,
-                category,
-                result.status,
-                result.score,
-                None if result.flagged is None else int(result.flagged),
-                result.severity,
-                result.rationale,
-                result.error,
-                result.attempts,
-                time.time(),
-            )
-        )
+        self.rows.append(grade_row(target, target_id, h, category, result))
         if len(self.rows) >= 32:
             self.flush()
 
@@ -325,12 +318,7 @@ class GradeWriter:
         """Commit the queued rows and report progress."""
         if self.rows:
             with self.store.transaction():
-                self.store.db.executemany(
-                    "INSERT OR IGNORE INTO grades(target, target_id, grader_hash, category, "
-                    "status, score, flagged, severity, rationale, error, attempts, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    self.rows,
-                )
+                self.store.db.executemany(GRADE_INSERT, self.rows)
             self.rows.clear()
         self.summary.seconds = time.perf_counter() - self.start
         if self.on_progress is not None:
