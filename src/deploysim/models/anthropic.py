@@ -30,7 +30,6 @@ Errors: as the openai provider (:func:`~deploysim.models.openai_compat.status_ki
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from deploysim.models.base import (
     Usage,
 )
 from deploysim.models.openai_compat import (
+    LoopClient,
     fast_http_client,
     number_option,
     require_sdk,
@@ -106,33 +106,27 @@ class AnthropicModel(Model):
         )
         self.thinking = _thinking(spec)
         self._api_key = resolve_api_key(spec, "ANTHROPIC_API_KEY", self.base_url)
-        self._client: anthropic.AsyncAnthropic | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._client = LoopClient(self._new_client)
 
-    def _sdk(self) -> anthropic.AsyncAnthropic:
+    def _new_client(self) -> anthropic.AsyncAnthropic:
         from anthropic import AsyncAnthropic, DefaultAioHttpClient
 
-        # One client per event loop (see the openai provider).
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client = AsyncAnthropic(
-                api_key=self._api_key,
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=self.defaults.timeout_s or DEFAULT_TIMEOUT_S,
-                # No spans: with content tracing they would copy prompts to a collector.
-                open_telemetry=False,
-                http_client=fast_http_client(DefaultAioHttpClient),
-            )
-            self._client_loop = loop
-        return self._client
+        return AsyncAnthropic(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.defaults.timeout_s or DEFAULT_TIMEOUT_S,
+            # No spans: with content tracing they would copy prompts to a collector.
+            open_telemetry=False,
+            http_client=fast_http_client(DefaultAioHttpClient),
+        )
+
+    def _sdk(self) -> anthropic.AsyncAnthropic:
+        return self._client.get()
 
     async def aclose(self) -> None:
         """Close the HTTP client (its connection pool)."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            if self._client_loop is asyncio.get_running_loop():
-                await client.close()
+        await self._client.aclose()
 
     def request(
         self, messages: Sequence[Message], tools: Sequence[ToolDef], config: GenerateConfig

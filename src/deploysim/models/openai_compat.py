@@ -34,7 +34,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from deploysim.errors import DeploysimError, UsageError
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OPENAI_BASE_URL",
+    "LoopClient",
     "OpenAIModel",
     "fast_http_client",
     "is_loopback",
@@ -74,6 +75,42 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+
+
+class LoopClient(Generic[C]):
+    """An SDK client made on first use in each event loop, by ``make``.
+
+    An HTTP connection pool cannot outlive the loop it was made on, and callers (the CLI,
+    tests) may run several loops one after another, so a new loop gets a new client.
+    """
+
+    def __init__(self, make: Callable[[], C]) -> None:
+        self._make = make
+        self._client: C | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> C:
+        """The running loop's client."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client, self._loop = self._make(), loop
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the client (its connection pool), when it belongs to the running loop."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            if self._loop is asyncio.get_running_loop():
+                await client.close()
+
+
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPTIONS = frozenset(
     {"base_url", "temperature", "top_p", "max_tokens", "seed", "timeout", "api_key_env"}
@@ -122,32 +159,25 @@ class OpenAIModel(Model):
         )
         require_sdk("openai")
         self._api_key = resolve_api_key(spec, "OPENAI_API_KEY", self.base_url)
-        self._client: openai.AsyncOpenAI | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._client = LoopClient(self._new_client)
 
-    def _sdk(self) -> openai.AsyncOpenAI:
+    def _new_client(self) -> openai.AsyncOpenAI:
         from openai import AsyncOpenAI, DefaultAioHttpClient
 
-        # One client per event loop: an HTTP connection pool cannot outlive the loop it was
-        # made on, and callers (the CLI, tests) may run several loops one after another.
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client = AsyncOpenAI(
-                api_key=self._api_key,
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=self.defaults.timeout_s if self.defaults.timeout_s is not None else 600.0,
-                http_client=fast_http_client(DefaultAioHttpClient),
-            )
-            self._client_loop = loop
-        return self._client
+        return AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.defaults.timeout_s if self.defaults.timeout_s is not None else 600.0,
+            http_client=fast_http_client(DefaultAioHttpClient),
+        )
+
+    def _sdk(self) -> openai.AsyncOpenAI:
+        return self._client.get()
 
     async def aclose(self) -> None:
         """Close the HTTP client (its connection pool)."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            if self._client_loop is asyncio.get_running_loop():
-                await client.close()
+        await self._client.aclose()
 
     def request(
         self, messages: Sequence[Message], tools: Sequence[ToolDef], config: GenerateConfig
