@@ -28,7 +28,7 @@ def test_eval_meets_targets_and_beats_presidio_per_entity() -> None:
     report = json.loads(result.output)
     ours, theirs = report["systems"]["deploysim"], report["systems"]["presidio_default"]
     assert report["texts"] == 750
-    assert ours["recall"] >= 0.95 and ours["char_precision"] >= 0.80
+    assert ours["recall"] >= 0.98 and ours["char_precision"] >= 0.90
     assert ours["recall"] > theirs["recall"] and ours["f2"] > theirs["f2"]
     for etype, row in theirs["per_entity"].items():
         if row["spans"]:
@@ -66,10 +66,10 @@ def test_load_labelled_limit() -> None:
 
 @pytest.mark.slow
 def test_no_detected_raw_value_reaches_the_output() -> None:
-    """Each labelled text de-identified, serialised with model_dump_json: which raw values are
-    left? Measured: 47 of 1402, all spans the detector missed (24 organisations, 14 people, 5
-    places, 4 others); none of the detected ones. (Session 1, nationalities and religions kept:
-    77, 21 of them NRP.)"""
+    """Each labelled text de-identified: which raw values are left in the new text or in the
+    result serialised with model_dump_json? Measured (deid-3): 9 of 1402, all spans the
+    detector missed (6 in all-lower-case texts with no cue, 3 bare company names in a list);
+    none of the detected ones. (deid-2: 47; session 1, nationalities and religions kept: 77.)"""
     items = load_labelled(PII)
     detector = Detector()
     deid = Deidentifier(key=b"leak-test", detector=detector)
@@ -79,7 +79,10 @@ def test_no_detected_raw_value_reaches_the_output() -> None:
     found = detector.detect_many([it.text for it in items])
     leaked, leaked_detected = [], []
     for item, result, dets in zip(items, results, found, strict=True):
-        dumped = result.model_dump_json()
+        assert result.conversation is not None
+        # The text itself too: in JSON, a value that starts a line follows "\n" and hides from
+        # the whole-word search.
+        dumped = result.model_dump_json() + "\n" + result.conversation.messages[0].text
         assert set(result.model_dump(exclude={"conversation"})["entities"].values()) <= set(
             range(100)
         )  # counts only
@@ -92,7 +95,7 @@ def test_no_detected_raw_value_reaches_the_output() -> None:
                 if detected and s.entity_type not in DEFAULT_KEEP:
                     leaked_detected.append((s.entity_type, value))
     assert leaked_detected == [], leaked_detected
-    assert len(leaked) <= 52, len(leaked)
+    assert len(leaked) <= 9, leaked
 
 
 @given(st.text(alphabet="0123456789", min_size=11, max_size=18))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -34,11 +36,15 @@ def test_no_detected_pii_value_reaches_the_store(tmp_path: Path) -> None:
     with Store(db) as st:
         meta = st.meta()
         # Each labelled text's own stored conversation (record i of the file), and everything
-        # else the store keeps about it (provenance metadata).
+        # else the store keeps about it (provenance metadata): the raw JSON and every string
+        # in it decoded (in JSON, "technician\nhubbard, fox and gillespie" hides a value that
+        # starts a line from a whole-word search).
         stored = {
-            record: json.dumps(body, ensure_ascii=False)
-            for record, body in st.db.execute(
-                "SELECT s.record, json_group_array(m.body) || s.metadata FROM sightings s "
+            record: "\n".join(
+                [bodies, metadata, *_strings(json.loads(bodies)), *_strings(json.loads(metadata))]
+            )
+            for record, bodies, metadata in st.db.execute(
+                "SELECT s.record, json_group_array(m.body), s.metadata FROM sightings s "
                 "JOIN conversations c ON c.hash = s.conversation_hash, "
                 "json_each(c.message_hashes) j JOIN messages m ON m.hash = j.value "
                 "GROUP BY s.id"
@@ -60,9 +66,31 @@ def test_no_detected_pii_value_reaches_the_store(tmp_path: Path) -> None:
     spans = sum(len(it.spans) for it in items)
     print(f"labelled raw values found in the store: {len(leaked)} of {spans}")
     # Every value the detector finds is replaced before anything is stored. What remains are
-    # the detector's misses (span recall 0.966): 45 of 1,402 measured.
+    # the detector's misses (span recall 0.992): 9 of 1,402 measured (deid-3; 47 with deid-2),
+    # 6 in texts typed all in lower case with no cue ("the true gender of bertram", "recorded
+    # for dun  bradstreet") and 3 bare company names in a list ("Assen: Demystdata, Reed
+    # Elsevier and T Rowe Price").
     assert leaked_detected == []
-    assert len(leaked) <= 50
+    assert len(leaked) <= 9, leaked
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value (keys too), and those in JSON texts inside it."""
+    if isinstance(value, str):
+        yield value
+        try:
+            inner = json.loads(value) if value[:1] in "{[" else None
+        except ValueError:
+            inner = None
+        if inner is not None:
+            yield from _strings(inner)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
 
 
 def test_ingest_deidentifies_by_default_and_off_is_recorded(tmp_path: Path) -> None:

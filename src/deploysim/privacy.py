@@ -49,7 +49,7 @@ from deploysim.schema import (
     ToolCall,
 )
 
-DEID_VERSION = "deid-2"
+DEID_VERSION = "deid-3"
 """Version of the de-identification behaviour; bumped whenever its output can change."""
 
 DEFAULT_KEEP: frozenset[str] = frozenset()

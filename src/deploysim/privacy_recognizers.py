@@ -37,11 +37,13 @@ from presidio_analyzer.predefined_recognizers import (
     UsPassportRecognizer,
     UsSsnRecognizer,
 )
+from spacy.lang.en.stop_words import STOP_WORDS as _STOP
 
 from deploysim.privacy_rules import (
     _CAP,
     _CAPW,
     _NAME,
+    _ORG,
     _PLACE,
     _digits,
 )
@@ -142,6 +144,13 @@ _RIGHT = {k: re.compile(rf"{_CONNECTOR}({v})(?![\w])") for k, v in _ITEM.items()
 _LIST_TAIL = {
     k: re.compile(rf"(?:,[ \t]*{v})*,?[ \t]+(?:and|&)[ \t]+{v}(?![\w])") for k, v in _ITEM.items()
 }
+_FIRM = re.compile(r"[^\W\d_]{2,}(?:(?:-|[ \t]*&[ \t]*|,[ \t]*|,?[ \t]+and[ \t]+)[^\W\d_]{2,})+")
+_AFTER_PERSON = re.compile(rf"[ \t]+(?:from|of|at)[ \t]+({_ORG})")
+_AFTER_NAME = re.compile(rf"[ \t]+from[ \t]+({_ORG})")
+_IN_PLACE = re.compile(rf"[ \t]+in[ \t]+({_PLACE})(?![\w'’\-])")
+_ORG_BEFORE = re.compile(
+    rf"\b(?:at|for|with|support|join|joined|joining)[ \t]+({_ORG})[ \t]+in[ \t]+$"
+)
 _LEFT = {k: re.compile(rf"(?<![\w])({v}){_CONNECTOR}$") for k, v in _ITEM.items()}
 
 
@@ -178,6 +187,7 @@ class _Post:
         self.trim_people()
         self.dates()
         self.address_blocks()
+        self.affiliations()
         self.coordinated()
         self.propagate()
         return merge(self.dets)
@@ -219,6 +229,7 @@ class _Post:
         anchors = [d for d in self.dets if d.entity_type == "STREET_ADDRESS"]
         titles = [d for d in self.dets if d.source == "job_line"]
         countries = [d for d in self.dets if d.source == "country"]
+        people = {(d.start, d.end) for d in self.dets if d.entity_type == "PERSON"}
         for n, (ls, le) in enumerate(lines):
             here = [d for d in anchors if ls <= d.start < le]
             if here:
@@ -229,6 +240,21 @@ class _Post:
                 self._names_before(lines, n)
             elif any(_strip_span(self.text, ls, le)[0] == d.start for d in countries):
                 self._names_before(lines, n, first="LOCATION")
+            if n + 1 < len(lines) and any(_strip_span(self.text, ls, le) == p for p in people):
+                # A card: the line after a name line, shaped like a firm ("garcia-smith").
+                s, e = _strip_span(self.text, *lines[n + 1])
+                if self._firm(self.text[s:e]):
+                    self.add(s, e, "ORGANIZATION", 0.65, "address_block")
+
+    def _firm(self, line: str, *, anchored: bool = False) -> bool:
+        """Whether a line is shaped like a firm's name: names joined by "-", "&", "and" (not
+        all ordinary words, unless the line sits in an address block)."""
+        parts = re.split(r"[ \t]*(?:,?[ \t]*\band\b|-|&|,)[ \t]*", line)
+        return (
+            _FIRM.fullmatch(line) is not None
+            and all(len(p) > 1 and p.lower() not in _STOP for p in parts)
+            and (anchored or not all(self.is_common(p) for p in parts))
+        )
 
     def _continuation(self, pos: int, le: int) -> None:
         m = re.compile(rf"[ \t,]+({_PLACE})(?:[ \t,]+(\d{{3,5}}))?(?=[.?!]?(?:\s|$))").match(
@@ -273,6 +299,8 @@ class _Post:
             s, e = _strip_span(self.text, ls, le)
             if lower and re.fullmatch(r"[a-z]{2,}(?: [a-z]\.?)?(?: [a-z]{2,}){1,2}", line):
                 etype = "PERSON"
+            elif lower and self._firm(line, anchored=True):
+                etype = "ORGANIZATION"
             elif re.fullmatch(
                 rf"{_CAPW}(?:[ \t,\-]+(?:{_CAP}|and|&|de|del|la|van|von|ten))*", line
             ):
@@ -288,6 +316,30 @@ class _Post:
             seen += 1
             if seen == 3:
                 return
+
+    def _free(self, s: int, e: int) -> bool:
+        return not any(x.start < e and s < x.end for x in self.dets)
+
+    def _named(self, value: str) -> bool:
+        return value not in COUNTRIES and not (" " not in value and self.is_common(value))
+
+    def affiliations(self) -> None:
+        # "Hanne Li from Can Capital": an organisation; "Factset in Bjert", "support MysticWeb
+        # in Lisbon": a place after an organisation, an organisation before a place.
+        for d in list(self.dets):
+            if d.entity_type in ("PERSON", "ORGANIZATION"):
+                # spaCy often calls a person an organisation: "from" follows either.
+                after = _AFTER_PERSON if d.entity_type == "PERSON" else _AFTER_NAME
+                m = after.match(self.text, d.end)
+                if m and self._free(*m.span(1)) and self._named(m.group(1)):
+                    self.add(*m.span(1), "ORGANIZATION", 0.65, "affiliation")
+            if d.entity_type in ("ORGANIZATION", "LOCATION"):
+                m = _IN_PLACE.match(self.text, d.end)
+                if m and self._free(*m.span(1)) and not self.is_common(m.group(1).split()[0]):
+                    self.add(*m.span(1), "LOCATION", 0.65, "affiliation")
+                m = _ORG_BEFORE.search(self.text, max(0, d.start - 80), d.start)
+                if m and self._free(*m.span(1)) and self._named(m.group(1)):
+                    self.add(*m.span(1), "ORGANIZATION", 0.65, "affiliation")
 
     def coordinated(self) -> None:
         queue = [d for d in self.dets if d.entity_type in _ITEM]
@@ -323,8 +375,8 @@ class _Post:
             if d.entity_type == "PERSON" and len(value.split()) <= 4:
                 for part in re.findall(r"[^\W\d_][\w'’\-]+", value):
                     if (
-                        len(part) >= 3
-                        and part[0].isupper()
+                        len(part) >= (3 if part[0].isupper() else 4)
+                        and (part[0].isupper() or not _UPPER.search(self.text))
                         and not part.isupper()
                         and not self.is_common(part)
                         and not self.is_common(part.rstrip("s"))
@@ -370,6 +422,10 @@ _PLAIN_TOKEN = re.compile(r"\s*(?:[^\W\d_A-Z]+|\S*[\d_]\S*)\s*")
 _MIXED_TOKEN = re.compile(r"\b(?=\w*\d)(?=\w*[^\W\d])\w+")
 _LINE_PIECE = re.compile(r"[\s\-*•>]*([^\n]*[^\s\n])")
 _DETERMINER = re.compile(r"(?:the|a|an|The|A|An)\s+")
+_PREFIXED = re.compile(r"[a-z]+-\S+\s+(?=[A-Z])")  # "ex-Beatle Paul McCartney"
+_UPPER = re.compile(r"[A-Z]")
+_WORD = re.compile(r"[^\W\d_]+")
+_SUFFIXES = ("ed", "d", "ing", "es", "ly", "er")
 _CODEISH = re.compile(r"[_()=/<>{}\\|\[\]@#$%^*+;]|[a-z]\.[A-Za-z]")
 _CAMEL = re.compile(
     r"(?!(?:Mc|Mac|De|Di|Da|La|Le|Van|Von|St|O)[A-Z])[A-Z]?[a-z]+(?:[A-Z][a-z0-9]+)+"
@@ -521,9 +577,11 @@ class Detector:
                 # An entity across lines ("James Patel\n - Ana Li") is one entity per line.
                 for m in _LINE_PIECE.finditer(chunk, ent.start_char, ent.end_char):
                     s, e = m.span(1)
-                    lead = _DETERMINER.match(chunk, s, e)
+                    lead = _DETERMINER.match(chunk, s, e) or _PREFIXED.match(chunk, s, e)
                     if lead:
                         s = lead.end()
+                    if chunk.endswith(("'s", "’s"), s, e):
+                        e -= 2
                     if e > s and self._ner_keep(chunk[s:e], etype, chunk):
                         out[i].append(Detection(offset + s, offset + e, etype, 0.7, "spacy"))
         return out
@@ -536,7 +594,11 @@ class Detector:
             return False
         if etype not in ("PERSON", "ORGANIZATION", "LOCATION"):
             return True
-        if value[0].islower() or _CAMEL.fullmatch(value):
+        if value[0].islower():
+            # In a text typed all in lower case, an entity of words that are not ordinary
+            # English ("olga krylova", "kiel") is kept; elsewhere lower case means code.
+            return not _UPPER.search(text) and self._lower_name(value, text)
+        if _CAMEL.fullmatch(value):
             return False
         if any(c.isdigit() for c in value) and (
             etype == "PERSON" or " " not in value or _MIXED_TOKEN.search(value)
@@ -553,6 +615,22 @@ class Detector:
             low = value.lower()
             return not (self.is_common(value) and re.search(rf"\b{re.escape(low)}\b", text))
         return True
+
+    def _lower_name(self, value: str, text: str) -> bool:
+        """Whether a lower-case entity of an all-lower-case text is a name: short, no stop
+        words, not all ordinary words, in a text that is English (most of its words are)."""
+        stop = self.nlp.Defaults.stop_words
+        words = value.split()
+        if len(words) > 3 or not all(w.isalpha() and len(w) > 2 and w not in stop for w in words):
+            return False
+        if all(self.is_common(w) for w in words):
+            return False
+        rest = [w for w in _WORD.findall(text) if w not in words]
+        english = sum(w in stop or self.is_common(w) or self._inflected(w) for w in rest)
+        return english >= 0.6 * len(rest)
+
+    def _inflected(self, word: str) -> bool:
+        return any(word.endswith(x) and self.is_common(word[: -len(x)]) for x in _SUFFIXES)
 
     def _presidio(self, text: str) -> Iterable[Detection]:
         for rec in self.recognizers:

@@ -3,7 +3,8 @@
 The rules cover what the small spaCy model misses: street addresses and address blocks, postal
 codes, honorifics and job titles, ages, dates of birth, account / booking / order ids, API keys
 and secrets, names in structural contexts (``Name:``, speaker labels, introductions), places and
-organisations in context, nationalities and religions. Split from ``privacy_recognizers.py``
+organisations in context, nationalities and religions, and names that the model does not tag
+but the sentence marks as names (:func:`cue_rules`). Split from ``privacy_recognizers.py``
 to keep each module readable; that module re-exports the public names.
 """
 
@@ -50,6 +51,13 @@ _CAP = rf"[{_UP}][{_LO}{_UP}'’\-]*[{_LO}{_UP}]\.?|[{_UP}]\.?"  # a capitalised
 _CAPW = rf"(?:[{_UP}][{_LO}'’\-]*[{_LO}]|[{_UP}]{{2,}})"  # capitalised / all-caps word
 _PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
 _NAME = rf"{_CAPW}(?:[ \t]+(?:{_PARTICLE})?{_CAPW}|[ \t]+[{_UP}]\.?(?=[ \t]+[{_UP}])){{0,3}}"
+# An organisation's name: capitalised words (CamelCase and "Ltd." allowed), "and"/"of" inside.
+_LEGAL = r"(?:Inc|Ltd|LLC|Corp|Corporation|GmbH|plc|PLC|LLP|AG)"
+_ORG_W = rf"(?!{_LEGAL}\b)(?:[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)+|{_CAPW})"
+_ORG = (
+    rf"(?<![\w'’\-])(?!(?:The|A|An|This|That|These|Those|Our|My|Your|Their|His|Her|Its)\b)"
+    rf"{_ORG_W}(?:[ \t]+(?:(?:and|And|of|Of|&|de|du)[ \t]+)?{_ORG_W}){{0,4}}(?![\w'’\-])"
+)
 _PLACE = (
     rf"{_CAPW}(?:[ \t'’\-]+(?:(?:de|del|la|las|los|do|da|nad|pod|am|sur|O')[ \t]+)?"
     rf"{_CAPW}){{0,3}}"
@@ -226,6 +234,20 @@ _STREET_CONNECTORS = frozenset(
     )
 )
 _OCC = "|".join(sorted(OCCUPATIONS, key=len, reverse=True))
+# Jobs that also name software or things ("a package manager", "a device driver"): not a cue
+# that the subject of "X is a ..." is a person.
+_THING_JOBS = frozenset(
+    words(
+        """
+    manager installer handler controller operator driver loader collector setter tender sorter
+    assembler cleaner cutter agent assistant interpreter editor planner producer packager
+    inspector examiner designer developer programmer reporter tutor coach guard broker buyer
+    dispatcher estimator writer trainer translator specialist associate advisor consultant
+    """
+    )
+)
+_OCC_PEOPLE = "|".join(sorted(OCCUPATIONS - _THING_JOBS, key=len, reverse=True))
+_ORG_KINDS = frozenset(words("president king queen prince princess emperor chancellor governor"))
 _SW = rf"(?:{_CAPW}\.?|(?i:{_STREET_AFFIX})|u\.|d[eiao]s?|del|la|le|von|der|van)"
 _RELATIVES = (
     r"kid|son|daughter|child|wife|husband|partner|brother|sister|mother|mom|mum|father|dad|"
@@ -385,8 +407,6 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             validate=lambda s: len(s.split()) == 1 or not is_common(s.split()[-1]), score=0.6),
         Rule("initial_name", _rx(rf"\b(?P<PERSON>{_CAPW}[ \t]+[{_UP}]\.?[ \t]+{_CAPW})(?![\w.])"),
             validate=first_not_common, score=0.8),
-        Rule("initial_name_lc", _rx(r"\b(?P<PERSON>[a-z]{3,}[ \t]+[a-z]\.?[ \t]+[a-z]{3,})\b"),
-            validate=not_common, score=0.6),
         Rule("speaker", _rx(
             rf"^[ \t>]*(?P<PERSON>{_CAPW}(?:[ \t]+{_CAPW})?)[ \t]*:[ \t]*(?=[\"'\w])"),
             validate=not_common, score=0.75),
@@ -486,7 +506,8 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         # Phones without a region Presidio knows, when the context says so.
         Rule("phone_context", _rx(
             r"(?<![\w+])(?P<PHONE_NUMBER>(?:\+\d{1,3}[ \t.-]?)?(?:\(\d{1,4}\)[ \t.-]?)?\d{2,4}"
-            r"(?:[ \t.-]\d{2,4}){1,4}(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?)(?!\d)"),
+            r"(?:(?:[ \t.-]\d{2,4}){1,4}|[ \t.-]\d{5,8})(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?)"
+            r"(?!\d)"),
             validate=_phone_ok, context=re.compile(
             r"(?i)phone|mobile|cell|\btel\b|telephone|\bcall|\btext|\bfax|office|desk|contact|"
             r"reach|number|answering|messages|\bsms|whatsapp|\bdial"), score=0.7),
@@ -519,4 +540,97 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         ),
     ]
     # fmt: on
-    return rules
+    return rules + cue_rules(is_common, stop)
+
+
+def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Rule]:
+    """Names with no NER signal but an unmistakable cue: an organisation's legal suffix,
+    office, website, founding or renaming, "Acme engineer Jane Doe"; people by a particle
+    ("Willemine ten Pas"), a job ("X and Y were engineers"), a gendered pronoun that refers
+    back to them, dialogue ("said X to Y"); appositive job titles; "lives on Street 12"."""
+
+    def org_named(s: str, single_common: bool = True) -> bool:
+        first = s.split()[0]
+        return not (
+            first.lower() in stop
+            or s in COUNTRIES
+            or s.lower().rstrip("s") in NATIONALITIES
+            or first.lower() in _ORG_KINDS
+            or first.lower() in OCCUPATIONS
+            or (single_common and " " not in s and is_common(s))
+        )
+
+    def lenient(s: str) -> bool:
+        return org_named(s, single_common=False)
+
+    def rare(s: str) -> bool:  # not an English word, nor the plural of one
+        return not is_common(s) and not (s.endswith("s") and is_common(s[:-1]))
+
+    def person_ok(s: str) -> bool:
+        return s.lower() not in stop and not is_common(s)
+
+    def lc_initial_ok(s: str) -> bool:
+        first, mid, last = s.replace(".", "").split()
+        if first in stop or last in stop:
+            return False
+        n = (not is_common(first)) + (not is_common(last))
+        return n == 2 or (n == 1 and mid not in "aiuoycrnbkxet")  # "u", "e waste"
+
+    be = r"(?:is|was|are|were)"
+    job = rf"(?:[a-z\-]*(?:{_OCC})|ceo|cto|cfo|co-?founder|founder|spokes(?:person|man|woman))"
+    pronoun = r"(?i:he|him|his|she|her|hers|himself|herself)"
+    # fmt: off
+    return [
+        Rule("org_suffix", _rx(rf"(?P<ORGANIZATION>{_ORG}[ \t]+{_LEGAL}\b\.?)"),
+            validate=org_named, score=0.75),
+        Rule("org_the_office", _rx(
+            rf"(?i:\bthe)[ \t]+(?P<ORGANIZATION>{_ORG})[ \t]+(?:office|offices|headquarters|HQ|"
+            r"website|web site|homepage|CEO|founders?|employees|shareholders)\b"),
+            validate=org_named, score=0.7),
+        Rule("org_of", _rx(
+            r"(?i:\b(?:address|headquarters|offices?|website|ceo|cto|cfo|co-?founder|founders?|"
+            r"owner|chairman|chairwoman|employees|shareholders)\s+of\s+(?:the\s+)?)"
+            rf"(?P<ORGANIZATION>{_ORG})"), validate=org_named, score=0.7),
+        Rule("org_founded", _rx(
+            rf"(?P<ORGANIZATION>{_ORG})[ \t]+(?:was|were|has[ \t]+been)[ \t]+(?:co-?founded|"
+            r"founded|established|incorporated|headquartered)\b"), validate=org_named, score=0.7),
+        Rule("org_became", _rx(
+            r"(?i:\b(?:(?:later|eventually|then|soon|which|subsequently)\s+became|"
+            r"(?:renamed|rebranded)(?:\s+(?:to|as))?|acquired\s+by|merged\s+(?:with|into)|"
+            r"bought\s+(?:out\s+)?by|taken\s+over\s+by|subsidiary\s+of|spun\s+off\s+from)\s+)"
+            rf"(?P<ORGANIZATION>{_ORG})"), validate=lenient, score=0.7),
+        Rule("org_job_name", _rx(
+            rf"(?P<ORGANIZATION>{_ORG})[ \t]+{job}[ \t]+(?={_CAPW}[ \t]+{_CAPW})"),
+            validate=org_named, score=0.7),
+        Rule("org_possessive", _rx(
+            rf"\b(?:my|his|her|their|our|your)[ \t]+(?P<ORGANIZATION>[{_UP}][{_LO}]{{2,}})"
+            r"[ \t]+(?=[a-z])"), validate=rare, score=0.6),
+        Rule("particle_name", _rx(
+            rf"(?<![\w'’\-])(?P<PERSON>{_CAPW}[ \t]+(?:van|von|de|der|den|ten|ter|da|di|del|du|"
+            rf"dos|das|le|la|bin|ibn|al)(?:[ \t]+(?:der|den|de|la|le))?[ \t]+{_CAPW})"
+            r"(?![\w'’\-])"), validate=lambda s: person_ok(s.split()[0]), score=0.65),
+        Rule("person_is_job", _rx(
+            rf"(?<![\w'’\-])(?P<PERSON>{_CAPW})(?:[ \t]+and[ \t]+(?P<PERSON__2>{_CAPW}))?[ \t]+"
+            rf"{be}[ \t]+(?:(?:an?|the)[ \t]+)?(?:[a-z\-]+[ \t]+)?(?:{_OCC_PEOPLE})s?"
+            r"(?=[ \t]*(?:[.,;!?]|$)|[ \t]+(?:at|for|in|who|with|and|from|by|of)\b)"),
+            validate=person_ok, score=0.7),
+        Rule("person_pronoun", _rx(
+            rf"(?:^|(?<=[.!?] ))(?P<PERSON>{_CAPW})[ \t]+(?:is|was|has|had|will|can|always|"
+            rf"never)\b[^.!?\n]{{0,80}}[.!?]?[ \t]*[^.!?\n]{{0,60}}?\b{pronoun}\b"),
+            validate=person_ok, score=0.65),
+        Rule("speech_to", _rx(
+            r"(?i:\b(?:said|says|whispered|replied|shouted|yelled|explained|wrote|lied|"
+            rf"complained|muttered))[ \t]+{_NAME}[ \t]+to[ \t]+(?P<PERSON>{_NAME})"),
+            validate=lambda s: s.split()[0].lower() not in stop, score=0.75),
+        Rule("initial_name_lc", _rx(r"\b(?P<PERSON>[a-z]{3,}[ \t]+[a-z]\.?[ \t]+[a-z]{3,})\b"),
+            validate=lc_initial_ok, score=0.6),
+        Rule("job_appositive", _rx(
+            rf"{_CAPW}[ \t]+{_CAPW},[ \t]+(?:the|our|their|a|an)[ \t]+(?P<TITLE>(?:[A-Za-z\-]+"
+            rf"[ \t]+){{0,3}}?[A-Za-z\-]*(?i:{_OCC})s?)[ \t]*,"), score=0.7),
+        Rule("street_lives_on", _rx(
+            r"(?i:\b(?:lives?|living|lived)\s+(?:on|at)\s+|\blocated\s+on\s+)"
+            r"(?i:the\s+[a-z]+\s+(?:side|end|part)\s+of\s+)?"
+            rf"(?P<STREET_ADDRESS>{_CAPW}(?:[ \t]+{_CAPW}){{0,3}}[ \t]+\d{{1,5}}[A-Za-z]?)\b"),
+            score=0.75),
+    ]
+    # fmt: on
