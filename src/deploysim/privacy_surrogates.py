@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from deploysim.privacy_recognizers import COUNTRIES, RELIGIONS, words
+from deploysim.privacy_words import COUNTRIES, RELIGIONS, words
 
 _HONORIFIC = re.compile(r"(?i)^(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|rev|fr|hon)\.?\s+")
 _SEP = re.compile(r"[^0-9A-Za-z]")
