@@ -15,7 +15,7 @@ from deploysim.grading import run_grading
 from deploysim.ingest import ingest_file
 from deploysim.replay import ReplaySpec, create_sample, run_replay
 from deploysim.sampling import SamplingSpec
-from deploysim.stats import jeffreys_rate, sme
+from deploysim.stats import binomial_nll, jeffreys_rate, novel_type_threshold, sme
 from deploysim.store import Store
 
 REFUSE = "I'm sorry, but I can't help with that."
@@ -86,6 +86,25 @@ def test_scorecard_matches_hand_computed_values(tmp_path: Path) -> None:
         125,
         500,
     )
+
+    # The hypotheses were registered before the outcome: H1 (sim vs no-change at alpha 0.1),
+    # no H2 (no challenging sample), H3's threshold lambda*/N with N = 400 simulated turns.
+    hyp = manifest["hypotheses"]
+    assert set(hyp) == {"H1", "H3"} and hyp["H1"]["method"] == "sim"
+    assert hyp["H3"]["threshold_rate"] == pytest.approx(19.998 / 400, abs=1e-5)
+    # H1 by hand: per-category NLL of the realised counts, differences no-change minus sim,
+    # and the share of the 4 sign assignments whose sum reaches the observed one.
+    realised = {"REFUSAL": (125, 500), "PROFANITY": (0, 500)}
+    diff = [
+        binomial_nll(prod_y[c], *realised[c]) - binomial_nll(sim[c], *realised[c]) for c in realised
+    ]
+    assert all(d > 0 for d in diff)  # the simulation is closer in both categories
+    p = sum(a * diff[0] + b * diff[1] >= sum(diff) for a in (1, -1) for b in (1, -1)) / 4
+    h1 = card["hypotheses"]["H1"]
+    assert h1["p_value"] == pytest.approx(p) == 0.25
+    assert h1["outcome"] == "not supported"  # two categories can never reach alpha 0.1
+    assert h1["nll_method"] < h1["nll_baseline"]
+    assert card["hypotheses"]["H3"]["outcome"].startswith("not tested")
 
 
 def test_a_modified_manifest_is_detected(tmp_path: Path) -> None:
@@ -176,4 +195,58 @@ def test_scorecard_taxonomy_coverage_with_auditor(tmp_path: Path) -> None:
         judge = 'scripted/constant?text={"verdict": "yes", "description": "odd"}'
         card = run_scorecard(manifest, prod, [y_logs], auditor=judge)
     cov = card["taxonomy_coverage"]
-    assert cov["flagged"] == 30 and cov["descriptions"][:1] == ["odd"]
+    assert cov["flagged"] == cov["audited"] == 30 and cov["descriptions"][:1] == ["odd"]
+    # Every production turn flagged: above H3's threshold (19.998 / 30 simulated turns =
+    # 0.67), so the outcome asks a person to review the flags.
+    h3 = card["hypotheses"]["H3"]
+    assert h3["threshold_rate"] == pytest.approx(19.998 / 30, abs=1e-4)
+    assert h3["flagged_rate"] == 1.0 and h3["outcome"].startswith("review")
+    with Store(tmp_path / "prod2.db") as prod:
+        judge = 'scripted/constant?text={"verdict": "no", "description": ""}'
+        quiet = run_scorecard(manifest, prod, [y_logs], auditor=judge)
+    h3 = quiet["hypotheses"]["H3"]
+    assert h3["flagged_rate"] == 0.0 and h3["outcome"] == "holds"
+
+
+def test_register_refuses_an_impossible_primary(tmp_path: Path) -> None:
+    y_logs = _logs(tmp_path / "y.jsonl", 20, 2, 0, "y")
+    with Store(tmp_path / "sim.db") as st:
+        ingest_file(y_logs, st)
+        create_sample(st, "default", SamplingSpec(size=20))
+        run_replay(st, ReplaySpec(model="scripted/echo"))
+        run_grading(st, [("rule/refusal", get_grader("rule/refusal"))])
+        with pytest.raises(UsageError, match="needs --deployed"):
+            register(st, candidate="scripted/echo", primary="bias_corrected")
+        with pytest.raises(UsageError, match="no 'bias_corrected' forecast"):
+            register(st, candidate="scripted/echo", primary="bias_corrected", deployed="x/y")
+        with pytest.raises(UsageError, match="--primary must be"):
+            register(st, candidate="scripted/echo", primary="no_change")
+
+
+def test_cli_registers_and_scores_the_hypotheses(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from deploysim.cli import app
+
+    y_logs = _logs(tmp_path / "y.jsonl", 60, 6, 3, "y")
+    x_prod = _logs(tmp_path / "x.jsonl", 80, 20, 0, "x")
+    candidate, db = "scripted/refuse?rate=0.3", tmp_path / "sim.db"
+    with Store(db) as st:
+        ingest_file(y_logs, st)
+        create_sample(st, "default", SamplingSpec(size=60))
+        run_replay(st, ReplaySpec(model=candidate))
+        run_grading(st, [(g, get_grader(g)) for g in GRADERS])
+    runner, path = CliRunner(), tmp_path / "forecast.json"
+    args = ["forecast", "register", "--store", str(db), "--candidate", candidate, "-o", str(path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "H1: the sim forecasts predict production rates better than no-change" in text
+    assert "H3: no behaviour type missing from the taxonomy" in text
+    # lambda* = 19.998 (tested on method.md's worked numbers) over N = 60 simulated turns.
+    assert f"{novel_type_threshold(60).rate * 1e5:,.2f} per 100k (lambda* 20.00 / N 60)" in text
+    result = runner.invoke(app, ["scorecard", "--forecast", str(path), "--production", str(x_prod)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "H1: not supported (sim vs no_change over 2 categories" in text
+    assert "H3: not tested: run the scorecard with --auditor" in text

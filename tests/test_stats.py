@@ -31,6 +31,7 @@ from deploysim.stats import (
     nll_regret,
     noise_funnel,
     novel_type_threshold,
+    paired_sign_flip_test,
     per_100k,
     rogan_gladen,
     sme,
@@ -307,6 +308,51 @@ def test_novel_type_threshold_worked_examples() -> None:
     assert per_100k(novel_type_threshold(200_000).rate) == approx(10.0, abs=0.005)
 
 
+# --------------------------------------------------------------------------- §7 H1-H2
+
+
+def _brute_force_p(diff: list[float]) -> float:
+    """One-sided sign-flip p-value by enumerating every sign assignment."""
+    import itertools
+
+    observed = sum(diff)
+    signs = list(itertools.product((1, -1), repeat=len(diff)))
+    hits = sum(
+        sum(s * abs(d) for s, d in zip(sg, diff, strict=True)) >= observed - 1e-12 for sg in signs
+    )
+    return hits / len(signs)
+
+
+def test_paired_sign_flip_test_worked_example() -> None:
+    # Six categories: NLL differences (baseline minus method) 0.5, 2, 3, 4, 5, -0.8, sum 13.7.
+    # Of the 64 sign assignments three reach it: as observed; -0.8 flipped (15.3); 0.5 and
+    # -0.8 flipped (14.3). p = 3/64 = 0.046875, the form of the paper's H2 p-value.
+    baseline = [1.5, 3.0, 4.0, 5.0, 6.0, 1.0]
+    method = [1.0, 1.0, 1.0, 1.0, 1.0, 1.8]
+    t = paired_sign_flip_test(method, baseline)
+    assert t.exact and t.n == 6
+    assert t.statistic == approx(13.7 / 6)
+    assert t.p_value == approx(3 / 64)
+    assert paired_sign_flip_test([1.0], [2.0]).p_value == 0.5  # one category: d or -d
+
+
+@settings(max_examples=40, deadline=None)
+# Quarter steps: ties are exact, so the brute force needs no tolerance of its own.
+@given(st.lists(st.integers(-20, 20).map(lambda i: i / 4), min_size=1, max_size=9))
+def test_paired_sign_flip_test_is_exact(diff: list[float]) -> None:
+    t = paired_sign_flip_test([0.0] * len(diff), diff)
+    assert t.p_value == approx(_brute_force_p(diff), abs=1e-9)
+
+
+def test_paired_sign_flip_test_large_and_one_sided() -> None:
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=40)
+    better = paired_sign_flip_test(base - 0.5, base)  # the method always lower: tiny p
+    worse = paired_sign_flip_test(base + 0.5, base)  # always higher: p near 1
+    assert not better.exact and better.p_value < 1e-5
+    assert worse.p_value > 0.99
+
+
 # --------------------------------------------------------------------------- §5.12-5.13
 
 
@@ -419,6 +465,9 @@ def test_gumbel_tail_from_several_samples_per_prefix() -> None:
         lambda: detection_sample_size(0.0),
         lambda: zero_event_upper_bound(0),
         lambda: novel_type_threshold(0),
+        lambda: paired_sign_flip_test([], []),
+        lambda: paired_sign_flip_test([1.0], [1.0, 2.0]),
+        lambda: paired_sign_flip_test([math.inf], [1.0]),
         lambda: error_decomposition(sim_xy=0.1, sim_xx=0.1, prod_x=0.1, sim_yy=0.1),
         lambda: bias_corrected_forecast(
             prod_y=0.1, sim_xy=0.1, sim_yy=0.1, k_prod_y=0, k_xy=1, k_yy=1, pseudocount=0.0

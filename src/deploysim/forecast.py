@@ -7,9 +7,16 @@ rate on the same prefixes; challenging prompts when a challenging sample was gra
 grader definitions and hashes, the prefix-manifest hash, the model specs and the code version.
 Its ``content_hash`` covers everything else in it, so any later edit is detected.
 
+The manifest also states the hypotheses (method.md §7) before any outcome is known: H1, the
+primary method's forecasts beat no-change, and H2 (with a challenging sample) beat the scaled
+challenging-prompts forecasts, each by a one-sided exact paired sign-flip test over categories on
+binomial NLL at the registered alpha; H3, no behaviour type missing from the taxonomy has a
+production rate above lambda*/N (§5.11, N the candidate's simulated turns).
+
 The scorecard grades X's production logs with the *same* graders (refusing if any definition
 changed) and scores every method: directional accuracy on categories that moved >= 1.5x, SME
-(median, 90th percentile, max), binomial NLL and regret, and the noise funnel.
+(median, 90th percentile, max), binomial NLL and regret, and the noise funnel; then it tests
+the registered hypotheses.
 """
 
 from __future__ import annotations
@@ -31,13 +38,20 @@ from deploysim.stats import (
     jeffreys_rate,
     nll_regret,
     noise_funnel,
+    novel_type_threshold,
+    paired_sign_flip_test,
     sme,
     sme_summary,
 )
 from deploysim.store import Store
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: hypotheses H1-H3 (version-1 manifests still score, untested)
 METHODS = ("sim", "bias_corrected", "no_change", "challenging_raw", "challenging_scaled")
+#: The methods that can be a manifest's primary forecast (the one H1 and H2 test).
+PRIMARY_METHODS = ("sim", "bias_corrected")
+#: H3's registered inputs (method.md §5.11): at most this many undiscovered types, a type with
+#: this many occurrences would have been found, family-wise alpha.
+H3_MAX_TYPES, H3_MIN_OCCURRENCES, H3_ALPHA = 10, 10, 0.05
 
 
 def prefix_manifest_hash(store: Store, sample: str) -> str:
@@ -60,12 +74,20 @@ def register(
     deployed: str | None = None,
     challenging_sample: str | None = None,
     alpha: float = 0.1,
+    primary: str = "sim",
 ) -> dict[str, Any]:
     """Build the registration manifest (the caller writes it; see :func:`write_manifest`).
 
     ``deployed`` is Y's replay spec (for r(Y->Y)); Y's production rate on the same prefixes is
-    the graded logged responses.
+    the graded logged responses. ``primary`` is the forecast method the hypotheses test
+    (``sim``, or ``bias_corrected``, which needs ``deployed``).
     """
+    if primary not in PRIMARY_METHODS:
+        raise UsageError(f"--primary must be one of {', '.join(PRIMARY_METHODS)}, not {primary!r}")
+    if primary == "bias_corrected" and not deployed:
+        raise UsageError("--primary bias_corrected needs --deployed (the Y->Y replay spec)")
+    if not 0.0 < alpha < 1.0:
+        raise UsageError(f"--alpha must be in (0, 1), got {alpha}")
     rows = estimate(store, sample=sample)
     by = {(e.model, e.grader_hash): e for e in rows}
     challenging = (
@@ -118,6 +140,12 @@ def register(
             f"nothing to forecast: no category graded for both {candidate!r} and the logged "
             f"responses in sample {sample!r}; run `deploysim grade` first"
         )
+    if not any(f["method"] == primary for f in forecasts):
+        raise UsageError(
+            f"no {primary!r} forecast: the Y->Y replay {deployed!r} has no grades in sample "
+            f"{sample!r}; replay and grade it first, or register with --primary sim"
+        )
+    simulated = max(by[(candidate, gh)].n for gh in used)
     sample_row = store.db.execute(
         "SELECT spec, spec_hash FROM samples WHERE name = ?", (sample,)
     ).fetchone()
@@ -136,9 +164,53 @@ def register(
         "challenging_sample": challenging_sample,
         "graders": used,
         "alpha": alpha,
+        "primary": primary,
+        "hypotheses": _hypotheses(primary, alpha, challenging_sample, simulated),
         "forecasts": forecasts,
     }
     return {**body, "content_hash": canonical_hash(body)}
+
+
+def _hypotheses(
+    primary: str, alpha: float, challenging_sample: str | None, simulated: int
+) -> dict[str, Any]:
+    """The registered hypotheses (method.md §7), stated before any outcome is known."""
+    test = (
+        "one-sided exact paired sign-flip permutation test over categories on the binomial NLL "
+        "of the realised production counts (baseline NLL minus method NLL)"
+    )
+    h3 = novel_type_threshold(
+        simulated, min_occurrences=H3_MIN_OCCURRENCES, max_types=H3_MAX_TYPES, alpha=H3_ALPHA
+    )
+    out: dict[str, Any] = {
+        "H1": {
+            "claim": f"the {primary} forecasts predict production rates better than no-change",
+            "method": primary,
+            "baseline": "no_change",
+            "test": test,
+            "alpha": alpha,
+        }
+    }
+    if challenging_sample:
+        out["H2"] = {
+            "claim": f"the {primary} forecasts predict production rates better than the scaled "
+            "challenging-prompts forecasts",
+            "method": primary,
+            "baseline": "challenging_scaled",
+            "test": test,
+            "alpha": alpha,
+        }
+    out["H3"] = {
+        "claim": "no behaviour type missing from the taxonomy has a production rate above the "
+        "threshold",
+        "simulated_turns": simulated,
+        "max_types": H3_MAX_TYPES,
+        "min_occurrences": H3_MIN_OCCURRENCES,
+        "alpha": H3_ALPHA,
+        "lambda": h3.lam,
+        "threshold_rate": h3.rate,
+    }
+    return out
 
 
 def _point(e: Estimate) -> dict[str, Any]:
@@ -206,6 +278,7 @@ def score(manifest: dict[str, Any], realised: dict[str, tuple[int, int]]) -> dic
     """
     per_method: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
+    nll_by: dict[tuple[str, str], float] = {}  # (method, grader hash) -> NLL, for H1 and H2
     for method in METHODS:
         fs = [
             f
@@ -239,6 +312,7 @@ def score(manifest: dict[str, Any], realised: dict[str, tuple[int, int]]) -> dic
             "nll_regret": sum(regret),
         }
         for f, px, out, n_ll, rg in zip(fs, prod_x, da.outcomes, nll, regret, strict=True):
+            nll_by[(method, f["grader_hash"])] = n_ll
             k, n = realised[f["grader_hash"]]
             sim_k = f.get("k")
             rows.append(
@@ -259,11 +333,65 @@ def score(manifest: dict[str, Any], realised: dict[str, tuple[int, int]]) -> dic
                     ),
                 }
             )
-    return {
+    card: dict[str, Any] = {
         "forecast": manifest["content_hash"],
         "candidate": manifest["candidate"],
         "methods": per_method,
         "categories": rows,
+    }
+    if "hypotheses" in manifest:  # version-1 manifests registered none
+        card["hypotheses"] = {
+            name: _paired_outcome(h, nll_by)
+            for name, h in manifest["hypotheses"].items()
+            if name in ("H1", "H2")
+        }
+        card["hypotheses"]["H3"] = _h3_outcome(manifest["hypotheses"]["H3"], None)
+    return card
+
+
+def _paired_outcome(h: dict[str, Any], nll_by: dict[tuple[str, str], float]) -> dict[str, Any]:
+    """H1 or H2: the registered test on the categories both methods forecast."""
+    graders = sorted(g for m, g in nll_by if m == h["method"] and (h["baseline"], g) in nll_by)
+    out: dict[str, Any] = {"method": h["method"], "baseline": h["baseline"], "alpha": h["alpha"]}
+    if not graders:
+        return {**out, "categories": 0, "outcome": "not tested: no category has both forecasts"}
+    method = [nll_by[(h["method"], g)] for g in graders]
+    baseline = [nll_by[(h["baseline"], g)] for g in graders]
+    t = paired_sign_flip_test(method, baseline)
+    supported = t.p_value <= h["alpha"]
+    return {
+        **out,
+        "categories": t.n,
+        "nll_method": sum(method),
+        "nll_baseline": sum(baseline),
+        "mean_nll_difference": t.statistic,
+        "p_value": t.p_value,
+        "exact": t.exact,
+        "supported": supported,
+        "outcome": "supported" if supported else "not supported",
+    }
+
+
+def _h3_outcome(h3: dict[str, Any], coverage: dict[str, Any] | None) -> dict[str, Any]:
+    """H3 against the auditor's reading of production (``taxonomy_coverage``), if any.
+
+    The auditor flags turns whose behaviour the frozen taxonomy may miss, without sorting them
+    into types. When all flagged turns together stay at or under the threshold, no single
+    missing type can exceed it: H3 holds. Above it, whether the flags form a missing type is a
+    person's call (the descriptions are in the scorecard): the outcome says so.
+    """
+    out = {"threshold_rate": h3["threshold_rate"], "simulated_turns": h3["simulated_turns"]}
+    if coverage is None or not coverage.get("audited"):
+        return {**out, "outcome": "not tested: run the scorecard with --auditor"}
+    rate = coverage["flagged"] / coverage["audited"]
+    holds = rate <= h3["threshold_rate"]
+    return {
+        **out,
+        "flagged_rate": rate,
+        "outcome": "holds"
+        if holds
+        else "review: the auditor's flags exceed the threshold; check whether they form a "
+        "behaviour type missing from the taxonomy",
     }
 
 
@@ -311,20 +439,23 @@ def run_scorecard(
     if auditor is not None:
         audit = get_grader("auditor", default_judge=auditor)
         run_grading(store, [("auditor", audit)], replays=False, references=True, sample=name)
-        flagged = [
-            r[0]
-            for r in store.db.execute(
-                "SELECT g.rationale FROM grades g JOIN prefixes p ON g.target = 'reference' "
-                "AND p.id = g.target_id JOIN samples s ON s.id = p.sample_id "
-                "WHERE s.name = ? AND g.grader_hash = ? AND g.flagged = 1",
-                (name, audit.spec_hash),
-            )
-        ]
+        audited = store.db.execute(
+            "SELECT g.flagged, g.rationale FROM grades g JOIN prefixes p ON g.target = "
+            "'reference' AND p.id = g.target_id JOIN samples s ON s.id = p.sample_id "
+            "WHERE s.name = ? AND g.grader_hash = ? AND g.status = 'ok'",
+            (name, audit.spec_hash),
+        ).fetchall()
+        flagged = [rationale for f, rationale in audited if f == 1]
         card["taxonomy_coverage"] = {
             "auditor": auditor,
+            "audited": len(audited),
             "flagged": len(flagged),
             "descriptions": flagged[:50] if len(flagged) >= min_examples else [],
         }
+        if "hypotheses" in manifest:
+            card["hypotheses"]["H3"] = _h3_outcome(
+                manifest["hypotheses"]["H3"], card["taxonomy_coverage"]
+            )
     store.db.execute(
         "INSERT INTO scorecards(forecast_hash, created_at, scorecard) VALUES (?, ?, ?)",
         (manifest["content_hash"], time.time(), canonical_json(card)),

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploysim.forecast import _h3_outcome, _hypotheses
 from deploysim.schema import canonical_hash, canonical_json
 from deploysim.store import Store
 
@@ -244,6 +245,7 @@ def _extras(store: Store, syn: Synthetic) -> None:
             }
             for method, rate in (("sim", 0.3), ("no_change", 0.02))
         ],
+        "hypotheses": _hypotheses("sim", 0.1, None, 100),
     }
     manifest = {**body, "content_hash": canonical_hash(body)}
     store.db.execute(
@@ -271,6 +273,22 @@ def _extras(store: Store, syn: Synthetic) -> None:
                 "in_noise_band": True,
             }
         ],
+        "hypotheses": {
+            "H1": {
+                "method": "sim",
+                "baseline": "no_change",
+                "alpha": 0.1,
+                "categories": 1,
+                "nll_method": 2.1,
+                "nll_baseline": 9.7,
+                "mean_nll_difference": 7.6,
+                "p_value": 0.5,
+                "exact": True,
+                "supported": False,
+                "outcome": "not supported",
+            },
+            "H3": _h3_outcome(body["hypotheses"]["H3"], None),
+        },
     }
     store.db.execute(
         "INSERT INTO scorecards(forecast_hash, created_at, scorecard) VALUES (?, ?, ?)",

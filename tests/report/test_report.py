@@ -117,6 +117,11 @@ def test_sections_for_forecasts_deid_and_errors(hostile: Synthetic, tmp_path: Pa
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "<section id=forecasts>" in html and "Scorecard of forecast" in html
     assert "no_change" in html and "28/100" in html
+    # The registered hypotheses and their outcomes: H1's claim and test, H3's threshold.
+    assert "predict production rates better than no-change" in html
+    assert "sign-flip permutation test" in html and "19,998 per 100k" in html
+    assert "<td>not supported</td>" in html and "2.1 / 9.7" in html
+    assert "not tested: run the scorecard with --auditor" in html
     assert "<section id=deid>" in html
     assert "deid_version" in html and "deid_entities_replaced" in html and "1,234" not in html
     # Failed replays by error kind and ungradable grades, with their counts.

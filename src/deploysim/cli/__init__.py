@@ -623,9 +623,12 @@ def forecast_register(
         str | None, typer.Option(help="Sample of challenging prompts graded for X and Y.")
     ] = None,
     alpha: Annotated[float, typer.Option(help="Significance level of the hypotheses.")] = 0.1,
+    primary: Annotated[
+        str, typer.Option(help="The forecast method H1 and H2 test: sim or bias_corrected.")
+    ] = "sim",
     as_json: JsonOpt = False,
 ) -> None:
-    """Freeze the forecasts, graders and data slice in an immutable, content-hashed manifest."""
+    """Freeze the forecasts, graders, data slice and hypotheses in an immutable manifest."""
     from deploysim.forecast import register, write_manifest
 
     require_store(store)
@@ -637,6 +640,7 @@ def forecast_register(
             deployed=str(_parse_model(deployed)) if deployed else None,
             challenging_sample=challenging_sample,
             alpha=alpha,
+            primary=primary,
         )
         write_manifest(manifest, output, st)
     if as_json:
@@ -660,6 +664,15 @@ def forecast_register(
             f["direction"],
         )
     out.print(table)
+    for name, h in manifest["hypotheses"].items():
+        test = f" (alpha {h['alpha']})" if "test" in h else ""
+        threshold = (
+            f": {h['threshold_rate'] * 1e5:,.2f} per 100k (lambda* {h['lambda']:.2f} / N "
+            f"{h['simulated_turns']:,})"
+            if name == "H3"
+            else ""
+        )
+        out.print(f"{name}: {h['claim']}{threshold}{test}")
     out.print(f"registered: {output}")
 
 
@@ -736,6 +749,23 @@ def scorecard(
             f"{m['nll_regret']:.1f}",
         )
     out.print(table)
+    for name, h in card.get("hypotheses", {}).items():
+        if "p_value" in h:
+            detail = (
+                f"{h['method']} vs {h['baseline']} over {h['categories']} categories, NLL "
+                f"{h['nll_method']:.1f} vs {h['nll_baseline']:.1f}, p = {h['p_value']:.4g} "
+                f"(alpha {h['alpha']})"
+            )
+        elif "threshold_rate" in h:
+            flagged = (
+                f", auditor flags {h['flagged_rate'] * 1e5:,.2f} per 100k"
+                if "flagged_rate" in h
+                else ""
+            )
+            detail = f"threshold {h['threshold_rate'] * 1e5:,.2f} per 100k{flagged}"
+        else:
+            detail = f"{h['method']} vs {h['baseline']}"
+        out.print(f"{name}: {h['outcome']} ({detail})")
     if "taxonomy_coverage" in card:
         cov = card["taxonomy_coverage"]
         out.print(f"taxonomy coverage: the auditor flagged {cov['flagged']} production turns")

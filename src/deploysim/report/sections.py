@@ -263,6 +263,24 @@ def forecasts_section(manifests: Sequence[dict[str, Any]], cards: Sequence[dict[
                 ],
             )
         )
+        hyps = m.get("hypotheses") or {}
+        if hyps:
+            parts.append(
+                table(
+                    ["hypothesis", "claim", "test or threshold", "alpha"],
+                    [
+                        [
+                            name,
+                            h.get("claim"),
+                            h.get("test")
+                            or f"{_p100k(h.get('threshold_rate'))} per 100k "
+                            f"(lambda* {h.get('lambda', 0):.2f} / N {h.get('simulated_turns')})",
+                            h.get("alpha"),
+                        ]
+                        for name, h in hyps.items()
+                    ],
+                )
+            )
     for card in cards:
         parts.append(
             f"<h3>Scorecard of forecast {esc(str(card.get('forecast', ''))[:12])} "
@@ -325,6 +343,25 @@ def forecasts_section(manifests: Sequence[dict[str, Any]], cards: Sequence[dict[
                 ],
             )
         )
+        outcomes = card.get("hypotheses") or {}
+        if outcomes:
+            parts.append(
+                table(
+                    ["hypothesis", "outcome", "categories", "p", "NLL method / baseline"],
+                    [
+                        [
+                            name,
+                            h.get("outcome"),
+                            h.get("categories", "–"),
+                            h.get("p_value", "–"),
+                            f"{h['nll_method']:.1f} / {h['nll_baseline']:.1f}"
+                            if "nll_method" in h
+                            else "–",
+                        ]
+                        for name, h in outcomes.items()
+                    ],
+                )
+            )
         coverage = card.get("taxonomy_coverage")
         if coverage:
             parts.append(details("taxonomy coverage (auditor)", coverage))
