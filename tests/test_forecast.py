@@ -38,16 +38,21 @@ def _logs(path: Path, n: int, refusals: int, profane: int, tag: str) -> Path:
     return path
 
 
+def _simulate(st: Store, logs: Path, size: int, candidate: str, graders: list[str]) -> None:
+    """Ingest Y's logs, sample ``size`` prefixes, replay the candidate, grade both."""
+    ingest_file(logs, st)
+    create_sample(st, "default", SamplingSpec(size=size))
+    run_replay(st, ReplaySpec(model=candidate))
+    run_grading(st, [(g, get_grader(g)) for g in graders])
+
+
 def test_scorecard_matches_hand_computed_values(tmp_path: Path) -> None:
     # Y's logs: 40/400 refusals, 20/400 profane. X's production: 125/500 refusals, 0 profane.
     y_logs = _logs(tmp_path / "y.jsonl", 400, 40, 20, "y")
     x_prod = _logs(tmp_path / "x.jsonl", 500, 125, 0, "x")
     candidate = "scripted/refuse?rate=0.3"
     with Store(tmp_path / "sim.db") as st:
-        ingest_file(y_logs, st)
-        create_sample(st, "default", SamplingSpec(size=400))
-        run_replay(st, ReplaySpec(model=candidate))
-        run_grading(st, [(g, get_grader(g)) for g in GRADERS])
+        _simulate(st, y_logs, 400, candidate, GRADERS)
         manifest = register(st, candidate=candidate)
         path = tmp_path / "forecast.json"
         write_manifest(manifest, path, st)
@@ -110,10 +115,7 @@ def test_scorecard_matches_hand_computed_values(tmp_path: Path) -> None:
 def test_a_modified_manifest_is_detected(tmp_path: Path) -> None:
     y_logs = _logs(tmp_path / "y.jsonl", 50, 5, 0, "y")
     with Store(tmp_path / "sim.db") as st:
-        ingest_file(y_logs, st)
-        create_sample(st, "default", SamplingSpec(size=50))
-        run_replay(st, ReplaySpec(model="scripted/refuse?rate=0.3"))
-        run_grading(st, [("rule/refusal", get_grader("rule/refusal"))])
+        _simulate(st, y_logs, 50, "scripted/refuse?rate=0.3", ["rule/refusal"])
         path = tmp_path / "forecast.json"
         write_manifest(register(st, candidate="scripted/refuse?rate=0.3"), path, st)
         with pytest.raises(UsageError, match="immutable"):
@@ -130,10 +132,7 @@ def test_a_modified_manifest_is_detected(tmp_path: Path) -> None:
 def test_a_changed_grader_is_refused(tmp_path: Path) -> None:
     y_logs = _logs(tmp_path / "y.jsonl", 30, 3, 0, "y")
     with Store(tmp_path / "sim.db") as st:
-        ingest_file(y_logs, st)
-        create_sample(st, "default", SamplingSpec(size=30))
-        run_replay(st, ReplaySpec(model="scripted/echo"))
-        run_grading(st, [("rule/profanity", get_grader("rule/profanity"))])
+        _simulate(st, y_logs, 30, "scripted/echo", ["rule/profanity"])
         manifest = register(st, candidate="scripted/echo")
     (gh,) = manifest["graders"]
     manifest["graders"][gh]["spec"] = "rule/profanity?threshold=0.9"  # not what was frozen
@@ -185,10 +184,7 @@ def test_challenging_prompts_baseline(tmp_path: Path) -> None:
 def test_scorecard_taxonomy_coverage_with_auditor(tmp_path: Path) -> None:
     y_logs = _logs(tmp_path / "y.jsonl", 30, 3, 0, "y")
     with Store(tmp_path / "sim.db") as st:
-        ingest_file(y_logs, st)
-        create_sample(st, "default", SamplingSpec(size=30))
-        run_replay(st, ReplaySpec(model="scripted/echo"))
-        run_grading(st, [("rule/refusal", get_grader("rule/refusal"))])
+        _simulate(st, y_logs, 30, "scripted/echo", ["rule/refusal"])
         manifest = register(st, candidate="scripted/echo")
     with Store(tmp_path / "prod.db") as prod:
         # A judge that always answers with a verdict: every production turn is flagged.
@@ -211,10 +207,7 @@ def test_scorecard_taxonomy_coverage_with_auditor(tmp_path: Path) -> None:
 def test_register_refuses_an_impossible_primary(tmp_path: Path) -> None:
     y_logs = _logs(tmp_path / "y.jsonl", 20, 2, 0, "y")
     with Store(tmp_path / "sim.db") as st:
-        ingest_file(y_logs, st)
-        create_sample(st, "default", SamplingSpec(size=20))
-        run_replay(st, ReplaySpec(model="scripted/echo"))
-        run_grading(st, [("rule/refusal", get_grader("rule/refusal"))])
+        _simulate(st, y_logs, 20, "scripted/echo", ["rule/refusal"])
         with pytest.raises(UsageError, match="needs --deployed"):
             register(st, candidate="scripted/echo", primary="bias_corrected")
         with pytest.raises(UsageError, match="no 'bias_corrected' forecast"):
@@ -232,10 +225,7 @@ def test_cli_registers_and_scores_the_hypotheses(tmp_path: Path) -> None:
     x_prod = _logs(tmp_path / "x.jsonl", 80, 20, 0, "x")
     candidate, db = "scripted/refuse?rate=0.3", tmp_path / "sim.db"
     with Store(db) as st:
-        ingest_file(y_logs, st)
-        create_sample(st, "default", SamplingSpec(size=60))
-        run_replay(st, ReplaySpec(model=candidate))
-        run_grading(st, [(g, get_grader(g)) for g in GRADERS])
+        _simulate(st, y_logs, 60, candidate, GRADERS)
     runner, path = CliRunner(), tmp_path / "forecast.json"
     args = ["forecast", "register", "--store", str(db), "--candidate", candidate, "-o", str(path)]
     result = runner.invoke(app, args)

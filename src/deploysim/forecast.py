@@ -164,7 +164,6 @@ def register(
         "challenging_sample": challenging_sample,
         "graders": used,
         "alpha": alpha,
-        "primary": primary,
         "hypotheses": _hypotheses(primary, alpha, challenging_sample, simulated),
         "forecasts": forecasts,
     }
@@ -176,8 +175,8 @@ def _hypotheses(
 ) -> dict[str, Any]:
     """The registered hypotheses (method.md §7), stated before any outcome is known."""
     test = (
-        "one-sided exact paired sign-flip permutation test over categories on the binomial NLL "
-        "of the realised production counts (baseline NLL minus method NLL)"
+        "one-sided paired sign-flip permutation test over categories (exact up to 20) on the "
+        "binomial NLL of the realised production counts (baseline NLL minus method NLL)"
     )
     h3 = novel_type_threshold(
         simulated, min_occurrences=H3_MIN_OCCURRENCES, max_types=H3_MAX_TYPES, alpha=H3_ALPHA
@@ -271,8 +270,13 @@ def frozen_graders(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     return out
 
 
-def score(manifest: dict[str, Any], realised: dict[str, tuple[int, int]]) -> dict[str, Any]:
-    """Score every method's forecasts against realised (k, n) of X's production, by grader.
+def score(
+    manifest: dict[str, Any],
+    realised: dict[str, tuple[int, int]],
+    coverage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Score every method's forecasts against realised (k, n) of X's production, by grader,
+    and test the registered hypotheses (H3 with the auditor's ``coverage``, when given).
 
     Y's production rate is each forecast's ``baseline_rate`` (Y's logged rate).
     """
@@ -345,7 +349,9 @@ def score(manifest: dict[str, Any], realised: dict[str, tuple[int, int]]) -> dic
             for name, h in manifest["hypotheses"].items()
             if name in ("H1", "H2")
         }
-        card["hypotheses"]["H3"] = _h3_outcome(manifest["hypotheses"]["H3"], None)
+        card["hypotheses"]["H3"] = _h3_outcome(manifest["hypotheses"]["H3"], coverage)
+    if coverage is not None:
+        card["taxonomy_coverage"] = coverage
     return card
 
 
@@ -435,7 +441,7 @@ def run_scorecard(
         (name,),
     ):
         realised[gh] = (int(k), int(n))
-    card = score(manifest, realised)
+    coverage = None
     if auditor is not None:
         audit = get_grader("auditor", default_judge=auditor)
         run_grading(store, [("auditor", audit)], replays=False, references=True, sample=name)
@@ -446,16 +452,13 @@ def run_scorecard(
             (name, audit.spec_hash),
         ).fetchall()
         flagged = [rationale for f, rationale in audited if f == 1]
-        card["taxonomy_coverage"] = {
+        coverage = {
             "auditor": auditor,
             "audited": len(audited),
             "flagged": len(flagged),
             "descriptions": flagged[:50] if len(flagged) >= min_examples else [],
         }
-        if "hypotheses" in manifest:
-            card["hypotheses"]["H3"] = _h3_outcome(
-                manifest["hypotheses"]["H3"], card["taxonomy_coverage"]
-            )
+    card = score(manifest, realised, coverage)
     store.db.execute(
         "INSERT INTO scorecards(forecast_hash, created_at, scorecard) VALUES (?, ?, ?)",
         (manifest["content_hash"], time.time(), canonical_json(card)),
