@@ -313,7 +313,9 @@ def test_faults_map_to_model_errors(
         monkeypatch.setattr(anthropic_provider, "fast_http_client", lambda factory: None)
     srv.faults.append(fault)
     m = model(srv.url)
-    err = failure(m, GenerateConfig(timeout_s=0.3))
+    # A short timeout only where the server hangs (a busy CI machine once took over 0.3 s for
+    # a first call elsewhere, as in the OpenAI provider's test).
+    err = failure(m, GenerateConfig(timeout_s=0.3 if fault == "hang" else 10.0))
     assert (err.kind, err.retryable, err.retry_after) == (kind, retryable, retry_after)
     assert srv.counts == {fault: 1}  # no SDK retries
     assert generate(m).text == "You said: hello there"
