@@ -364,7 +364,6 @@ def _paired_outcome(h: dict[str, Any], nll_by: dict[tuple[str, str], float]) -> 
     method = [nll_by[(h["method"], g)] for g in graders]
     baseline = [nll_by[(h["baseline"], g)] for g in graders]
     t = paired_sign_flip_test(method, baseline)
-    supported = t.p_value <= h["alpha"]
     return {
         **out,
         "categories": t.n,
@@ -373,8 +372,7 @@ def _paired_outcome(h: dict[str, Any], nll_by: dict[tuple[str, str], float]) -> 
         "mean_nll_difference": t.statistic,
         "p_value": t.p_value,
         "exact": t.exact,
-        "supported": supported,
-        "outcome": "supported" if supported else "not supported",
+        "outcome": "supported" if t.p_value <= h["alpha"] else "not supported",
     }
 
 

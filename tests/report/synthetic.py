@@ -284,7 +284,6 @@ def _extras(store: Store, syn: Synthetic) -> None:
                 "mean_nll_difference": 7.6,
                 "p_value": 0.5,
                 "exact": True,
-                "supported": False,
                 "outcome": "not supported",
             },
             "H3": _h3_outcome(body["hypotheses"]["H3"], None),
