@@ -12,7 +12,7 @@ import pytest
 
 from deploysim.keys import pseudonym
 from deploysim.privacy import DEID_VERSION, Deidentifier
-from deploysim.privacy_recognizers import Detection, Detector, iban_ok
+from deploysim.privacy_recognizers import Detection, Detector, _Post, iban_ok
 from deploysim.privacy_surrogates import _Table
 from deploysim.schema import Conversation, Message, Provenance, Reference, ToolCall
 
@@ -409,6 +409,9 @@ def test_names_places_and_organisations_in_context(
         ("They're not answering at 47 902113", "47 902113"),
         ("dana whitlock\nmarsh-ellery\n22 quay street", "marsh-ellery"),  # a card's firm line
         ("olga brandt's lawyer called from kiel again today", "olga brandt"),  # lower case
+        # A list after a colon: the model finds some of its names (of two kinds here).
+        ("Our suppliers: Quarkbyte, Velmora Hext and T Osgrove Price.", "T Osgrove Price"),
+        ("Suppliers: Quarkbyte, Velmora Systems and J Hallett Partners.", "J Hallett Partners"),
     ],
 )
 def test_names_with_a_cue_but_no_ner(detector: Detector, text: str, value: str) -> None:
@@ -430,6 +433,7 @@ def test_names_with_a_cue_but_no_ner(detector: Detector, text: str, value: str) 
         "The Python website has the docs.",  # an ordinary word before "website"
         "The firm later became profitable in 2001.",
         "arduino uno adalah papan mikrokontroler",  # lower case, but not English
+        "Results: the model improved.\nLearnings: test earlier.\nUpdated: today",  # headings
     ],
 )
 def test_context_rules_leave_ordinary_text(detector: Detector, text: str) -> None:
@@ -437,5 +441,19 @@ def test_context_rules_leave_ordinary_text(detector: Detector, text: str) -> Non
     words = {text[d.start : d.end] for d in found}
     assert not words & {
         "href", "turkey", "chad", "This", "not", "not important", "Dreams", "Goals", "Pipenv",
-        "requesting e waste", "Python", "profitable", "adalah", "arduino", "uno",
+        "requesting e waste", "Python", "profitable", "adalah", "arduino", "uno", "Results",
+        "Learnings", "Updated",
     }, found  # fmt: skip
+
+
+def test_a_list_of_names_after_a_colon(detector: Detector) -> None:
+    # The list rule alone, without the model (which tags capitalised words at whim).
+    text = "Suppliers: Demora, Velmora Hext and T Osgrove Price."
+    found = _Post(text, [], detector.is_common).run()
+    assert [(text[d.start : d.end], d.entity_type) for d in found] == [
+        ("Demora", "ORGANIZATION"),
+        ("Velmora Hext", "ORGANIZATION"),
+        ("T Osgrove Price", "ORGANIZATION"),
+    ]
+    for ordinary in ("Colours: Teal, Mauve and Ochre.", "Suppliers: Demora, Velmora and Steel."):
+        assert _Post(ordinary, [], detector.is_common).run() == []

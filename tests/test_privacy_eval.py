@@ -67,9 +67,9 @@ def test_load_labelled_limit() -> None:
 @pytest.mark.slow
 def test_no_detected_raw_value_reaches_the_output() -> None:
     """Each labelled text de-identified: which raw values are left in the new text or in the
-    result serialised with model_dump_json? Measured (deid-3): 9 of 1402, all spans the
-    detector missed (6 in all-lower-case texts with no cue, 3 bare company names in a list);
-    none of the detected ones. (deid-2: 47; session 1, nationalities and religions kept: 77.)"""
+    result serialised with model_dump_json? Measured (deid-4): 6 of 1402, all spans the
+    detector missed, in all-lower-case texts with no cue; none of the detected ones. (deid-3:
+    9, 3 more in a bare list; deid-2: 47; session 1, nationalities and religions kept: 77.)"""
     items = load_labelled(PII)
     detector = Detector()
     deid = Deidentifier(key=b"leak-test", detector=detector)
@@ -95,7 +95,7 @@ def test_no_detected_raw_value_reaches_the_output() -> None:
                 if detected and s.entity_type not in DEFAULT_KEEP:
                     leaked_detected.append((s.entity_type, value))
     assert leaked_detected == [], leaked_detected
-    assert len(leaked) <= 9, leaked
+    assert len(leaked) <= 6, leaked
 
 
 @given(st.text(alphabet="0123456789", min_size=11, max_size=18))

@@ -42,6 +42,7 @@ from spacy.lang.en.stop_words import STOP_WORDS as _STOP
 from deploysim.privacy_rules import (
     _CAP,
     _CAPW,
+    _LEGAL,
     _NAME,
     _ORG,
     _PLACE,
@@ -125,6 +126,12 @@ _IN_PLACE = re.compile(rf"[ \t]+in[ \t]+({_PLACE})(?![\w'’\-])")
 _ORG_BEFORE = re.compile(
     rf"\b(?:at|for|with|support|join|joined|joining)[ \t]+({_ORG})[ \t]+in[ \t]+$"
 )
+_LIST_ITEM = rf"(?:{_CAP})(?:[ \t]+(?:{_CAP})){{0,3}}"
+_LIST_ITEM_RE = re.compile(_LIST_ITEM)
+_ABBREVIATED = re.compile(rf"(?:{_LEGAL}|[A-Z])\.")  # "Ltd.", "J.": a dot of the name
+_NAME_LIST = re.compile(
+    rf":[ \t]+({_LIST_ITEM}(?:,[ \t]*{_LIST_ITEM})+,?[ \t]+(?:and|&)[ \t]+{_LIST_ITEM})(?![\w'’\-])"
+)
 _LEFT = {k: re.compile(rf"(?<![\w])({v}){_CONNECTOR}$") for k, v in _ITEM.items()}
 
 
@@ -163,6 +170,7 @@ class _Post:
         self.address_blocks()
         self.affiliations()
         self.coordinated()
+        self.name_lists()
         self.propagate()
         return merge(self.dets)
 
@@ -339,6 +347,32 @@ class _Post:
                 new = Detection(s, e, d.entity_type, 0.65, "coordination")
                 self.dets.append(new)
                 queue.append(new)
+
+    def name_lists(self) -> None:
+        # "home city Assen: Demystdata, Reed Elsevier and T Rowe Price": three or more
+        # capitalised items after a colon, each with a word that is not ordinary English
+        # ("Teal, Mauve and Zaffre" has ordinary words) are names of one kind: the kind of those
+        # the model found if they agree, else organisations (the small model often finds none).
+        for m in _NAME_LIST.finditer(self.text):
+            base = m.start(1)
+            items = [(base + x.start(), base + x.end()) for x in _LIST_ITEM_RE.finditer(m[1])]
+            if len(items) < 3 or not all(self._unusual(self.text[s:e]) for s, e in items):
+                continue
+            kinds = {
+                d.entity_type for d in self.dets for s, e in items if d.start < e and s < d.end
+            }
+            if not kinds <= {"PERSON", "ORGANIZATION", "LOCATION"}:
+                continue
+            etype = kinds.pop() if len(kinds) == 1 else "ORGANIZATION"
+            for s, e in items:
+                last = self.text[s:e].split()[-1]
+                if last.endswith(".") and not _ABBREVIATED.fullmatch(last):
+                    e -= 1  # "... and T Rowe Price." ends the sentence, not the name
+                if self._free(s, e):
+                    self.add(s, e, etype, 0.6, "name_list")
+
+    def _unusual(self, name: str) -> bool:
+        return any(len(w) > 1 and not self.is_common(w) for w in name.split())
 
     def propagate(self) -> None:
         seeds: dict[str, str] = {}

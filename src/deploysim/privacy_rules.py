@@ -227,6 +227,13 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         words = [w for w in re.split(r"[\s.]+", s) if len(w) > 1]
         return bool(words) and not is_common(words[0]) and not is_common(words[-1])
 
+    def heading(s: str) -> bool:
+        # "Results:", "Learnings:", "Updated:" head a list in an answer; they are not speakers.
+        # The stem must be a word of four or more letters: "Xid:" is a speaker, not "xi" + d.
+        w = s.lower()
+        stems = (w[: -len(x)] for x in ("s", "es", "ed", "d", "ing") if w.endswith(x))
+        return " " not in w and any(len(t) > 3 and is_common(t) for t in stems)
+
     def first_not_common(s: str) -> bool:
         return not is_common(s.split()[0].strip(".,"))
 
@@ -285,7 +292,7 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             validate=first_not_common, score=0.8),
         Rule("speaker", _rx(
             rf"^[ \t>]*(?P<PERSON>{_CAPW}(?:[ \t]+{_CAPW})?)[ \t]*:[ \t]*(?=[\"'\w])"),
-            validate=not_common, score=0.75),
+            validate=lambda s: not_common(s) and not heading(s), score=0.75),
         # A quoted line of dialogue in lower case: 'mika: "who are you?" tracy:"i'm..."'. Only
         # at the very start of a line or right after a closing quote: indented "href: "..."" is
         # code, not dialogue.
