@@ -351,7 +351,7 @@ class _Post:
     def name_lists(self) -> None:
         # "home city Assen: Demystdata, Reed Elsevier and T Rowe Price": three or more
         # capitalised items after a colon, each with a word that is not ordinary English
-        # ("Teal, Mauve and Zaffre" has ordinary words) are names of one kind: the kind of those
+        # ("Teal, Mauve and Ochre" are ordinary words) are names of one kind: the kind of those
         # the model found if they agree, else organisations (the small model often finds none).
         for m in _NAME_LIST.finditer(self.text):
             base = m.start(1)
