@@ -117,11 +117,16 @@ def register(
                 k_xy=x.k,
                 k_yy=yy.k,
             )
-            methods["bias_corrected"] = {"rate": bc.rate, "ci_low": bc.lower, "ci_high": bc.upper}
+            # The ratio can pass 1 when r(Y->Y) is far below r(X->Y); a forecast is a rate.
+            methods["bias_corrected"] = {
+                "rate": min(bc.rate, 1.0),
+                "ci_low": min(bc.lower, 1.0),
+                "ci_high": min(bc.upper, 1.0),
+            }
         cx, cy = challenging.get((candidate, gh)), challenging.get((deployed or LOGGED, gh))
         if cx is not None and cy is not None:
             methods["challenging_raw"] = _point(cx)
-            scaled = y_prod.rate * cx.rate / cy.rate
+            scaled = min(y_prod.rate * cx.rate / cy.rate, 1.0)
             methods["challenging_scaled"] = {"rate": scaled, "ci_low": None, "ci_high": None}
         for method, m in methods.items():
             forecasts.append(
@@ -322,6 +327,7 @@ def score(
             rows.append(
                 {
                     "category": f["category"],
+                    "grader_hash": f["grader_hash"],
                     "method": method,
                     "forecast": f["rate"],
                     "realised_k": k,
@@ -406,8 +412,10 @@ def run_scorecard(
     *,
     auditor: str | None = None,
     min_examples: int = 10,
+    deidentify: bool = True,
 ) -> dict[str, Any]:
-    """Ingest X's production logs into ``store``, grade them with the frozen graders, score.
+    """Ingest X's production logs into ``store`` (de-identified unless ``deidentify`` is
+    off), grade them with the frozen graders, score.
 
     With ``auditor`` (a judge model spec), the open-ended auditor also reads the production
     turns: its flags are the scorecard's taxonomy-coverage check (behaviours the frozen
@@ -416,18 +424,27 @@ def run_scorecard(
     """
     from deploysim.grading import run_grading
     from deploysim.ingest import ingest_file
+    from deploysim.pipeline import ingest_options
     from deploysim.replay import create_sample
     from deploysim.sampling import SamplingSpec
 
     graders = frozen_graders(manifest)
-    for path in production:
-        ingest_file(path, store)
-    # The same sampling mode and eligibility as the registration, over every eligible turn of
-    # the production logs (a census), whatever their format.
-    spec = SamplingSpec.model_validate(
-        {**manifest["sample"]["spec"], "formats": (), "size": 1_000_000_000}
+    if not production:
+        raise UsageError("a scorecard needs the candidate's production logs (--production)")
+    transform, options = ingest_options(store, deidentify=deidentify)
+    inputs = sorted(
+        {
+            ingest_file(path, store, transform=transform, options=options).sha256
+            for path in production
+        }
     )
-    name = f"production-{manifest['content_hash'][:12]}"
+    # The same sampling mode and eligibility as the registration, over every eligible turn of
+    # exactly these production logs (a census), whatever their format and whatever else the
+    # store holds (a backtest keeps both releases' logs in one store).
+    spec = SamplingSpec.model_validate(
+        {**manifest["sample"]["spec"], "formats": (), "size": 1_000_000_000, "inputs": inputs}
+    )
+    name = f"production-{manifest['content_hash'][:12]}-{canonical_hash(inputs)[:8]}"
     create_sample(store, name, spec)
     run_grading(store, graders, replays=False, references=True, sample=name)
     realised: dict[str, tuple[int, int]] = {}
@@ -456,7 +473,7 @@ def run_scorecard(
             "flagged": len(flagged),
             "descriptions": flagged[:50] if len(flagged) >= min_examples else [],
         }
-    card = score(manifest, realised, coverage)
+    card = {**score(manifest, realised, coverage), "production_sample": name}
     store.db.execute(
         "INSERT INTO scorecards(forecast_hash, created_at, scorecard) VALUES (?, ?, ?)",
         (manifest["content_hash"], time.time(), canonical_json(card)),
@@ -465,22 +482,34 @@ def run_scorecard(
 
 
 def create_challenging_sample(
-    store: Store, *, pool: str, deployed: str, name: str, k: int = 3, n: int = 5
+    store: Store,
+    *,
+    pool: str,
+    deployed: str,
+    name: str,
+    k: int = 3,
+    n: int = 5,
+    spec_hash: str | None = None,
 ) -> int:
     """Freeze the challenging-prompts set (method.md §6): prefixes of sample ``pool`` on which
     the deployed model failed (was flagged by some grader) in at least ``k`` of its first ``n``
     replays. Returns the set's size. X and Y are then replayed afresh on sample ``name``, so
-    the selection draws never score themselves (no regression to the mean)."""
+    the selection draws never score themselves (no regression to the mean).
+
+    ``deployed`` is a model string (every replay spec of that model counts); ``spec_hash``
+    instead names one replay spec (a store holding several configurations of one model).
+    """
     if not 1 <= k <= n:
         raise UsageError(f"need 1 <= k <= n, got k={k}, n={n}")
+    which = "s.hash" if spec_hash else "s.model"
     rows = store.db.execute(
         "SELECT r.prefix_id, MAX(c) FROM (SELECT r.prefix_id, g.grader_hash, "
         "SUM(g.flagged = 1) AS c FROM replays r JOIN replay_specs s ON s.hash = r.spec_hash "
         "JOIN prefixes p ON p.id = r.prefix_id JOIN samples m ON m.id = p.sample_id "
         "JOIN grades g ON g.target = 'replay' AND g.target_id = r.id "
-        "WHERE m.name = ? AND s.model = ? AND r.draw < ? GROUP BY r.prefix_id, g.grader_hash) "
+        f"WHERE m.name = ? AND {which} = ? AND r.draw < ? GROUP BY r.prefix_id, g.grader_hash) "
         "AS r GROUP BY r.prefix_id HAVING MAX(c) >= ?",
-        (pool, deployed, n, k),
+        (pool, spec_hash or deployed, n, k),
     ).fetchall()
     if not rows:
         raise UsageError(
@@ -494,8 +523,10 @@ def create_challenging_sample(
             "VALUES (?, ?, ?, ?, ?, ?)",
             (
                 name,
-                canonical_json({"challenging": {"pool": pool, "model": deployed, "k": k, "n": n}}),
-                canonical_hash([pool, deployed, k, n, ids]),
+                canonical_json(
+                    {"challenging": {"pool": pool, "model": spec_hash or deployed, "k": k, "n": n}}
+                ),
+                canonical_hash([pool, spec_hash or deployed, k, n, ids]),
                 len(ids),
                 len(ids),
                 time.time(),

@@ -109,7 +109,7 @@ def create_sample(store: Store, name: str, spec: SamplingSpec) -> SampleInfo:
                 "choose another --name (samples are immutable once drawn)"
             )
         return SampleInfo(row[0], name, row[1], row[2], row[3], created=False)
-    units = (Unit(*row) for row in store.units())
+    units = (Unit(*row) for row in store.units(spec.inputs))
     prefixes, population = sample(units, spec)
     if not prefixes:
         raise UsageError(f"no eligible prefixes in {store.path} for this sampling spec")

@@ -44,10 +44,14 @@ class SamplingSpec(BaseModel):
     include_multimodal: bool = False
     max_prefix_chars: int | None = None  # bound the prompt (small local models, long pastes)
     stratify: str | None = None
+    # Input files (SHA-256) whose conversations form the population; empty: the whole store.
+    inputs: tuple[str, ...] = ()
 
     def hash(self) -> str:
-        """SHA-256 of the spec."""
-        return canonical_hash(self.model_dump(mode="json"))
+        """SHA-256 of the spec (``inputs`` omitted when empty, so older samples keep theirs)."""
+        return canonical_hash(
+            self.model_dump(mode="json", exclude={"inputs"} if not self.inputs else None)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -404,14 +404,27 @@ class Store:
             )
         return new
 
-    def units(self) -> Iterator[tuple[str, str, str, str, int, bool, list[int] | None]]:
+    def units(
+        self, inputs: Sequence[str] = ()
+    ) -> Iterator[tuple[str, str, str, str, int, bool, list[int] | None]]:
         """Per conversation, what sampling needs: (hash, roles, format, file, n_tools,
-        multimodal, message lengths), from its first sighting; in hash order, streamed."""
+        multimodal, message lengths), from its first sighting; in hash order, streamed.
+
+        ``inputs`` (input file SHA-256s) keeps only conversations sighted in those files: a
+        store can hold several releases' logs, and a census must count only the named ones.
+        """
+        only = ""
+        if inputs:
+            only = (
+                " WHERE c.hash IN (SELECT conversation_hash FROM sightings WHERE input_sha256 IN "
+                f"({','.join('?' * len(inputs))}))"
+            )
         cur = self.db.execute(
             "SELECT c.hash, c.roles, s.source_format, i.path, c.n_tools, c.multimodal, c.lengths "
             "FROM conversations c JOIN sightings s ON s.id = ("
             "  SELECT MIN(id) FROM sightings WHERE conversation_hash = c.hash) "
-            "JOIN inputs i ON i.sha256 = s.input_sha256 ORDER BY c.hash"
+            f"JOIN inputs i ON i.sha256 = s.input_sha256{only} ORDER BY c.hash",
+            tuple(inputs),
         )
         for h, roles, fmt, path, n_tools, mm, lengths in cur:
             yield h, roles, fmt, path, int(n_tools), bool(mm), json.loads(lengths or "null")

@@ -13,8 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from deploysim.cli import app
+from deploysim.store import Store
 from tests.conftest import HH, TAU
-from tests.report.synthetic import Synthetic, build
+from tests.report.synthetic import Synthetic, backtest_result, build
 
 CHROMIUM = Path(os.environ.get("DEPLOYSIM_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -38,6 +39,19 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Synthetic:
     return build(
         tmp_path_factory.mktemp("hostile") / "s.db", replays=400, hostile=True, extras=True
     )
+
+
+@pytest.fixture(scope="session")
+def backtested(tmp_path_factory: pytest.TempPathFactory) -> Synthetic:
+    """200 replays, a forecast and two stored backtest results: an older one whose third
+    release is ``old-release`` and the latest (:func:`~tests.report.synthetic.backtest_result`),
+    whose release names and system prompt try script injection."""
+    syn = build(tmp_path_factory.mktemp("backtest") / "s.db", replays=200, extras=True)
+    with Store(syn.path) as store:
+        old = backtest_result(hostile_name="old-release")
+        store.add_analysis("backtest", {"config": "old"}, old)
+        store.add_analysis("backtest", {"config": "synthetic"}, backtest_result())
+    return syn
 
 
 @pytest.fixture(scope="session")

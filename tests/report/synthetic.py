@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from deploysim.forecast import _h3_outcome, _hypotheses
 from deploysim.schema import canonical_hash, canonical_json
@@ -295,3 +296,119 @@ def _extras(store: Store, syn: Synthetic) -> None:
     )
     store.set_meta("deid_version", "deid-1")
     store.set_meta("deid_entities_replaced", "1234")
+
+
+#: Methods of the synthetic backtest: the plotted ones and no-change (tabled only).
+BACKTEST_PLOTTED = ("sim", "challenging_scaled", "bias_corrected")
+
+
+def backtest_result(*, hostile_name: str = XSS) -> dict[str, Any]:
+    """A made-up ``backtest`` analysis result: 3 releases, 2 pairs, 2 categories; sim,
+    challenging_scaled and no_change on both pairs, bias_corrected on the second only.
+
+    The third release's name (a pair's candidate) and the first's system prompt are
+    ``hostile_name``, to check that the section escapes them.
+    """
+    names = ["rel-a", "rel-b", hostile_name]
+    # (deployed, candidate) -> category -> (baseline rate, realised k, realised n)
+    realised = {
+        (names[0], names[1]): {"REFUSAL": (0.02, 61, 1000), "PROFANITY": (6e-5, 3, 100_000)},
+        (names[1], names[2]): {"REFUSAL": (0.02, 55, 1000), "PROFANITY": (3e-5, 2, 100_000)},
+    }
+    forecasts = {
+        "sim": (1.2, 0.8),
+        "challenging_scaled": (0.5, 2.5),
+        "bias_corrected": (1.05, 1.3),
+    }
+    rows: list[dict[str, Any]] = []
+    pairs: list[dict[str, Any]] = []
+    for i, ((deployed, candidate), cats) in enumerate(realised.items()):
+        methods = ["sim", "challenging_scaled", "no_change"] + (["bias_corrected"] if i else [])
+        for category, (base, k, n) in cats.items():
+            rate = (k + 0.5) / (n + 1)
+            moved = max(rate / base, base / rate) >= 1.5
+            for method in methods:
+                if method == "no_change":
+                    f = base
+                else:
+                    f = rate * forecasts[method][0 if category == "REFUSAL" else 1]
+                right = (f > base) == (rate > base) if method != "no_change" else False
+                rows.append(
+                    {
+                        "deployed": deployed,
+                        "candidate": candidate,
+                        "category": category,
+                        "grader": f"rule/{category.lower()}",
+                        "method": method,
+                        "forecast": f,
+                        "forecast_low": f / 1.5 if method == "sim" else None,
+                        "forecast_high": f * 1.5 if method == "sim" else None,
+                        "realised_rate": rate,
+                        "realised_low": rate / 1.3,
+                        "realised_high": rate * 1.3,
+                        "realised_k": k,
+                        "realised_n": n,
+                        "baseline_rate": base,
+                        "moved": moved,
+                        "direction_correct": right if moved else None,
+                        "sme": max(f / rate, rate / f),
+                        "nll": 3.0 + i,
+                        "in_noise_band": max(f / rate, rate / f) < 1.5,
+                    }
+                )
+        hypotheses: dict[str, Any] = {
+            "H1": {"outcome": "supported" if i else "not supported", "p_value": 0.04 + 0.5 * i},
+            "H3": {"outcome": "not tested"},
+        }
+        if i:
+            hypotheses["H2"] = {"outcome": "not supported", "p_value": 0.31}
+        pairs.append(
+            {
+                "deployed": deployed,
+                "candidate": candidate,
+                "forecast": canonical_hash({"pair": i}),
+                "registered_at": f"2026-0{i + 1}-01T00:00:00Z",
+                "hypotheses": hypotheses,
+            }
+        )
+    aggregate: dict[str, Any] = {}
+    for method in ("sim", "challenging_scaled", "no_change", "bias_corrected"):
+        mine = [r for r in rows if r["method"] == method]
+        eligible = [r for r in mine if r["moved"]]
+        correct = sum(bool(r["direction_correct"]) for r in eligible)
+        smes = sorted(r["sme"] for r in mine)
+        aggregate[method] = {
+            "rows": len(mine),
+            "direction_eligible": len(eligible),
+            "direction_correct": correct,
+            "directional_accuracy": correct / len(eligible) if eligible else None,
+            "directional_accuracy_ci": [0.1, 0.9] if eligible else None,
+            "sme_median": smes[len(smes) // 2],
+            "sme_median_ci": [1.0, smes[-1]],
+            "sme_p90": smes[-1],
+            "sme_p90_ci": None,
+            "sme_max": smes[-1],
+            "nll": 3.5,
+        }
+    funnel = []
+    for e in range(-50, 1):
+        r = 10 ** (e / 10)
+        width = 1 + 4 / (r * 1e5) ** 0.5
+        funnel.append({"realised": r, "low": r / width, "high": min(1.0, r * width)})
+    return {
+        "releases": [
+            {
+                "name": n,
+                "model": f"synthetic/m{j}",
+                "system_prompt": hostile_name if j == 0 else (None if j == 1 else "Be brief."),
+                "label": n,
+            }
+            for j, n in enumerate(names)
+        ],
+        "pairs": pairs,
+        "rows": rows,
+        "aggregate": aggregate,
+        "funnel": funnel,
+        "bootstrap": {"replicates": 2000, "unit": "conversation", "level": 0.95, "seed": 7},
+        "methods": ["sim", "bias_corrected", "no_change", "challenging_raw", "challenging_scaled"],
+    }

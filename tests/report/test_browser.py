@@ -132,6 +132,39 @@ def test_100k_replay_report_is_small_and_opens(
     page.close()
 
 
+def test_backtest_section_renders(browser: Any, backtested: Synthetic, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    with Store(backtested.path) as st:
+        write_report(st, out)
+    page, errors = open_page(browser, out.as_uri())
+    page.click("a[href='#backtest']")
+    section = page.locator("#backtest")
+    assert section.is_visible()
+    assert section.locator("h2").text_content() == "Backtest"
+    assert section.locator("table").count() >= 3  # releases, scores, pairs
+    svg = section.locator("svg.xy")
+    assert svg.count() == 1 and svg.is_visible()
+    box = svg.bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 100
+    points = svg.locator("g.xy-pt")
+    assert points.count() == 10
+    # Every point is drawn inside the plot, with a size of its own.
+    plot = svg.locator("clipPath rect").bounding_box()
+    assert plot is not None
+    for point in points.all():
+        b = point.bounding_box()
+        assert b is not None and b["width"] > 0 and b["height"] > 0
+        assert plot["x"] - 6 <= b["x"] <= plot["x"] + plot["width"] + 6
+        assert plot["y"] - 6 <= b["y"] <= plot["y"] + plot["height"] + 6
+    band = svg.locator("polygon.band").bounding_box()
+    assert band is not None and band["width"] > 0
+    assert page.evaluate("window.__xss") is None
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    svg.screenshot(path=str(ARTIFACTS / "report-backtest.png"))
+    assert errors == []
+    page.close()
+
+
 def test_view_server_pages_through_everything(browser: Any, hostile: Synthetic) -> None:
     srv = make_server(hostile.path, port=0)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)

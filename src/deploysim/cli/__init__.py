@@ -937,9 +937,10 @@ def _finish(result: dict[str, Any], as_json: bool) -> None:
 
 # Commands that live in their own modules register themselves on the app.
 def _register_commands() -> None:
-    from deploysim.cli import analysis, report
+    from deploysim.cli import analysis, backtest, report
     from deploysim.cli.privacy import app as privacy_app
 
+    backtest.register(app)
     report.register(app)
     analysis.register(app)
     app.add_typer(privacy_app, name="privacy")

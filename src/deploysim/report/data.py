@@ -240,3 +240,9 @@ def scorecards(store: Store) -> list[dict[str, Any]]:
 def categories(store: Store) -> list[str]:
     """Every graded category, sorted."""
     return [c for (c,) in store.db.execute("SELECT DISTINCT category FROM graders ORDER BY 1")]
+
+
+def backtest(store: Store) -> dict[str, Any] | None:
+    """The latest ``backtest`` analysis result (as stored), or ``None`` when there is none."""
+    results = store.analyses("backtest")
+    return results[-1] if results else None

@@ -24,6 +24,7 @@ from deploysim import __version__
 from deploysim.estimates import LOGGED
 from deploysim.report import data
 from deploysim.report.assets import CSS, JS
+from deploysim.report.backtest import backtest_section
 from deploysim.report.sections import (
     comparisons_section,
     deid_section,
@@ -225,11 +226,13 @@ def _sections(store: Store, *, sample: str | None, alpha: float) -> str:
     res = data.results(store, sample=sample, alpha=alpha)
     manifests, cards = data.forecasts(store), data.scorecards(store)
     deid = data.deid_summary(store)
+    backtest = data.backtest(store)
     nav = [
         ("rates", "Rates"),
         ("comparisons", "Comparisons"),
         ("errors", "Errors"),
         *([("forecasts", "Forecasts")] if manifests or cards else []),
+        *([("backtest", "Backtest")] if backtest is not None else []),
         *([("deid", "De-identification")] if deid else []),
         ("transcripts", "Transcripts"),
         ("manifest", "Run manifest"),
@@ -259,6 +262,10 @@ def _sections(store: Store, *, sample: str | None, alpha: float) -> str:
         parts.append(
             "<section id=forecasts><h2>Forecasts and scorecards</h2>"
             f"{forecasts_section(manifests, cards)}</section>"
+        )
+    if backtest is not None:
+        parts.append(
+            f"<section id=backtest><h2>Backtest</h2>{backtest_section(backtest)}</section>"
         )
     if deid:
         parts.append(f"<section id=deid><h2>De-identification</h2>{deid_section(deid)}</section>")

@@ -1,4 +1,5 @@
-"""Inline SVG plots: rates with intervals, and rate ratios. Plain strings, every label escaped.
+"""Inline SVG plots: rates with intervals, rate ratios, and log-log scatter plots (forecast vs
+realised). Plain strings, every label escaped.
 
 SVG written by hand rather than by a plotting library: the report must open with no network and
 no fonts or scripts fetched, and a dot-and-interval chart is a few dozen elements.
@@ -6,6 +7,7 @@ no fonts or scripts fetched, and a dot-and-interval chart is a few dozen element
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
 from collections.abc import Sequence
@@ -121,6 +123,161 @@ def _chart(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class XYPoint:
+    """One point of a log-log scatter plot; ``series`` picks its colour and marker."""
+
+    x: float
+    y: float
+    series: str
+    tooltip: str
+
+
+def loglog_scatter(
+    title: str,
+    points: Sequence[XYPoint],
+    *,
+    series: Sequence[str],
+    x_label: str,
+    y_label: str,
+    band: Sequence[tuple[float, float, float]] = (),
+    band_label: str = "",
+    scale: float = 1.0,
+    floor: float = 1e-7,
+    ceiling: float = 1.0,
+) -> str:
+    """Points on log-log axes that share one range, with the diagonal y = x.
+
+    The range spans the decades of the points' positive values, within [``floor``,
+    ``ceiling``]; values outside it (zero included) sit on its edge. ``band`` holds (x, y low,
+    y high) triples drawn as a shaded region clipped to the plot. Each series (in ``series``
+    order) gets a colour and a marker shape, named in the legend; tick labels show values times
+    ``scale``. Each point is a ``<g class=xy-pt>`` with its tooltip as ``<title>``.
+    """
+    lo, hi = _log_range([v for p in points for v in (p.x, p.y)], floor, ceiling)
+    left, top, size, bottom, legend_w = 64, 30, 380, 46, 210
+    width, height = left + size + legend_w, top + size + bottom
+    span = math.log(hi) - math.log(lo)
+
+    def frac(v: float) -> float:
+        v = min(max(v, lo), hi) if math.isfinite(v) else lo
+        return (math.log(v) - math.log(lo)) / span
+
+    def px(v: float) -> float:
+        return left + frac(v) * size
+
+    def py(v: float) -> float:
+        return top + size - frac(v) * size
+
+    clip = "clip-" + hashlib.sha256(title.encode()).hexdigest()[:10]
+    parts = [
+        f'<svg class="chart xy" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{_a(title)}">',
+        f"<title>{_t(title)}</title>",
+        f'<text x="0" y="15" font-weight="600" font-size="13">{_t(title)}</text>',
+        f'<clipPath id="{clip}"><rect x="{left}" y="{top}" width="{size}" height="{size}"/>'
+        "</clipPath>",
+    ]
+    for e in range(round(math.log10(lo)), round(math.log10(hi)) + 1):
+        t = 10.0**e
+        x, y = px(t), py(t)
+        label = _t(_fmt_tick(t * scale))
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + size}" stroke="#e4e4e4"/>'
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + size}" y2="{y:.1f}" stroke="#e4e4e4"/>'
+            f'<text x="{x:.1f}" y="{top + size + 15}" font-size="11" text-anchor="middle" '
+            f'fill="#555">{label}</text>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
+            f'fill="#555">{label}</text>'
+        )
+    parts.append(
+        f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="none" stroke="#bbb"/>'
+        f'<text x="{left + size / 2}" y="{top + size + 34}" font-size="12" '
+        f'text-anchor="middle">{_t(x_label)}</text>'
+        f'<text x="14" y="{top + size / 2}" font-size="12" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + size / 2})">{_t(y_label)}</text>'
+    )
+    edge = sorted((x, low, high) for x, low, high in band if min(x, low, high) > 0)
+    if edge:
+        # Not clamped: the clip path cuts the band at the plot's edges.
+        def raw(v: float) -> float:
+            return (math.log(v) - math.log(lo)) / span * size
+
+        outline = [(x, high) for x, _, high in edge] + [(x, low) for x, low, _ in edge[::-1]]
+        coords = " ".join(f"{left + raw(x):.1f},{top + size - raw(y):.1f}" for x, y in outline)
+        parts.append(
+            f'<polygon class=band points="{coords}" fill="#999" fill-opacity="0.18" '
+            f'stroke="#999" stroke-dasharray="2,3" clip-path="url(#{clip})"/>'
+        )
+    parts.append(
+        f'<line x1="{px(lo):.1f}" y1="{py(lo):.1f}" x2="{px(hi):.1f}" y2="{py(hi):.1f}" '
+        'stroke="#333" stroke-dasharray="5,4"/>'
+    )
+    for p in points:
+        i = series.index(p.series) if p.series in series else len(series)
+        parts.append(
+            f'<g class=xy-pt data-series="{_a(p.series)}"><title>{_t(p.tooltip)}</title>'
+            f"{_marker(i, px(p.x), py(p.y))}</g>"
+        )
+    lx, ly = left + size + 18, top + 8
+    entries = [(_marker(i, lx + 6, ly + 20 * i), name) for i, name in enumerate(series)]
+    n = len(entries)
+    entries.append(
+        (
+            f'<line x1="{lx - 2}" y1="{ly + 20 * n}" x2="{lx + 14}" y2="{ly + 20 * n}" '
+            'stroke="#333" stroke-dasharray="5,4"/>',
+            "forecast = realised",
+        )
+    )
+    if edge:
+        entries.append(
+            (
+                f'<rect x="{lx - 2}" y="{ly + 20 * (n + 1) - 6}" width="16" height="12" '
+                'fill="#999" fill-opacity="0.18" stroke="#999" stroke-dasharray="2,3"/>',
+                band_label,
+            )
+        )
+    for i, (mark, name) in enumerate(entries):
+        parts.append(
+            f'<g class=legend>{mark}<text x="{lx + 20}" y="{ly + 20 * i + 4}" '
+            f'font-size="12">{_t(_short(name, 28))}</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _log_range(values: Sequence[float], floor: float, ceiling: float) -> tuple[float, float]:
+    """Whole decades around the positive finite ``values``, within [floor, ceiling]."""
+    pos = [v for v in values if v > 0 and math.isfinite(v)]
+    if not pos:
+        return max(floor, ceiling / 1e4), ceiling
+    lo = max(floor, 10.0 ** math.floor(math.log10(min(pos)) + 1e-9))
+    hi = min(ceiling, 10.0 ** math.ceil(math.log10(max(pos)) - 1e-9))
+    if hi <= lo:
+        hi = min(ceiling, lo * 10)
+        lo = min(lo, hi / 10)
+    return lo, hi
+
+
+def _marker(index: int, cx: float, cy: float) -> str:
+    """Series ``index``'s marker at (cx, cy): a circle, square, triangle or diamond."""
+    colour = _PALETTE[index % len(_PALETTE)]
+    style = f'fill="{colour}" fill-opacity="0.85" stroke="#fff" stroke-width="0.8"'
+    shape = index % 4
+    if shape == 0:
+        return f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4.5" {style}/>'
+    if shape == 1:
+        return f'<rect x="{cx - 4:.1f}" y="{cy - 4:.1f}" width="8" height="8" {style}/>'
+    if shape == 2:
+        pts = f"{cx:.1f},{cy - 5.5:.1f} {cx - 5:.1f},{cy + 3.5:.1f} {cx + 5:.1f},{cy + 3.5:.1f}"
+    else:
+        pts = (
+            f"{cx:.1f},{cy - 5.5:.1f} {cx + 5:.1f},{cy:.1f} "
+            f"{cx:.1f},{cy + 5.5:.1f} {cx - 5:.1f},{cy:.1f}"
+        )
+    return f'<polygon points="{pts}" {style}/>'
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
