@@ -234,6 +234,14 @@ def test_challenging_prompts_baseline(tmp_path: Path) -> None:
     assert ("B", "A", "challenging_raw") not in rows
 
 
+def test_an_output_folder_made_with_other_releases_is_refused(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    run_backtest(load_backtest_config(cfg), tmp_path)
+    cfg.write_text(cfg.read_text().replace("scripted/echo", "scripted/echo?latency=0"))
+    with pytest.raises(UsageError, match="made with other releases"):
+        run_backtest(load_backtest_config(cfg), tmp_path)
+
+
 def test_config_errors_name_the_problem(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(

@@ -240,3 +240,19 @@ def test_cli_registers_and_scores_the_hypotheses(tmp_path: Path) -> None:
     text = " ".join(result.output.split())
     assert "H1: not supported (sim vs no_change over 2 categories" in text
     assert "H3: not tested: run the scorecard with --auditor" in text
+
+
+def test_scorecard_in_the_forecast_store_counts_only_the_production_logs(tmp_path: Path) -> None:
+    # The user's path: --store is the store that holds the forecast (Y's 300 logs and the
+    # replays). The census must be X's 400 production turns, not all 700 conversations.
+    y_logs = _logs(tmp_path / "y.jsonl", 300, 30, 0, "y")
+    x_prod = _logs(tmp_path / "x.jsonl", 400, 112, 0, "x")
+    candidate = "scripted/refuse?rate=0.3"
+    with Store(tmp_path / "sim.db") as st:
+        _simulate(st, y_logs, 300, candidate, ["rule/refusal"])
+        path = tmp_path / "forecast.json"
+        write_manifest(register(st, candidate=candidate), path, st)
+        card = run_scorecard(read_manifest(path), st, [x_prod], deidentify=False)
+        assert st.count("conversations") == 700
+    rows = [r for r in card["categories"] if r["method"] == "sim"]
+    assert [(r["realised_k"], r["realised_n"]) for r in rows] == [(112, 400)]

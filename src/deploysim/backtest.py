@@ -234,6 +234,7 @@ def run_backtest(
         )
     out = base / bt.out
     out.mkdir(parents=True, exist_ok=True)
+    _same_setup(bt, out)
     pairs = bt.ordered_pairs()
     deployed = sorted({y for y, _ in pairs})
     graders = [(g, get_grader(g, default_judge=bt.judge)) for g in bt.graders]
@@ -303,6 +304,30 @@ def run_backtest(
         write_report(store, out / "report.html", sample=f"{deployed[0]}/w1")
         result["report"] = str(out / "report.html")
     return result
+
+
+def _same_setup(bt: BacktestSection, out: Path) -> None:
+    """Refuse to reuse an output folder made with other windows or releases: its production
+    files, samples and forecasts belong to that setup (windows would overlap, say)."""
+    setup = {
+        "rollout": bt.rollout.model_dump(mode="json") if bt.rollout else None,
+        "releases": [r.model_dump(mode="json") for r in bt.releases],
+        "mode": bt.mode,
+        "sample_size": bt.sample_size,
+        "sample_seed": bt.sample_seed,
+        "challenging": bt.challenging.model_dump(mode="json") if bt.challenging else None,
+    }
+    path = out / "setup.json"
+    if not path.exists():
+        path.write_text(json.dumps(setup, indent=2, sort_keys=True), encoding="utf-8")
+        return
+    before = json.loads(path.read_text(encoding="utf-8"))
+    changed = sorted(k for k in setup if before.get(k) != setup[k])
+    if changed:
+        raise UsageError(
+            f"{out} holds a backtest made with other {', '.join(changed)} (see {path}); "
+            "choose another [backtest] out and store (or --size as before) to run this one"
+        )
 
 
 def _production_files(

@@ -91,3 +91,6 @@ def test_plot_clamps_to_a_sane_range() -> None:
 def test_partial_result_does_not_break_the_section() -> None:
     html = backtest_section({"methods": ["sim"]})
     assert "No pair in this backtest" in html and "No forecast of a plotted method" in html
+    result = backtest_result()
+    result["bootstrap"]["replicates"] = 0
+    assert "no bootstrap intervals in this run" in backtest_section(result)

@@ -126,8 +126,8 @@ def _aggregate(result: dict[str, Any], methods: Sequence[str]) -> str:
         f"{level * 100:.0f}% bootstrap percentile intervals over "
         f"{boot.get('replicates', 0):,} replicates resampling {esc(boot.get('unit', 'units'))}s "
         f"(seed {esc(boot.get('seed'))})"
-        if isinstance(level, int | float)
-        else "intervals not computed"
+        if isinstance(level, int | float) and boot.get("replicates")
+        else "no bootstrap intervals in this run"
     )
     rows = [
         [
@@ -149,8 +149,9 @@ def _aggregate(result: dict[str, Any], methods: Sequence[str]) -> str:
         "production rate differ by 1.5x or more (either way); directional accuracy counts "
         "those categories only (eligible). No-change forecasts no change, so its direction is "
         "a tie and counts as wrong. SME (symmetric multiplicative error) = max(forecast / "
-        "realised, realised / forecast) &ge; 1, 1 being exact. NLL: negative log-likelihood of "
-        f"the realised counts under the forecast. Brackets: {ci}.</p>"
+        "realised, realised / forecast) &ge; 1, 1 being exact. NLL: binomial negative "
+        "log-likelihood of the realised counts under the forecasts, summed over the method's "
+        f"rows. Brackets: {ci}.</p>"
     )
     legend = "".join(
         f"<li><code>{esc(m)}</code>: {esc(METHOD_NAMES[m])}</li>"
