@@ -109,11 +109,21 @@ def test_every_figure_matches_hand_computation(tmp_path: Path) -> None:
             # no-change predicts no move (a tie: wrong); sim and bias-corrected move right.
             assert r["direction_correct"] is (method != "no_change")
     agg = result["aggregate"]
-    assert agg["sim"]["direction_correct"] == 2 and agg["sim"]["direction_eligible"] == 2
-    assert agg["no_change"]["directional_accuracy"] == 0.0
-    sim_smes = sorted(rows[(y, x, "sim")]["sme"] for y, x in expected)
-    assert agg["sim"]["sme_median"] == pytest.approx(sum(sim_smes) / 2)
-    assert agg["sim"]["sme_max"] == pytest.approx(sim_smes[1])
+    assert set(agg) == {"sim", "no_change", "bias_corrected"}
+    for method in agg:
+        forecasts = {pair: expected[pair][method] for pair in expected}
+        smes = sorted(max(f / j(realised[p]), j(realised[p]) / f) for p, f in forecasts.items())
+        a = agg[method]
+        assert a["rows"] == 2 and a["direction_eligible"] == 2
+        right = 0 if method == "no_change" else 2
+        assert a["direction_correct"] == right
+        assert a["directional_accuracy"] == right / 2
+        assert a["sme_median"] == pytest.approx((smes[0] + smes[1]) / 2)
+        assert a["sme_p90"] == pytest.approx(smes[0] + 0.9 * (smes[1] - smes[0]))  # linear
+        assert a["sme_max"] == pytest.approx(smes[1])
+        assert a["nll"] == pytest.approx(
+            sum(_nll(f, realised[p], 20) for p, f in forecasts.items())
+        )
     assert agg["sim"]["nll"] == pytest.approx(_nll(j(0), 1, 20) + _nll(j(10), 8, 20))
     lo, hi = agg["sim"]["sme_median_ci"]
     assert lo <= agg["sim"]["sme_median"] <= hi
@@ -130,6 +140,8 @@ def test_running_again_does_no_work_and_json_has_the_same_figures(tmp_path: Path
     first = runner.invoke(app, ["backtest", str(cfg)])
     assert first.exit_code == 0, first.output
     assert "backtest over 2 ordered pairs" in first.output
+    lines = {line.split("│")[1].strip(): line for line in first.output.splitlines() if "│" in line}
+    assert "2/2 = 100%" in lines["sim"] and "0/2 = 0%" in lines["no_change"]
     with Store(tmp_path / "bt.db") as st:
         counts = {t: st.count(t) for t in ("replays", "grades", "scorecards", "forecasts")}
     again = runner.invoke(app, ["backtest", str(cfg), "--json"])
@@ -258,3 +270,11 @@ def test_config_errors_name_the_problem(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match="no window1/window2 logs"):
         load_backtest_config(path)
+
+
+def test_the_noise_funnel_is_the_statistic_at_integer_counts() -> None:
+    from deploysim.backtest_score import _band
+    from deploysim.stats import noise_funnel
+
+    assert _band(10, 40) == pytest.approx(noise_funnel(10, 40))
+    assert _band(3, 3) == pytest.approx(noise_funnel(3, 3))

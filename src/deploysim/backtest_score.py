@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+import scipy.stats as sps
 
 from deploysim.forecast import METHODS
-from deploysim.stats import jeffreys_interval, noise_funnel
+from deploysim.stats import jeffreys_interval
 from deploysim.store import Store
 
 if TYPE_CHECKING:
@@ -149,9 +150,15 @@ def funnel(rows: Sequence[dict[str, Any]], points: int = 30) -> list[dict[str, f
     out = []
     for i in range(points):
         rate = 10 ** (lo + (hi - lo) * i / (points - 1))
-        band = noise_funnel(round(rate * n_prod), round(rate * n_sim))
+        band = _band(rate * n_prod, rate * n_sim)
         out.append({"realised": rate, "low": rate / band, "high": min(1.0, rate * band)})
     return out
+
+
+def _band(k_prod: float, k_sim: float, level: float = 0.90) -> float:
+    """:func:`~deploysim.stats.noise_funnel` at expected (fractional) counts: a smooth curve."""
+    z = float(sps.norm.ppf((1.0 + level) / 2.0))
+    return math.exp(z * math.sqrt(1.0 / (k_prod + 0.5) + 1.0 / (k_sim + 0.5)))
 
 
 class _Flags:
