@@ -43,6 +43,7 @@ def _logs(path: Path, n: int, refusals: int, echo_refusals: int, tag: str) -> Pa
 
 
 def _config(tmp_path: Path, challenging: bool = False) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     # A: window 1 has 4/20 refusals, 6 of its users quote one; window 2 has 8/20.
     # B: window 1 has 2/20 refusals, 10 of its users quote one; window 2 has 1/20.
     _logs(tmp_path / "a1.jsonl", 20, 4, 6, "a1")
@@ -278,3 +279,33 @@ def test_the_noise_funnel_is_the_statistic_at_integer_counts() -> None:
 
     assert _band(10, 40) == pytest.approx(noise_funnel(10, 40))
     assert _band(3, 3) == pytest.approx(noise_funnel(3, 3))
+
+
+def test_the_same_backtest_over_openai_compatible_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Releases served over HTTP (as vLLM serves them): one server echoes the user, one always
+    # answers "Sure". The figures are those of the scripted releases; the key is never stored.
+    from deploysim.testing import OpenAIServer
+
+    secret = "sk-backtest-never-stored-93b1"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    scripted = run_backtest(load_backtest_config(_config(tmp_path / "s")), tmp_path / "s")
+    cfg = _config(tmp_path / "h")
+    with (
+        OpenAIServer(api_key=secret) as echo,
+        OpenAIServer(text="Sure", api_key=secret) as sure,
+    ):
+        text = cfg.read_text()
+        text = text.replace('"scripted/echo"', f'"openai/echo?base_url={echo.base_url}"')
+        text = text.replace(
+            '"scripted/constant?text=Sure"', f'"openai/sure?base_url={sure.base_url}"'
+        )
+        cfg.write_text(text)
+        served = run_backtest(load_backtest_config(cfg), tmp_path / "h")
+    key = lambda r: (r["deployed"], r["candidate"], r["method"])  # noqa: E731
+    assert {key(r): r["forecast"] for r in served["rows"]} == pytest.approx(
+        {key(r): r["forecast"] for r in scripted["rows"]}
+    )
+    assert served["aggregate"]["sim"]["direction_correct"] == 2
+    assert secret.encode() not in (tmp_path / "h" / "bt.db").read_bytes()
