@@ -130,6 +130,11 @@ def test_every_figure_matches_hand_computation(tmp_path: Path) -> None:
     assert lo <= agg["sim"]["sme_median"] <= hi
     lo, hi = agg["no_change"]["directional_accuracy_ci"]
     assert (lo, hi) == (0.0, 0.0)
+    # Pooled H1 over both pairs: sim beats no-change on both rows, so p = 1/4 (exact).
+    h1 = result["hypotheses"]["H1"]
+    assert h1["rows"] == 2 and h1["p_value"] == pytest.approx(0.25)
+    assert h1["outcome"] == "not supported"  # 1/4 > alpha 0.1: two rows cannot reach it
+    assert result["hypotheses"]["H2"]["outcome"].startswith("not tested")
     # H1 is tested per pair (one category: the smallest p is 1/2, never below alpha 0.1).
     for p in result["pairs"]:
         assert p["hypotheses"]["H1"]["outcome"] == "not supported"

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import scipy.stats as sps
 
 from deploysim.forecast import METHODS
-from deploysim.stats import jeffreys_interval
+from deploysim.stats import jeffreys_interval, paired_sign_flip_test
 from deploysim.store import Store
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ def summarise(
         for meth, figures in intervals.items():
             aggregate[meth].update(figures)
     return {
+        "hypotheses": pooled_hypotheses(rows, bt.primary, bt.alpha),
         "releases": [
             {
                 "name": r.name,
@@ -134,6 +135,38 @@ def pooled(rows: Sequence[dict[str, Any]], method: str) -> dict[str, Any]:
         "sme_max": float(smes.max()),
         "nll": float(sum(r["nll"] for r in mine)),
     }
+
+
+def pooled_hypotheses(
+    rows: Sequence[dict[str, Any]], primary: str, alpha: float
+) -> dict[str, dict[str, Any]]:
+    """H1 and H2 over every (pair, category): the registered per-pair test, pooled.
+
+    With one or two categories a pair's own test cannot reach alpha 0.1 (the smallest exact p
+    is 1/2 or 1/4), so the backtest also pools. The rows share samples (one Y replay serves
+    three candidates), so they are not independent and the pooled p-value is indicative.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, baseline in (("H1", "no_change"), ("H2", "challenging_scaled")):
+        nll = {
+            (r["deployed"], r["candidate"], r["grader_hash"], r["method"]): r["nll"] for r in rows
+        }
+        keys = sorted(k[:3] for k in nll if k[3] == primary and (*k[:3], baseline) in nll)
+        base = {"method": primary, "baseline": baseline, "alpha": alpha, "rows": len(keys)}
+        if not keys:
+            out[name] = {**base, "outcome": "not tested: no row has both forecasts"}
+            continue
+        t = paired_sign_flip_test(
+            [nll[(*k, primary)] for k in keys], [nll[(*k, baseline)] for k in keys]
+        )
+        out[name] = {
+            **base,
+            "mean_nll_difference": t.statistic,
+            "p_value": t.p_value,
+            "exact": t.exact,
+            "outcome": "supported" if t.p_value <= alpha else "not supported",
+        }
+    return out
 
 
 def funnel(rows: Sequence[dict[str, Any]], points: int = 30) -> list[dict[str, float]]:

@@ -410,5 +410,15 @@ def backtest_result(*, hostile_name: str = XSS) -> dict[str, Any]:
         "aggregate": aggregate,
         "funnel": funnel,
         "bootstrap": {"replicates": 2000, "unit": "conversation", "level": 0.95, "seed": 7},
+        "hypotheses": {
+            "H1": {
+                "method": "sim",
+                "baseline": "no_change",
+                "alpha": 0.1,
+                "rows": 4,
+                "p_value": 0.0625,
+                "outcome": "supported",
+            }
+        },
         "methods": ["sim", "bias_corrected", "no_change", "challenging_raw", "challenging_scaled"],
     }

@@ -37,6 +37,7 @@ def test_backtest_section_tables_and_plot(backtested: Synthetic, tmp_path: Path)
     sim = result["aggregate"]["sim"]
     pct = round(100 * sim["directional_accuracy"])
     assert f"{sim['direction_correct']}/{sim['direction_eligible']} = {pct}% [10%, 90%]" in sec
+    assert "over 4 pair-categories, p = 0.0625 (alpha 0.1): <strong>supported</strong>" in sec
     # No-change: every moved category counts as wrong.
     assert f"0/{sim['direction_eligible']} = 0% [10%, 90%]" in sec
     assert "challenging_raw" not in sec  # listed in "methods" but never run

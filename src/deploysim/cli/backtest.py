@@ -109,6 +109,16 @@ def print_tables(result: dict[str, Any]) -> None:
             *cells,
         )
     out.print(per)
+    for name, h in result["hypotheses"].items():
+        detail = (
+            f"p = {h['p_value']:.4g}, mean NLL difference {h['mean_nll_difference']:.2f}"
+            if "p_value" in h
+            else ""
+        )
+        out.print(
+            f"pooled {name} ({h['method']} vs {h['baseline']} over {h['rows']} pair-categories, "
+            f"alpha {h['alpha']}): {h['outcome']} {detail}"
+        )
     for p in result["pairs"]:
         hyp = "; ".join(f"{k}: {h['outcome']}" for k, h in p["hypotheses"].items())
         out.print(f"{p['deployed']} -> {p['candidate']}: {hyp}")

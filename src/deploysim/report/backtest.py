@@ -173,6 +173,25 @@ def _aggregate(result: dict[str, Any], methods: Sequence[str]) -> str:
             rows,
         )
         + (f"<ul class=note>{legend}</ul>" if legend else "")
+        + _pooled_hypotheses(result.get("hypotheses") or {})
+    )
+
+
+def _pooled_hypotheses(hypotheses: dict[str, Any]) -> str:
+    """H1/H2 pooled over every pair and category (the rows share samples: indicative)."""
+    items = []
+    for name, h in hypotheses.items():
+        p = f", p = {h['p_value']:.4g}" if isinstance(h.get("p_value"), int | float) else ""
+        items.append(
+            f"<li>{esc(name)}: {esc(h.get('method'))} vs {esc(h.get('baseline'))} over "
+            f"{esc(h.get('rows'))} pair-categories{p} (alpha {esc(h.get('alpha'))}): "
+            f"<strong>{esc(h.get('outcome'))}</strong></li>"
+        )
+    if not items:
+        return ""
+    return (
+        "<p class=note>Pooled over all pairs (paired sign-flip test on NLL; pairs share "
+        f"samples, so the p-value is indicative):</p><ul class=note>{''.join(items)}</ul>"
     )
 
 
