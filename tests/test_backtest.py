@@ -118,7 +118,8 @@ def test_every_figure_matches_hand_computation(tmp_path: Path) -> None:
         assert a["rows"] == 2 and a["direction_eligible"] == 2
         right = 0 if method == "no_change" else 2
         assert a["direction_correct"] == right
-        assert a["directional_accuracy"] == right / 2
+        # No-change has no direction: undefined, not 0%.
+        assert a["directional_accuracy"] == (None if method == "no_change" else 1.0)
         assert a["sme_median"] == pytest.approx((smes[0] + smes[1]) / 2)
         assert a["sme_p90"] == pytest.approx(smes[0] + 0.9 * (smes[1] - smes[0]))  # linear
         assert a["sme_max"] == pytest.approx(smes[1])
@@ -128,8 +129,9 @@ def test_every_figure_matches_hand_computation(tmp_path: Path) -> None:
     assert agg["sim"]["nll"] == pytest.approx(_nll(j(0), 1, 20) + _nll(j(10), 8, 20))
     lo, hi = agg["sim"]["sme_median_ci"]
     assert lo <= agg["sim"]["sme_median"] <= hi
-    lo, hi = agg["no_change"]["directional_accuracy_ci"]
-    assert (lo, hi) == (0.0, 0.0)
+    assert agg["no_change"]["directional_accuracy_ci"] is None
+    lo, hi = agg["sim"]["directional_accuracy_ci"]
+    assert lo <= 1.0 <= hi
     # Pooled H1 over both pairs: sim beats no-change on both rows, so p = 1/4 (exact).
     h1 = result["hypotheses"]["H1"]
     assert h1["rows"] == 2 and h1["p_value"] == pytest.approx(0.25)
@@ -147,7 +149,7 @@ def test_running_again_does_no_work_and_json_has_the_same_figures(tmp_path: Path
     assert first.exit_code == 0, first.output
     assert "backtest over 2 ordered pairs" in first.output
     lines = {line.split("│")[1].strip(): line for line in first.output.splitlines() if "│" in line}
-    assert "2/2 = 100%" in lines["sim"] and "0/2 = 0%" in lines["no_change"]
+    assert "2/2 = 100%" in lines["sim"] and "undefined (2 moved" in lines["no_change"]
     with Store(tmp_path / "bt.db") as st:
         counts = {t: st.count(t) for t in ("replays", "grades", "scorecards", "forecasts")}
     again = runner.invoke(app, ["backtest", str(cfg), "--json"])

@@ -121,12 +121,14 @@ def pooled(rows: Sequence[dict[str, Any]], method: str) -> dict[str, Any]:
     mine = [r for r in rows if r["method"] == method]
     eligible = [r for r in mine if r["moved"]]
     correct = sum(1 for r in eligible if r["direction_correct"])
+    # No-change forecasts no move: it has no direction, so its accuracy is undefined (not 0%).
+    defined = bool(eligible) and method != "no_change"
     smes = np.array([r["sme"] for r in mine], dtype=float)
     return {
         "rows": len(mine),
         "direction_eligible": len(eligible),
         "direction_correct": correct,
-        "directional_accuracy": correct / len(eligible) if eligible else None,
+        "directional_accuracy": correct / len(eligible) if defined else None,
         "directional_accuracy_ci": None,
         "sme_median": float(np.median(smes)),
         "sme_median_ci": None,
@@ -307,7 +309,7 @@ def bootstrap(
             acc = np.where(eligible > 0, (moved & right).sum(axis=1) / eligible, np.nan)
         smes = np.maximum(fc / real, real / fc)
         out[meth] = {
-            "directional_accuracy_ci": _interval(acc),
+            "directional_accuracy_ci": None if meth == "no_change" else _interval(acc),
             "sme_median_ci": _interval(np.median(smes, axis=1)),
             "sme_p90_ci": _interval(np.percentile(smes, 90, axis=1)),
         }

@@ -56,10 +56,12 @@ def main() -> None:
     ]
     for method, a in result["aggregate"].items():
         acc = (
-            f"{a['direction_correct']}/{a['direction_eligible']} = "
+            "-"
+            if not a["direction_eligible"]
+            else f"undefined ({a['direction_eligible']} moved; no direction)"
+            if a["directional_accuracy"] is None
+            else f"{a['direction_correct']}/{a['direction_eligible']} = "
             f"{a['directional_accuracy']:.0%}{_pct(a['directional_accuracy_ci'])}"
-            if a["direction_eligible"]
-            else "-"
         )
         lines.append(
             f"| {method} | {a['rows']} | {acc} | {a['sme_median']:.2f}{_x(a['sme_median_ci'])} "

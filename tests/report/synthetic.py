@@ -381,8 +381,10 @@ def backtest_result(*, hostile_name: str = XSS) -> dict[str, Any]:
             "rows": len(mine),
             "direction_eligible": len(eligible),
             "direction_correct": correct,
-            "directional_accuracy": correct / len(eligible) if eligible else None,
-            "directional_accuracy_ci": [0.1, 0.9] if eligible else None,
+            "directional_accuracy": (
+                correct / len(eligible) if eligible and method != "no_change" else None
+            ),
+            "directional_accuracy_ci": [0.1, 0.9] if eligible and method != "no_change" else None,
             "sme_median": smes[len(smes) // 2],
             "sme_median_ci": [1.0, smes[-1]],
             "sme_p90": smes[-1],

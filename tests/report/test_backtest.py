@@ -38,10 +38,10 @@ def test_backtest_section_tables_and_plot(backtested: Synthetic, tmp_path: Path)
     pct = round(100 * sim["directional_accuracy"])
     assert f"{sim['direction_correct']}/{sim['direction_eligible']} = {pct}% [10%, 90%]" in sec
     assert "over 4 pair-categories, p = 0.0625 (alpha 0.1): <strong>supported</strong>" in sec
-    # No-change: every moved category counts as wrong.
-    assert f"0/{sim['direction_eligible']} = 0% [10%, 90%]" in sec
+    # No-change has no direction: undefined, not 0%.
+    assert f"undefined ({sim['direction_eligible']} moved; no direction)" in sec
     assert "challenging_raw" not in sec  # listed in "methods" but never run
-    assert "1.5x or more" in sec and "counts as wrong" in sec
+    assert "1.5x or more" in sec and "directional accuracy is undefined" in sec
     assert "95% bootstrap percentile intervals over 2,000 replicates" in sec
     # The plot: one point per row of a plotted method, per series; the funnel and diagonal.
     plotted = [r for r in rows if r["method"] in PLOTTED]

@@ -67,10 +67,12 @@ def print_tables(result: dict[str, Any]) -> None:
         table.add_column(col, justify="left" if col == "method" else "right")
     for method, a in result["aggregate"].items():
         acc = (
-            f"{a['direction_correct']}/{a['direction_eligible']} = "
+            "-"
+            if not a["direction_eligible"]
+            else f"undefined ({a['direction_eligible']} moved; no direction)"
+            if a["directional_accuracy"] is None
+            else f"{a['direction_correct']}/{a['direction_eligible']} = "
             f"{a['directional_accuracy']:.0%}{_ci(a['directional_accuracy_ci'], '.0%')}"
-            if a["direction_eligible"]
-            else "-"
         )
         table.add_row(
             method,

@@ -147,9 +147,10 @@ def _aggregate(result: dict[str, Any], methods: Sequence[str]) -> str:
         "deployed release's logs, then compares them with the candidate's realised production "
         "rates. A category <em>moved</em> when its realised rate and the deployed release's "
         "production rate differ by 1.5x or more (either way); directional accuracy counts "
-        "those categories only (eligible). No-change forecasts no change, so its direction is "
-        "a tie and counts as wrong. SME (symmetric multiplicative error) = max(forecast / "
-        "realised, realised / forecast) &ge; 1, 1 being exact. NLL: binomial negative "
+        "those categories only (eligible). No-change forecasts no change: it has no "
+        "direction, so its directional accuracy is undefined. SME (symmetric multiplicative "
+        "error) = max(forecast / realised, realised / forecast) &ge; 1, 1 being exact. NLL: "
+        "binomial negative "
         "log-likelihood of the realised counts under the forecasts, summed over the method's "
         f"rows. Brackets: {ci}.</p>"
     )
@@ -320,7 +321,7 @@ def _accuracy(a: dict[str, Any]) -> str:
     acc = a.get("directional_accuracy")
     text = f"{correct}/{eligible}"
     if acc is None:
-        return text
+        return f"undefined ({eligible} moved; no direction)" if eligible else text
     return f"{text} = {acc * 100:.0f}%" + _interval(
         a.get("directional_accuracy_ci"), lambda v: f"{v * 100:.0f}%"
     )
