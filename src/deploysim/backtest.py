@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -31,7 +30,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -173,19 +171,9 @@ def _settings(r: ReleaseConfig) -> tuple[Any, ...]:
 
 def load_backtest_config(path: Path) -> BacktestConfig:
     """Read and validate a backtest config, with errors that name the file and the key."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{path}: not valid TOML ({e})") from e
-    try:
-        return BacktestConfig.model_validate(data)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        raise UsageError(f"{path}: invalid backtest config ({problems})") from e
+    from deploysim.config import load_toml
+
+    return load_toml(path, BacktestConfig, "backtest config")
 
 
 @contextlib.contextmanager

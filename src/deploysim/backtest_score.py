@@ -139,6 +139,20 @@ def pooled(rows: Sequence[dict[str, Any]], method: str) -> dict[str, Any]:
     }
 
 
+def accuracy_text(a: dict[str, Any]) -> str:
+    """A method's directional accuracy as text: "7/8 = 88% [50%, 100%]", "undefined", "-"."""
+    if not a["direction_eligible"]:
+        return "-"
+    if a["directional_accuracy"] is None:
+        return f"undefined ({a['direction_eligible']} moved; no direction)"
+    ci = a["directional_accuracy_ci"]
+    interval = "" if ci is None else f" [{ci[0]:.0%}, {ci[1]:.0%}]"
+    return (
+        f"{a['direction_correct']}/{a['direction_eligible']} = "
+        f"{a['directional_accuracy']:.0%}{interval}"
+    )
+
+
 def pooled_hypotheses(
     rows: Sequence[dict[str, Any]], primary: str, alpha: float
 ) -> dict[str, dict[str, Any]]:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deploysim.errors import UsageError
 from deploysim.sampling import SamplingSpec
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -99,6 +101,11 @@ class RunConfig(_Section):
 
 def load_config(path: Path) -> RunConfig:
     """Read and validate a run config, with errors that name the file and the key."""
+    return load_toml(path, RunConfig, "config")
+
+
+def load_toml(path: Path, model: type[M], what: str) -> M:
+    """Read a TOML file into ``model``; errors name the file and each bad key."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -106,9 +113,9 @@ def load_config(path: Path) -> RunConfig:
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: not valid TOML ({e})") from e
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
         )
-        raise UsageError(f"{path}: invalid config ({problems})") from e
+        raise UsageError(f"{path}: invalid {what} ({problems})") from e

@@ -9,15 +9,13 @@ import platform
 import subprocess
 from pathlib import Path
 
+from deploysim.backtest_score import accuracy_text
+
 # method.md §7 / §11: the paper's validation figures, for comparison.
 PAPER = {
     "sim": "92% directional accuracy on categories that moved >= 1.5x; median SME 1.5x",
     "challenging": "54% directional accuracy",
 }
-
-
-def _pct(ci: list[float] | None) -> str:
-    return "" if ci is None else f" [{ci[0]:.0%}, {ci[1]:.0%}]"
 
 
 def _x(ci: list[float] | None) -> str:
@@ -55,14 +53,7 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for method, a in result["aggregate"].items():
-        acc = (
-            "-"
-            if not a["direction_eligible"]
-            else f"undefined ({a['direction_eligible']} moved; no direction)"
-            if a["directional_accuracy"] is None
-            else f"{a['direction_correct']}/{a['direction_eligible']} = "
-            f"{a['directional_accuracy']:.0%}{_pct(a['directional_accuracy_ci'])}"
-        )
+        acc = accuracy_text(a)
         lines.append(
             f"| {method} | {a['rows']} | {acc} | {a['sme_median']:.2f}{_x(a['sme_median_ci'])} "
             f"| {a['sme_p90']:.2f}{_x(a['sme_p90_ci'])} | {a['sme_max']:.2f} | {a['nll']:.1f} |"

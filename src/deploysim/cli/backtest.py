@@ -50,6 +50,8 @@ def backtest(
 
 def print_tables(result: dict[str, Any]) -> None:
     """The pooled table over all pairs, then one line per pair and category."""
+    from deploysim.backtest_score import accuracy_text
+
     boot = result["bootstrap"]
     table = Table(
         title=f"backtest over {len(result['pairs'])} ordered pairs (95% intervals: "
@@ -66,14 +68,7 @@ def print_tables(result: dict[str, Any]) -> None:
     ):
         table.add_column(col, justify="left" if col == "method" else "right")
     for method, a in result["aggregate"].items():
-        acc = (
-            "-"
-            if not a["direction_eligible"]
-            else f"undefined ({a['direction_eligible']} moved; no direction)"
-            if a["directional_accuracy"] is None
-            else f"{a['direction_correct']}/{a['direction_eligible']} = "
-            f"{a['directional_accuracy']:.0%}{_ci(a['directional_accuracy_ci'], '.0%')}"
-        )
+        acc = accuracy_text(a)
         table.add_row(
             method,
             str(a["rows"]),
