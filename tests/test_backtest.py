@@ -262,6 +262,19 @@ def test_an_output_folder_made_with_other_releases_is_refused(tmp_path: Path) ->
         run_backtest(load_backtest_config(cfg), tmp_path)
 
 
+def test_an_auditor_tests_h3_on_each_candidates_production(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    run_backtest(load_backtest_config(cfg), tmp_path)  # first without: H3 not tested
+    judge = 'scripted/constant?text={"verdict": "no"}'
+    cfg.write_text(cfg.read_text().replace("[backtest]\n", f"[backtest]\nauditor = '{judge}'\n"))
+    result = run_backtest(load_backtest_config(cfg), tmp_path)
+    for p in result["pairs"]:
+        h3 = p["hypotheses"]["H3"]
+        # No production turn flagged: H3 holds (threshold 19.998 / 20 simulated turns).
+        assert h3["flagged_rate"] == 0.0 and h3["outcome"] == "holds"
+        assert h3["threshold_rate"] == pytest.approx(19.998 / 20, abs=1e-4)
+
+
 def test_config_errors_name_the_problem(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(

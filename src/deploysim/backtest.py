@@ -105,6 +105,9 @@ class BacktestSection(_Section):
     rollout: RolloutConfig | None = None
     graders: list[str] = Field(min_length=1)
     judge: str | None = None
+    # A judge model that audits the candidates' production for behaviours the graders miss
+    # (H3, taxonomy coverage); none: H3 is "not tested".
+    auditor: str | None = None
     grade_concurrency: int = Field(2, ge=1)
     mode: Literal["turn", "final"] = "turn"
     sample_size: int = Field(100_000, ge=1)  # prefixes of Y's window 1 (default: all of them)
@@ -585,9 +588,11 @@ def _scorecard(
     ).fetchone()
     if row is not None:
         card: dict[str, Any] = json.loads(row[0])
-        return card
+        audited = card.get("taxonomy_coverage", {}).get("auditor")
+        if audited == bt.auditor or bt.auditor is None:
+            return card  # scored already (an auditor added later scores it again)
     started = time.time()
-    card = run_scorecard(manifest, store, production, deidentify=bt.deidentify)
+    card = run_scorecard(manifest, store, production, auditor=bt.auditor, deidentify=bt.deidentify)
     log(f"scorecard {manifest['backtest']['deployed']} -> {manifest['backtest']['candidate']}")
     card = {**card, "graded_from": started}
     store.db.execute(
