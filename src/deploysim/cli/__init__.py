@@ -29,10 +29,22 @@ app = typer.Typer(
 
 def main() -> None:
     """Entry point: run the app, turning deploysim errors into one clear line and exit code 2."""
+    from pydantic import ValidationError
+
     try:
         app()
     except DeploysimError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise SystemExit(2) from None
+    except ValidationError as e:  # an option out of range reaches a spec's validation
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in x['loc']) or 'value'}: {x['msg']}" for x in e.errors()
+        )
+        err.print(f"[bold red]error:[/] invalid option ({problems}); see --help", highlight=False)
+        raise SystemExit(2) from None
+    except OSError as e:  # a path the user named: missing, a directory, not readable
+        where = f"{e.filename}: " if e.filename else ""
+        err.print(f"[bold red]error:[/] {where}{e.strerror or e}", highlight=False)
         raise SystemExit(2) from None
 
 
@@ -44,7 +56,10 @@ def version() -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Log files (globs expanded by the shell).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Log files or directories (read recursively; see --glob)."),
+    ],
     store: StoreOpt,
     fmt: Annotated[
         str | None,
@@ -65,19 +80,24 @@ def ingest(
         bool, typer.Option("--deid-strict", help="Drop conversations the audit still flags.")
     ] = False,
     limit: Annotated[
-        int | None, typer.Option(help="Read only the first N records of each file.")
+        int | None, typer.Option(help="Read only the first N records of each file.", min=1)
     ] = None,
+    glob: Annotated[
+        str, typer.Option(help="Which files of a directory to read (e.g. '*.jsonl').")
+    ] = "*",
     as_json: JsonOpt = False,
 ) -> None:
     """Read logs into the store: formats auto-detected, de-identified, bad records reported."""
     from deploysim.cli.progress import ingest_with_progress
+    from deploysim.ingest import expand_paths
     from deploysim.pipeline import ingest_options
 
+    files = expand_paths(paths, glob)
     reports: list[FileReport] = []
     failed: list[dict[str, str]] = []
     with Store(store) as st:
         transform, options = ingest_options(st, deidentify=deidentify, strict=deid_strict)
-        for path in paths:
+        for path in files:
             try:
                 reports.append(
                     ingest_with_progress(
@@ -464,9 +484,12 @@ def estimate_cmd(
 ) -> None:
     """Per model x category: n, k, rate with interval, corrected rate, failures, ungradable."""
     from deploysim.estimates import estimate
+    from deploysim.replay import sample_id
 
     require_store(store)
     with Store(store) as st:
+        if sample_name is not None:
+            sample_id(st, sample_name)  # an unknown sample is an error, not an empty table
         rows = estimate(st, sample=sample_name)
     if as_json:
         print_json({"estimates": [e.to_json() for e in rows]})
@@ -520,9 +543,12 @@ def compare_cmd(
 ) -> None:
     """Candidate vs baseline per category: ratio with interval, Fisher p-value, significance."""
     from deploysim.estimates import LOGGED, compare, estimate
+    from deploysim.replay import sample_id
 
     require_store(store)
     with Store(store) as st:
+        if sample_name is not None:
+            sample_id(st, sample_name)  # an unknown sample is an error, not an empty table
         rows = estimate(st, sample=sample_name)
     a = str(_parse_model(candidate))
     b = baseline if baseline == LOGGED else str(_parse_model(baseline))

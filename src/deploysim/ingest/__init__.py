@@ -28,6 +28,7 @@ __all__ = [
     "FileReport",
     "Skip",
     "Transform",
+    "expand_paths",
     "file_sha256",
     "ingest_file",
     "read_file",
@@ -81,6 +82,28 @@ class FileReport:
             "skips": [{"record": s.record, "line": s.line, "reason": s.reason} for s in self.skips],
             "skip_reasons": self.skip_reasons,
         }
+
+
+def expand_paths(paths: Sequence[Path], glob: str = "*") -> list[Path]:
+    """The files to ingest: each file as named, each directory's files matching ``glob``
+    (recursively, hidden ones skipped) in a stable order. A missing path is an error."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob(glob)
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                raise InputError(f"{path}: no file matching {glob!r} in this directory")
+            out.extend(found)
+        elif path.exists():
+            out.append(path)
+        else:
+            raise InputError(f"{path}: no such file or directory; check the path")
+    return out
 
 
 def file_sha256(path: Path) -> str:
