@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,31 @@ def test_limit_reads_a_slice_and_a_larger_limit_extends_it(tmp_path: Path) -> No
         assert ingest_file(TAU, store).new_conversations == 70
         assert ingest_file(TAU, store, limit=3).status == "already ingested"
         assert store.count("conversations") == 100
+
+
+def test_hh_rlhf_keeps_two_turns_of_one_speaker_as_logged(tmp_path: Path) -> None:
+    # Written here: a transcript whose assistant answers twice in a row (as a few real ones do).
+    record = {
+        "chosen": "\n\nHuman: Can you name a red fruit?\n\nAssistant: A strawberry."
+        "\n\nAssistant: Or a cherry.\n\nHuman: Thanks!\n\nAssistant: You're welcome.",
+        "rejected": "\n\nHuman: Can you name a red fruit?\n\nAssistant: A strawberry."
+        "\n\nAssistant: Or a cherry.\n\nHuman: Thanks!\n\nAssistant: Bye.",
+    }
+    path = tmp_path / "hh.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    with Store(tmp_path / "s.db") as st:
+        report = ingest_file(path, st, fmt="hh-rlhf")
+        assert (report.kept, report.skipped) == (1, 0)
+        (conv,) = list(st.conversations())
+    assert [m.role for m in conv.messages] == [
+        "user",
+        "assistant",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert conv.references[0].message.text == "Bye."
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"chosen": "\n\nAssistant: Hello."}) + "\n")
+    with Store(tmp_path / "t.db") as st:
+        assert ingest_file(bad, st, fmt="hh-rlhf").skipped == 1
