@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from deploysim.errors import InputError
 from deploysim.ingest import ingest_file
 from deploysim.schema import Conversation
 from deploysim.store import Store
@@ -192,3 +193,12 @@ def test_hh_rlhf_keeps_two_turns_of_one_speaker_as_logged(tmp_path: Path) -> Non
     bad.write_text(json.dumps({"chosen": "\n\nAssistant: Hello."}) + "\n")
     with Store(tmp_path / "t.db") as st:
         assert ingest_file(bad, st, fmt="hh-rlhf").skipped == 1
+
+
+def test_a_json_document_that_is_not_an_inspect_log_is_refused(tmp_path: Path) -> None:
+    # Shaped like an agent trajectory file (written here): one JSON document, no 'eval' header.
+    doc = {"history": [{"role": "user", "content": "fix the bug"}], "info": {"exit": "ok"}}
+    path = tmp_path / "run.traj"
+    path.write_text(json.dumps(doc, indent=2))
+    with Store(tmp_path / "s.db") as st, pytest.raises(InputError, match="not an Inspect log"):
+        ingest_file(path, st)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import ijson
 
 from deploysim.errors import InputError
 from deploysim.ingest import hh_rlhf, inspect, oasst, openai, sharegpt, tau_bench
@@ -96,6 +99,13 @@ def detect(path: Path) -> tuple[Format, Layout]:
     """The format and layout of a file, from its first readable record."""
     layout = layout_of(path)
     if layout.kind == "inspect":
+        if not magic(path).startswith(ZIP_MAGIC) and not _has_top_level_key(
+            path, ("eval", "samples")
+        ):
+            raise InputError(
+                f"{path}: one JSON document, but not an Inspect log (no 'eval' or 'samples' "
+                f"key); deploysim reads {', '.join(FORMATS)}: use --format if it is one of them"
+            )
         return FORMATS["inspect"], layout
     sample = first_json_item(path) if layout.kind == "json-array" else first_jsonl_value(path)
     name = _guess(sample)
@@ -105,6 +115,15 @@ def detect(path: Path) -> tuple[Format, Layout]:
             f"use --format with one of: {', '.join(FORMATS)}"
         )
     return FORMATS[name], layout
+
+
+def _has_top_level_key(path: Path, keys: tuple[str, ...]) -> bool:
+    """Whether a JSON document has one of ``keys`` at its top level (streamed)."""
+    with open_binary(path) as (stream, _), contextlib.suppress(ijson.common.JSONError):
+        for prefix, event, value in ijson.parse(stream):
+            if prefix == "" and event == "map_key" and value in keys:
+                return True
+    return False
 
 
 def _guess(sample: Any) -> str | None:
