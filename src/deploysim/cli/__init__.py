@@ -13,7 +13,15 @@ import typer
 from rich.table import Table
 
 from deploysim import __version__
-from deploysim.cli.common import JsonOpt, StoreOpt, err, out, print_json, require_store
+from deploysim.cli.common import (
+    JsonOpt,
+    StoreOpt,
+    err,
+    out,
+    parse_model,
+    print_json,
+    require_store,
+)
 from deploysim.errors import DeploysimError, InputError
 from deploysim.ingest import FORMATS, FileReport
 from deploysim.store import Store
@@ -352,7 +360,7 @@ def replay(
     if system_prompt is not None and system_prompt.startswith("@"):
         system_prompt = Path(system_prompt[1:]).read_text(encoding="utf-8")
     spec = ReplaySpec(
-        model=str(_parse_model(model)),
+        model=str(parse_model(model)),
         config=GenerateConfig(
             temperature=temperature, max_tokens=max_tokens, seed=seed, timeout_s=timeout
         ),
@@ -360,7 +368,7 @@ def replay(
         include_reasoning=include_reasoning,
         tools=ToolPolicy(
             mode="replay" if tools == "replay" else "none",
-            simulator=str(_parse_model(simulator)) if simulator else None,
+            simulator=str(parse_model(simulator)) if simulator else None,
             max_steps=max_steps,
             inject_failures=failure_injection,
         ),
@@ -435,7 +443,7 @@ def grade(
 
     require_store(store)
     built = [(g, get_grader(g, default_judge=judge, taxonomy_file=taxonomy)) for g in graders]
-    model_specs = [str(_parse_model(m)) for m in models or []]
+    model_specs = [str(parse_model(m)) for m in models or []]
     with Store(store) as st, count_progress("grade", quiet=as_json) as progress:
         if executor == "ray":
             from deploysim.execute.ray_executor import run_grading_ray
@@ -550,8 +558,8 @@ def compare_cmd(
         if sample_name is not None:
             sample_id(st, sample_name)  # an unknown sample is an error, not an empty table
         rows = estimate(st, sample=sample_name)
-    a = str(_parse_model(candidate))
-    b = baseline if baseline == LOGGED else str(_parse_model(baseline))
+    a = str(parse_model(candidate))
+    b = baseline if baseline == LOGGED else str(parse_model(baseline))
     comps = compare(rows, a, b, alpha=alpha, correction="bh" if bh else "none")
     if not comps:
         raise InputError(
@@ -592,7 +600,7 @@ def realism(
     from deploysim.realism import run_realism
 
     require_store(store)
-    model = str(_parse_model(model))
+    model = str(parse_model(model))
     spec = {
         "model": model,
         "judge": judge,
@@ -630,265 +638,6 @@ def realism(
             tool, str(r["n"]), f"{r['win_rate']:.1%}", f"{r['ci'][0]:.1%}-{r['ci'][1]:.1%}"
         )
     out.print(table)
-
-
-forecast_app = typer.Typer(help="Pre-registered forecasts.", no_args_is_help=True)
-app.add_typer(forecast_app, name="forecast")
-
-
-@forecast_app.command("register")
-def forecast_register(
-    store: StoreOpt,
-    candidate: Annotated[str, typer.Option(help="Candidate model spec (X).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Manifest file to write.")],
-    sample_name: Annotated[str, typer.Option("--sample", help="The replayed sample.")] = "default",
-    deployed: Annotated[
-        str | None, typer.Option(help="Deployed model's replay spec (Y), for Y->Y correction.")
-    ] = None,
-    challenging_sample: Annotated[
-        str | None, typer.Option(help="Sample of challenging prompts graded for X and Y.")
-    ] = None,
-    alpha: Annotated[float, typer.Option(help="Significance level of the hypotheses.")] = 0.1,
-    primary: Annotated[
-        str, typer.Option(help="The forecast method H1 and H2 test: sim or bias_corrected.")
-    ] = "sim",
-    as_json: JsonOpt = False,
-) -> None:
-    """Freeze the forecasts, graders, data slice and hypotheses in an immutable manifest."""
-    from deploysim.forecast import register, write_manifest
-
-    require_store(store)
-    with Store(store) as st:
-        manifest = register(
-            st,
-            candidate=str(_parse_model(candidate)),
-            sample=sample_name,
-            deployed=str(_parse_model(deployed)) if deployed else None,
-            challenging_sample=challenging_sample,
-            alpha=alpha,
-            primary=primary,
-        )
-        write_manifest(manifest, output, st)
-    if as_json:
-        print_json(manifest)
-        return
-    table = Table(title=f"forecast {manifest['content_hash'][:12]} for {manifest['candidate']}")
-    for col in ("category", "method", "per 100k", "95% CI", "baseline", "direction"):
-        table.add_column(col, justify="left" if col in ("category", "method") else "right")
-    for f in manifest["forecasts"]:
-        ci = (
-            f"{f['ci_low'] * 1e5:,.0f}-{f['ci_high'] * 1e5:,.0f}"
-            if f.get("ci_low") is not None
-            else "-"
-        )
-        table.add_row(
-            f["category"],
-            f["method"],
-            f"{f['rate'] * 1e5:,.0f}",
-            ci,
-            f"{f['baseline_rate'] * 1e5:,.0f}",
-            f["direction"],
-        )
-    out.print(table)
-    for name, h in manifest["hypotheses"].items():
-        test = f" (alpha {h['alpha']})" if "test" in h else ""
-        threshold = (
-            f": {h['threshold_rate'] * 1e5:,.2f} per 100k (lambda* {h['lambda']:.2f} / N "
-            f"{h['simulated_turns']:,})"
-            if name == "H3"
-            else ""
-        )
-        out.print(f"{name}: {h['claim']}{threshold}{test}")
-    out.print(f"registered: {output}")
-
-
-@forecast_app.command("challenging")
-def forecast_challenging(
-    store: StoreOpt,
-    deployed: Annotated[str, typer.Option(help="The deployed model's replay spec (Y).")],
-    pool: Annotated[str, typer.Option(help="Sample replayed n times by Y and graded.")],
-    name: Annotated[str, typer.Option(help="Name of the challenging sample.")] = "challenging",
-    k: Annotated[int, typer.Option("-k", help="Failures needed...")] = 3,
-    n: Annotated[int, typer.Option("-n", help="...out of the first n replays.")] = 5,
-    as_json: JsonOpt = False,
-) -> None:
-    """Freeze the challenging-prompts set: prefixes on which Y failed in k of n replays."""
-    from deploysim.forecast import create_challenging_sample
-
-    require_store(store)
-    with Store(store) as st:
-        size = create_challenging_sample(
-            st, pool=pool, deployed=str(_parse_model(deployed)), name=name, k=k, n=n
-        )
-    result = {"sample": name, "size": size, "pool": pool, "k": k, "n": n}
-    if as_json:
-        print_json(result)
-    else:
-        out.print(
-            f"challenging sample {name!r}: {size} prefixes; now replay the candidate and "
-            f"{deployed} on it (--sample {name}), grade, and register with "
-            f"--challenging-sample {name}"
-        )
-
-
-@app.command()
-def scorecard(
-    forecast: Annotated[Path, typer.Option("--forecast", help="The registered manifest.")],
-    production: Annotated[
-        list[Path], typer.Option("--production", help="The candidate's production logs.")
-    ],
-    store: Annotated[
-        Path | None, typer.Option("--store", "-s", help="Store for the production logs.")
-    ] = None,
-    auditor: Annotated[
-        str | None, typer.Option(help="Judge model for the taxonomy-coverage audit.")
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Grade the candidate's production logs with the frozen graders and score the forecast."""
-    from deploysim.forecast import read_manifest, run_scorecard
-
-    manifest = read_manifest(forecast)
-    target = store or forecast.with_suffix(".production.db")
-    with Store(target) as st:
-        card = run_scorecard(manifest, st, production, auditor=auditor)
-    if as_json:
-        print_json(card)
-        return
-    table = Table(title=f"scorecard for {card['candidate']} (forecast {card['forecast'][:12]})")
-    cols = ("method", "categories", "direction", "SME median", "SME p90", "SME max", "NLL regret")
-    for col in cols:
-        table.add_column(col, justify="left" if col == "method" else "right")
-    for method, m in card["methods"].items():
-        acc = (
-            f"{m['direction_correct']}/{m['direction_eligible']}"
-            if m["direction_eligible"]
-            else "-"
-        )
-        table.add_row(
-            method,
-            str(m["categories"]),
-            acc,
-            f"{m['sme_median']:.2f}",
-            f"{m['sme_p90']:.2f}",
-            f"{m['sme_max']:.2f}",
-            f"{m['nll_regret']:.1f}",
-        )
-    out.print(table)
-    for name, h in card.get("hypotheses", {}).items():
-        if "p_value" in h:
-            detail = (
-                f"{h['method']} vs {h['baseline']} over {h['categories']} categories, NLL "
-                f"{h['nll_method']:.1f} vs {h['nll_baseline']:.1f}, p = {h['p_value']:.4g} "
-                f"(alpha {h['alpha']})"
-            )
-        elif "threshold_rate" in h:
-            flagged = (
-                f", auditor flags {h['flagged_rate'] * 1e5:,.2f} per 100k"
-                if "flagged_rate" in h
-                else ""
-            )
-            detail = f"threshold {h['threshold_rate'] * 1e5:,.2f} per 100k{flagged}"
-        else:
-            detail = f"{h['method']} vs {h['baseline']}"
-        out.print(f"{name}: {h['outcome']} ({detail})")
-    if "taxonomy_coverage" in card:
-        cov = card["taxonomy_coverage"]
-        out.print(f"taxonomy coverage: the auditor flagged {cov['flagged']} production turns")
-        for d in cov["descriptions"][:10]:
-            out.print(f"  - {d}")
-
-
-graders_app = typer.Typer(help="The taxonomy and grader validation.", no_args_is_help=True)
-app.add_typer(graders_app, name="graders")
-
-
-@graders_app.command("list")
-def graders_list(
-    taxonomy: Annotated[Path | None, typer.Option(help="Extra categories (TOML file).")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """The behaviour categories and their judge questions."""
-    from deploysim.graders.taxonomy import load
-
-    tax = load(taxonomy)
-    if as_json:
-        print_json({c.code: c.model_dump(mode="json") for c in tax.categories.values()})
-        return
-    table = Table(title=f"taxonomy v{tax.version}")
-    for col in ("code", "name", "group", "question"):
-        table.add_column(col)
-    for c in tax.categories.values():
-        table.add_row(c.code, c.name, c.group + (" *" if c.agentic else ""), c.question)
-    out.print(table)
-
-
-@graders_app.command("validate")
-def graders_validate(
-    grader: Annotated[str, typer.Argument(help="Grader spec, e.g. judge/REFUSAL.")],
-    labels: Annotated[
-        list[str],
-        typer.Option(help="CSV/JSONL with human labels (repeatable), or pyrit:<glob>."),
-    ],
-    judge: Annotated[str | None, typer.Option(help="Judge model for a judge grader.")] = None,
-    threshold: Annotated[
-        float | None, typer.Option(help="Flag threshold (default: the grader's own).")
-    ] = None,
-    prompt_column: Annotated[str | None, typer.Option(help="Column with the request.")] = None,
-    response_column: Annotated[str | None, typer.Option(help="Column with the response.")] = None,
-    label_column: Annotated[str | None, typer.Option(help="Column with the human label.")] = None,
-    store: Annotated[
-        Path | None, typer.Option("--store", "-s", help="Record the validation in this store.")
-    ] = None,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N labelled items.")] = None,
-    concurrency: Annotated[int, typer.Option(help="Concurrent grading calls.")] = 4,
-    as_json: JsonOpt = False,
-) -> None:
-    """Measure a grader against human labels: Se, Sp, precision and AUC with intervals."""
-    from deploysim.cli.progress import count_progress
-    from deploysim.graders import get_grader
-    from deploysim.validation import read_labels, resolve_labels, store_validation, validate
-
-    paths = [p for spec in labels for p in resolve_labels(spec)]
-    items = [
-        it
-        for p in paths
-        for it in read_labels(
-            p, prompt_col=prompt_column, response_col=response_column, label_col=label_column
-        )
-    ][:limit]
-    g = get_grader(grader, default_judge=judge)
-    with count_progress("validate", quiet=as_json) as progress:
-        metrics = validate(
-            g, items, threshold=threshold, concurrency=concurrency, on_progress=progress
-        )
-    metrics = {"grader": grader, "labels": [str(p) for p in paths], **metrics}
-    if store is not None:
-        with Store(store) as st:
-            for p in paths:
-                store_validation(st, metrics, p, grader)
-    if as_json:
-        print_json(metrics)
-        return
-    m = metrics
-    if "error" in m:
-        raise InputError(f"{grader}: {m['error']} ({m['ungradable']} of {m['n']} ungradable)")
-    out.print(
-        f"{grader} on {m['n']} labelled items ({m['positives']} positive, {m['negatives']} "
-        f"negative, {m['ungradable']} ungradable)"
-    )
-    for name in ("auc", "sensitivity", "specificity", "precision"):
-        value, ci = m[name], m.get(f"{name}_ci")
-        shown = "-" if value is None else f"{value:.3f}"
-        bounds = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-        out.print(f"  {name:12s} {shown}{bounds}")
-    out.print(f"  threshold    {m['threshold']:.3f} (Youden-optimal {m['youden_threshold']:.3f})")
-
-
-def _parse_model(spec: str) -> Any:
-    from deploysim.models import ModelSpec
-
-    return ModelSpec.parse(spec)
 
 
 @app.command()
@@ -963,9 +712,11 @@ def _finish(result: dict[str, Any], as_json: bool) -> None:
 
 # Commands that live in their own modules register themselves on the app.
 def _register_commands() -> None:
-    from deploysim.cli import analysis, backtest, report
+    from deploysim.cli import analysis, backtest, forecast, graders, report
     from deploysim.cli.privacy import app as privacy_app
 
+    forecast.register(app)
+    graders.register(app)
     backtest.register(app)
     report.register(app)
     analysis.register(app)

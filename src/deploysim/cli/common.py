@@ -32,3 +32,10 @@ def require_store(path: Path) -> None:
 
 def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def parse_model(spec: str) -> Any:
+    """A model spec parsed (a clear error for an unknown provider or a bad option)."""
+    from deploysim.models import ModelSpec
+
+    return ModelSpec.parse(spec)

@@ -1,0 +1,102 @@
+"""The taxonomy and grader validation: ``deploysim graders list|validate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from deploysim.cli.common import JsonOpt, out, print_json
+from deploysim.errors import InputError
+from deploysim.store import Store
+
+graders_app = typer.Typer(help="The taxonomy and grader validation.", no_args_is_help=True)
+
+
+@graders_app.command("list")
+def graders_list(
+    taxonomy: Annotated[Path | None, typer.Option(help="Extra categories (TOML file).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The behaviour categories and their judge questions."""
+    from deploysim.graders.taxonomy import load
+
+    tax = load(taxonomy)
+    if as_json:
+        print_json({c.code: c.model_dump(mode="json") for c in tax.categories.values()})
+        return
+    table = Table(title=f"taxonomy v{tax.version}")
+    for col in ("code", "name", "group", "question"):
+        table.add_column(col)
+    for c in tax.categories.values():
+        table.add_row(c.code, c.name, c.group + (" *" if c.agentic else ""), c.question)
+    out.print(table)
+
+
+@graders_app.command("validate")
+def graders_validate(
+    grader: Annotated[str, typer.Argument(help="Grader spec, e.g. judge/REFUSAL.")],
+    labels: Annotated[
+        list[str],
+        typer.Option(help="CSV/JSONL with human labels (repeatable), or pyrit:<glob>."),
+    ],
+    judge: Annotated[str | None, typer.Option(help="Judge model for a judge grader.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Flag threshold (default: the grader's own).")
+    ] = None,
+    prompt_column: Annotated[str | None, typer.Option(help="Column with the request.")] = None,
+    response_column: Annotated[str | None, typer.Option(help="Column with the response.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Column with the human label.")] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", "-s", help="Record the validation in this store.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N labelled items.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Concurrent grading calls.")] = 4,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure a grader against human labels: Se, Sp, precision and AUC with intervals."""
+    from deploysim.cli.progress import count_progress
+    from deploysim.graders import get_grader
+    from deploysim.validation import read_labels, resolve_labels, store_validation, validate
+
+    paths = [p for spec in labels for p in resolve_labels(spec)]
+    items = [
+        it
+        for p in paths
+        for it in read_labels(
+            p, prompt_col=prompt_column, response_col=response_column, label_col=label_column
+        )
+    ][:limit]
+    g = get_grader(grader, default_judge=judge)
+    with count_progress("validate", quiet=as_json) as progress:
+        metrics = validate(
+            g, items, threshold=threshold, concurrency=concurrency, on_progress=progress
+        )
+    metrics = {"grader": grader, "labels": [str(p) for p in paths], **metrics}
+    if store is not None:
+        with Store(store) as st:
+            for p in paths:
+                store_validation(st, metrics, p, grader)
+    if as_json:
+        print_json(metrics)
+        return
+    m = metrics
+    if "error" in m:
+        raise InputError(f"{grader}: {m['error']} ({m['ungradable']} of {m['n']} ungradable)")
+    out.print(
+        f"{grader} on {m['n']} labelled items ({m['positives']} positive, {m['negatives']} "
+        f"negative, {m['ungradable']} ungradable)"
+    )
+    for name in ("auc", "sensitivity", "specificity", "precision"):
+        value, ci = m[name], m.get(f"{name}_ci")
+        shown = "-" if value is None else f"{value:.3f}"
+        bounds = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        out.print(f"  {name:12s} {shown}{bounds}")
+    out.print(f"  threshold    {m['threshold']:.3f} (Youden-optimal {m['youden_threshold']:.3f})")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the ``deploysim`` app."""
+    app.add_typer(graders_app, name="graders")
