@@ -34,7 +34,28 @@ from pydantic import (
     model_validator,
 )
 
+from deploysim.backtest_score import summarise
+from deploysim.config import load_toml
 from deploysim.errors import UsageError
+from deploysim.estimates import model_labels
+from deploysim.forecast import (
+    create_challenging_sample,
+    frozen_graders,
+    read_manifest,
+    register,
+    run_scorecard,
+    write_manifest,
+)
+from deploysim.graders import Grader, get_grader
+from deploysim.grading import run_grading
+from deploysim.ingest import ingest_file
+from deploysim.models import GenerateConfig
+from deploysim.pipeline import ingest_options, resolve_paths
+from deploysim.replay import ReplaySpec, create_sample, run_replay
+from deploysim.report import write_report
+from deploysim.rollout import rollout, user_script
+from deploysim.sampling import SamplingSpec
+from deploysim.schema import Conversation, canonical_hash
 from deploysim.store import Store
 
 Log = Callable[[str], None]
@@ -174,8 +195,6 @@ def _settings(r: ReleaseConfig) -> tuple[Any, ...]:
 
 def load_backtest_config(path: Path) -> BacktestConfig:
     """Read and validate a backtest config, with errors that name the file and the key."""
-    from deploysim.config import load_toml
-
     return load_toml(path, BacktestConfig, "backtest config")
 
 
@@ -186,9 +205,6 @@ def _no_progress(_: str) -> Iterator[Callable[[int, int, int], None]]:
 
 def replay_spec(r: ReleaseConfig, *, seed: int | Literal["same"] | None = "same") -> Any:
     """The replay spec of a release (``seed`` overrides its seed: the selection draws)."""
-    from deploysim.models import GenerateConfig
-    from deploysim.replay import ReplaySpec
-
     return ReplaySpec(
         model=r.model,
         config=GenerateConfig(
@@ -212,12 +228,6 @@ def run_backtest(
 
     ``size`` overrides the rollout's conversations per window.
     """
-    from deploysim.backtest_score import summarise
-    from deploysim.forecast import frozen_graders, read_manifest, register, write_manifest
-    from deploysim.graders import get_grader
-    from deploysim.grading import run_grading
-    from deploysim.replay import run_replay
-
     bt = config.backtest
     if size is not None and bt.rollout is not None:
         bt = bt.model_copy(
@@ -246,14 +256,10 @@ def run_backtest(
             sample = _sample(bt, store, y, inputs[(y, 1)], log)
             cands = [x for yy, x in pairs if yy == y]
             for name in [y, *cands]:
-                _replay(
-                    store, replay_spec(bt.release(name)), sample, name, run_replay, progress, log
-                )
-            _grade(store, graders, sample, bt, run_grading, progress, log)
+                _replay(store, replay_spec(bt.release(name)), sample, name, progress, log)
+            _grade(store, graders, sample, bt, progress, log)
             challenging[y] = _challenging(bt, store, y, cands, graders, progress, log)
-        from deploysim.estimates import _model_labels
-
-        spec_labels = _model_labels(store)
+        spec_labels = model_labels(store)
         for r in bt.releases:
             labels[r.name] = spec_labels.get(replay_spec(r).hash, r.model)
         # Register every forecast before any production of a candidate is graded.
@@ -275,8 +281,6 @@ def run_backtest(
                     primary=bt.primary,
                 )
                 manifest = {**manifest, "backtest": {"deployed": y, "candidate": x}}
-                from deploysim.schema import canonical_hash
-
                 body = {k: v for k, v in manifest.items() if k != "content_hash"}
                 manifest = {**body, "content_hash": canonical_hash(body)}
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,11 +291,10 @@ def run_backtest(
         for y, x in pairs:
             frozen_graders(manifests[(y, x)])  # refuses graders changed since registration
             cards[(y, x)] = _scorecard(store, manifests[(y, x)], windows[(x, 2)], bt, log)
-        result = summarise(store, bt, pairs, manifests, cards, labels)
+        specs = {r.name: replay_spec(r).hash for r in bt.releases}
+        result = summarise(store, bt, pairs, manifests, cards, labels, specs)
         _save(store, bt, result)
         (out / "backtest.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-        from deploysim.report import write_report
-
         write_report(store, out / "report.html", sample=f"{deployed[0]}/w1")
         result["report"] = str(out / "report.html")
     return result
@@ -330,12 +333,9 @@ def _production_files(
     log: Log,
 ) -> dict[tuple[str, int], list[Path]]:
     """Each (release, window) a pair needs: its given logs, or a rollout written now."""
-    from deploysim.pipeline import resolve_paths
-    from deploysim.rollout import rollout
-
     needed = sorted({(y, 1) for y, _ in pairs} | {(x, 2) for _, x in pairs})
     files: dict[tuple[str, int], list[Path]] = {}
-    sources: tuple[list[Any], list[Any]] | None = None
+    sources: tuple[list[Conversation], list[Conversation]] | None = None
     for name, window in needed:
         r = bt.release(name)
         given = r.window1 if window == 1 else r.window2
@@ -368,13 +368,10 @@ def _rollout_bar(bar: Callable[[int, int, int], None], total: int) -> Callable[[
     return lambda s: bar(s.written + s.already + s.failed, total, s.failed)
 
 
-def _windows(bt: BacktestSection, base: Path, out: Path, log: Log) -> tuple[list[Any], list[Any]]:
+def _windows(
+    bt: BacktestSection, base: Path, out: Path, log: Log
+) -> tuple[list[Conversation], list[Conversation]]:
     """Two disjoint sets of real conversations (de-identified at ingest): the two windows."""
-    from deploysim.ingest import ingest_file
-    from deploysim.pipeline import ingest_options, resolve_paths
-    from deploysim.rollout import user_script
-    from deploysim.schema import canonical_hash
-
     rc = bt.rollout
     assert rc is not None
     with Store(out / "sources.db") as src:
@@ -418,9 +415,6 @@ def _ingest_production(
     bt: BacktestSection, store: Store, windows: dict[tuple[str, int], list[Path]], log: Log
 ) -> dict[tuple[str, int], tuple[str, ...]]:
     """Ingest every production file (de-identified); the input SHA-256s per (release, window)."""
-    from deploysim.ingest import ingest_file
-    from deploysim.pipeline import ingest_options
-
     transform, options = ingest_options(store, deidentify=bt.deidentify)
     out: dict[tuple[str, int], tuple[str, ...]] = {}
     for key, paths in sorted(windows.items()):
@@ -435,9 +429,6 @@ def _ingest_production(
 
 
 def _sample(bt: BacktestSection, store: Store, y: str, inputs: tuple[str, ...], log: Log) -> str:
-    from deploysim.replay import create_sample
-    from deploysim.sampling import SamplingSpec
-
     name = f"{y}/w1"
     spec = SamplingSpec(mode=bt.mode, size=bt.sample_size, seed=bt.sample_seed, inputs=inputs)
     info = create_sample(store, name, spec)
@@ -448,10 +439,9 @@ def _sample(bt: BacktestSection, store: Store, y: str, inputs: tuple[str, ...], 
 
 def _replay(
     store: Store,
-    spec: Any,
+    spec: ReplaySpec,
     sample: str,
     label: str,
-    run_replay: Any,
     progress: ProgressFactory,
     log: Log,
     draws: int = 1,
@@ -471,10 +461,9 @@ def _replay(
 
 def _grade(
     store: Store,
-    graders: list[tuple[str, Any]],
+    graders: list[tuple[str, Grader]],
     sample: str,
     bt: BacktestSection,
-    run_grading: Any,
     progress: ProgressFactory,
     log: Log,
 ) -> None:
@@ -496,31 +485,24 @@ def _challenging(
     store: Store,
     y: str,
     cands: list[str],
-    graders: list[tuple[str, Any]],
+    graders: list[tuple[str, Grader]],
     progress: ProgressFactory,
     log: Log,
 ) -> str | None:
     """Y's challenging set from ``draws`` fresh resamples (seed drawn per call, so the selection
     draws are independent of the replays scored on the set); X's and Y's replays on it."""
-    from deploysim.forecast import create_challenging_sample
-    from deploysim.grading import run_grading
-    from deploysim.replay import run_replay
-
     cc = bt.challenging
     if cc is None:
         return None
     name = f"{y}/challenging"
     pool = f"{y}/pool"
     if not store.db.execute("SELECT 1 FROM samples WHERE name = ?", (name,)).fetchone():
-        from deploysim.replay import create_sample
-        from deploysim.sampling import SamplingSpec
-
         inputs = _sample_inputs(store, f"{y}/w1")
         spec = SamplingSpec(mode=bt.mode, size=cc.pool, seed=bt.sample_seed + 1, inputs=inputs)
         create_sample(store, pool, spec)
         selection = replay_spec(bt.release(y), seed=None)
-        _replay(store, selection, pool, f"{y} (selection)", run_replay, progress, log, cc.draws)
-        _grade(store, graders, pool, bt, run_grading, progress, log)
+        _replay(store, selection, pool, f"{y} (selection)", progress, log, cc.draws)
+        _grade(store, graders, pool, bt, progress, log)
         try:
             size = create_challenging_sample(
                 store,
@@ -536,8 +518,8 @@ def _challenging(
             return None
         log(f"challenging {y}: {size} prefixes")
     for x in [y, *cands]:
-        _replay(store, replay_spec(bt.release(x)), name, x, run_replay, progress, log)
-    _grade(store, graders, name, bt, run_grading, progress, log)
+        _replay(store, replay_spec(bt.release(x)), name, x, progress, log)
+    _grade(store, graders, name, bt, progress, log)
     return name
 
 
@@ -580,8 +562,6 @@ def _scorecard(
     log: Log,
 ) -> dict[str, Any]:
     """The pair's scorecard: the stored one if this forecast was scored, else score now."""
-    from deploysim.forecast import run_scorecard
-
     row = store.db.execute(
         "SELECT scorecard FROM scorecards WHERE forecast_hash = ? ORDER BY id DESC LIMIT 1",
         (manifest["content_hash"],),

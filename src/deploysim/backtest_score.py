@@ -38,8 +38,11 @@ def summarise(
     manifests: dict[tuple[str, str], dict[str, Any]],
     cards: dict[tuple[str, str], dict[str, Any]],
     labels: dict[str, str],
+    specs: dict[str, str],
 ) -> dict[str, Any]:
-    """The backtest result: releases, pairs, per-row and pooled figures, the noise funnel."""
+    """The backtest result: releases, pairs, per-row and pooled figures, the noise funnel.
+
+    ``labels`` and ``specs`` give each release's model label and replay spec hash."""
     rows: list[dict[str, Any]] = []
     for y, x in pairs:
         m, card = manifests[(y, x)], cards[(y, x)]
@@ -78,7 +81,7 @@ def summarise(
         meth: pooled(rows, meth) for meth in METHODS if any(r["method"] == meth for r in rows)
     }
     if bt.bootstrap:
-        intervals = bootstrap(store, bt, pairs, manifests, cards, rows, bt.bootstrap)
+        intervals = bootstrap(store, specs, pairs, manifests, cards, rows, bt.bootstrap)
         for meth, figures in intervals.items():
             aggregate[meth].update(figures)
     return {
@@ -274,7 +277,7 @@ class _Weights:
 
 def bootstrap(
     store: Store,
-    bt: BacktestSection,
+    spec: dict[str, str],
     pairs: list[tuple[str, str]],
     manifests: dict[tuple[str, str], dict[str, Any]],
     cards: dict[tuple[str, str], dict[str, Any]],
@@ -282,10 +285,7 @@ def bootstrap(
     replicates: int,
 ) -> dict[str, dict[str, Any]]:
     """Percentile intervals (95%) of each method's pooled figures; see the module docstring."""
-    from deploysim.backtest import replay_spec
-
     weights = _Weights(store, replicates)
-    spec = {r.name: replay_spec(r).hash for r in bt.releases}
     series: dict[str, list[tuple[Arr, Arr, Arr]]] = {}  # method -> (forecast, realised, prod_y)
     for y, x in pairs:
         m, card = manifests[(y, x)], cards[(y, x)]

@@ -91,7 +91,7 @@ def _items(store: Store, sample: str | None) -> dict[tuple[str, str], list[tuple
         cond = " AND p.sample_id = (SELECT id FROM samples WHERE name = ?)"
         args = [sample]
     groups: dict[tuple[str, str], list[tuple[Any, ...]]] = defaultdict(list)
-    labels = _model_labels(store)
+    labels = model_labels(store)
     for spec_hash, grader, status, flagged, prob, conv in store.db.execute(
         "SELECT r.spec_hash, g.grader_hash, g.status, g.flagged, p.inclusion_prob, "
         "p.conversation_hash FROM grades g JOIN replays r ON g.target = 'replay' AND "
@@ -109,7 +109,9 @@ def _items(store: Store, sample: str | None) -> dict[tuple[str, str], list[tuple
     return groups
 
 
-def _model_labels(store: Store) -> dict[str, str]:
+def model_labels(store: Store) -> dict[str, str]:
+    """Replay spec hash -> the model label estimates use (the model string, with the spec
+    hash's first 8 characters when one model was replayed under several specs)."""
     rows = store.db.execute("SELECT hash, model FROM replay_specs").fetchall()
     count: dict[str, int] = defaultdict(int)
     for _, model in rows:
@@ -122,7 +124,7 @@ def _failures(store: Store, sample: str | None) -> dict[str, int]:
     if sample:
         cond = " AND p.sample_id = (SELECT id FROM samples WHERE name = ?)"
         args = [sample]
-    labels = _model_labels(store)
+    labels = model_labels(store)
     out: dict[str, int] = defaultdict(int)
     for spec_hash, n in store.db.execute(
         "SELECT r.spec_hash, COUNT(*) FROM replays r JOIN prefixes p ON p.id = r.prefix_id "
