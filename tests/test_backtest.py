@@ -329,3 +329,16 @@ def test_the_same_backtest_over_openai_compatible_servers(
     )
     assert served["aggregate"]["sim"]["direction_correct"] == 2
     assert secret.encode() not in (tmp_path / "h" / "bt.db").read_bytes()
+
+
+def test_a_window_2_conversation_identical_to_one_of_window_1_is_not_an_outcome_graded_early(
+    tmp_path: Path,
+) -> None:
+    # Real rollouts can write the same conversation in both windows (a release that answers
+    # every request with one fixed refusal). Its window-1 grade is Y's production, not X's.
+    cfg = _config(tmp_path)
+    a1 = (tmp_path / "a1.jsonl").read_text().splitlines()
+    b2 = (tmp_path / "b2.jsonl").read_text().splitlines()
+    (tmp_path / "b2.jsonl").write_text("\n".join([a1[0], *b2[1:]]) + "\n")
+    result = run_backtest(load_backtest_config(cfg), tmp_path)
+    assert {r["realised_n"] for r in result["rows"] if r["candidate"] == "B"} == {20}

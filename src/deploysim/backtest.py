@@ -270,7 +270,8 @@ def run_backtest(
                 manifest = read_manifest(path)
                 _same_graders(manifest, bt.graders, path)
             else:
-                _refuse_if_graded(store, inputs[(x, 2)], x)
+                own = [f"{r}/{s}" for r in deployed for s in ("w1", "pool", "challenging")]
+                _refuse_if_graded(store, inputs[(x, 2)], x, own)
                 manifest = register(
                     store,
                     candidate=labels[x],
@@ -538,14 +539,20 @@ def _same_graders(manifest: dict[str, Any], graders: list[str], path: Path) -> N
         )
 
 
-def _refuse_if_graded(store: Store, inputs: tuple[str, ...], x: str) -> None:
-    """A forecast registered after its outcome was graded would prove nothing."""
+def _refuse_if_graded(store: Store, inputs: tuple[str, ...], x: str, own: list[str]) -> None:
+    """A forecast registered after its outcome was graded would prove nothing.
+
+    ``own`` are the backtest's window-1 samples: a window-2 conversation can be identical to
+    one of window 1 (the same user turns answered with the same words, e.g. one fixed
+    refusal), and its window-1 grade is the deployed release's production, not an outcome.
+    """
     marks = ",".join("?" * len(inputs))
     row = store.db.execute(
         "SELECT COUNT(*) FROM grades g JOIN prefixes p ON g.target = 'reference' AND "
-        "p.id = g.target_id WHERE p.conversation_hash IN (SELECT conversation_hash FROM "
-        f"sightings WHERE input_sha256 IN ({marks}))",
-        inputs,
+        "p.id = g.target_id JOIN samples s ON s.id = p.sample_id WHERE p.conversation_hash IN "
+        f"(SELECT conversation_hash FROM sightings WHERE input_sha256 IN ({marks})) "
+        f"AND s.name NOT IN ({','.join('?' * len(own))})",
+        (*inputs, *own),
     ).fetchone()
     if row[0]:
         raise UsageError(
