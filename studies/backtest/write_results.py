@@ -41,8 +41,8 @@ def main() -> None:
         "",
         f"Command: `{args.command}` at commit {commit or '?'}; "
         f"{os.cpu_count()} CPU cores ({platform.machine()}, {platform.python_version()}); "
-        f"wall time of this invocation {args.seconds / 60:.0f} min "
-        "(a resumed run counts only its own part).",
+        f"wall time {args.seconds / 60:.0f} min (run.sh times its own invocation; a resumed "
+        "run passes the total).",
         "",
         f"{len(result['pairs'])} ordered pairs of {len(result['releases'])} releases; "
         f"95% intervals from {result['bootstrap']['replicates']} bootstrap replicates over "
