@@ -71,7 +71,10 @@ def summarise(
                     "realised_n": r["realised_n"],
                     "baseline_rate": f["baseline_rate"],
                     "moved": r["direction_eligible"],
-                    "direction_correct": r["direction_correct"],
+                    # No-change has no direction: undefined (None), not wrong.
+                    "direction_correct": (
+                        None if r["method"] == "no_change" else r["direction_correct"]
+                    ),
                     "sme": r["sme"],
                     "nll": r["nll"],
                     "in_noise_band": r["in_noise_band"],

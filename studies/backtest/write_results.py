@@ -89,7 +89,8 @@ def main() -> None:
             r = by.get(m)
             if r is None:
                 return "-"
-            mark = "" if not r["moved"] else (" ✓" if r["direction_correct"] else " ✗")
+            right = r["direction_correct"]
+            mark = "" if not r["moved"] or right is None else (" ✓" if right else " ✗")
             return f"{r['forecast']:.1%}{mark}"
 
         lines.append(

@@ -96,7 +96,8 @@ def print_tables(result: dict[str, Any]) -> None:
             if r is None:
                 cells.append("-")
                 continue
-            mark = "" if not r["moved"] else (" ✓" if r["direction_correct"] else " ✗")
+            right = r["direction_correct"]
+            mark = "" if not r["moved"] or right is None else (" ✓" if right else " ✗")
             cells.append(f"{r['forecast']:.1%}{mark}")
         per.add_row(
             f"{y} -> {x}",

@@ -281,7 +281,13 @@ def _forecast_cell(row: dict[str, Any] | None) -> str:
     if row is None:
         return "<td class=n>–</td>"
     right = row.get("direction_correct")
-    mark, why = _MARKS[right] if isinstance(right, bool) else _NOT_ELIGIBLE
+    mark, why = (
+        _MARKS[right]
+        if isinstance(right, bool)
+        else ("–", "no direction: no-change forecasts no move")
+        if row.get("moved")
+        else _NOT_ELIGIBLE
+    )
     low, high = row.get("forecast_low"), row.get("forecast_high")
     tip = f"SME {_sme(row.get('sme'))}"
     if low is not None and high is not None:
