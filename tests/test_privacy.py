@@ -374,12 +374,16 @@ def test_tau_bench_replaced_consistently(deid: Deidentifier) -> None:
 @pytest.mark.parametrize(
     ("text", "value", "etype"),
     [
-        ("What's your last name? Boyle", "Boyle", "PERSON"),
-        ("her maiden name is nyberg", "nyberg", "PERSON"),
-        ("please block my card asap ? my name is lena andersson.", "lena andersson", "PERSON"),
-        ("i'm originally from switzerland", "switzerland", "LOCATION"),
-        ("Persint is a German multinational investment bank.", "Persint", "ORGANIZATION"),
-        ('mika: "who are you?" tracy:"i\'m roberto\'s daughter".', "tracy", "PERSON"),
+        ("And your family name? Quennell", "Quennell", "PERSON"),
+        ("his mother's maiden name is halvorsen", "halvorsen", "PERSON"),
+        (
+            "need to reset the router today. my name is petra lindqvist.",
+            "petra lindqvist",
+            "PERSON",
+        ),
+        ("we moved here years ago, i grew up in portugal", "portugal", "LOCATION"),
+        ("Quorvex is a Dutch multinational insurance company.", "Quorvex", "ORGANIZATION"),
+        ('ansel: "where were you?" greta:"at my uncle\'s farm".', "greta", "PERSON"),
     ],
 )
 def test_names_places_and_organisations_in_context(
@@ -398,7 +402,7 @@ def test_names_places_and_organisations_in_context(
         ("She is the co-founder of Quillfeather Labs.", "Quillfeather Labs"),
         ("The shop later became Solvanta in 2015.", "Solvanta"),
         ("Talk to Odile Marchetti from Blue Fern Capital about it.", "Blue Fern Capital"),
-        ("He worked at Trellisoft in Tromsø for a year.", "Tromsø"),  # a place after an org
+        ("He stayed with Trellisoft in Tromsø until spring.", "Tromsø"),  # a place after an org
         ("I forwarded it to my Zentrova account manager.", "Zentrova"),
         ("Ingrid van Loon will join the call.", "Ingrid van Loon"),  # a name particle
         ("Tamsin and Okafor were nurses at the clinic.", "Okafor"),  # a job
@@ -406,7 +410,7 @@ def test_names_places_and_organisations_in_context(
         ('"Go home," said Marta to Ilse.', "Ilse"),
         ("Priya Raman, the lead pharmacist, signed it.", "lead pharmacist"),  # appositive
         ("My aunt lives on Hollins Wood 12.", "Hollins Wood 12"),
-        ("They're not answering at 47 902113", "47 902113"),
+        ("Nobody picks up on 47 902113", "47 902113"),
         ("dana whitlock\nmarsh-ellery\n22 quay street", "marsh-ellery"),  # a card's firm line
         ("olga brandt's lawyer called from kiel again today", "olga brandt"),  # lower case
         # A list after a colon: the model finds some of its names (of two kinds here).

@@ -67,8 +67,8 @@ def test_no_detected_pii_value_reaches_the_store(tmp_path: Path) -> None:
     print(f"labelled raw values found in the store: {len(leaked)} of {spans}")
     # Every value the detector finds is replaced before anything is stored. What remains are
     # the detector's misses (span recall 0.996): 6 of 1,402 measured (deid-4; 9 with deid-3, 47
-    # with deid-2), all in texts typed in lower case with no cue ("the true gender of bertram",
-    # "recorded for dun  bradstreet").
+    # with deid-2), all in texts typed in lower case with no cue (a bare first name, a
+    # two-word company name).
     assert leaked_detected == []
     assert len(leaked) <= 6, leaked
 

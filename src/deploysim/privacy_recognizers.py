@@ -349,7 +349,7 @@ class _Post:
                 queue.append(new)
 
     def name_lists(self) -> None:
-        # "home city Assen: Demystdata, Reed Elsevier and T Rowe Price": three or more
+        # "Our suppliers: Quarkbyte, Velmora Hext and T Osgrove Price": three or more
         # capitalised items after a colon, each with a word that is not ordinary English
         # ("Teal, Mauve and Ochre" are ordinary words) are names of one kind: the kind of those
         # the model found if they agree, else organisations (the small model often finds none).
@@ -367,7 +367,7 @@ class _Post:
             for s, e in items:
                 last = self.text[s:e].split()[-1]
                 if last.endswith(".") and not _ABBREVIATED.fullmatch(last):
-                    e -= 1  # "... and T Rowe Price." ends the sentence, not the name
+                    e -= 1  # "... and T Osgrove Price." ends the sentence, not the name
                 if self._free(s, e):
                     self.add(s, e, etype, 0.6, "name_list")
 

@@ -265,9 +265,9 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         Rule("introduced_name_lc", _rx(
             r"\b(?:my name is|call me|calls me)\s+(?P<PERSON>[a-z][^\W\d_]{2,})\b"),
             validate=not_common, score=0.7),
-        # "her maiden name is nyberg", "What's your last name? Boyle", "my name is lena
-        # andersson": the answer to a name question, in any case, up to three words that are
-        # not stop words (ordinary words are allowed: WordNet lists many surnames).
+        # "his mother's maiden name is halvorsen", "And your family name? Quennell", "my name
+        # is petra lindqvist": the answer to a name question, in any case, up to three words
+        # that are not stop words (ordinary words are allowed: WordNet lists many surnames).
         Rule("name_answer", _rx(
             r"(?i:\b(?:(?:first|last|full|maiden|middle|family|sur|given|real|nick)[ \t]?name"
             r"(?:[ \t]+(?:is|was))?[ \t]*[?:]?|my[ \t]+name[ \t]+is|call[ \t]+me)[ \t]+)"
@@ -293,7 +293,7 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         Rule("speaker", _rx(
             rf"^[ \t>]*(?P<PERSON>{_CAPW}(?:[ \t]+{_CAPW})?)[ \t]*:[ \t]*(?=[\"'\w])"),
             validate=lambda s: not_common(s) and not heading(s), score=0.75),
-        # A quoted line of dialogue in lower case: 'mika: "who are you?" tracy:"i'm..."'. Only
+        # A quoted line of dialogue in lower case: 'ansel: "where were you?" greta:"at..."'. Only
         # at the very start of a line or right after a closing quote: indented "href: "..."" is
         # code, not dialogue.
         Rule("speaker_quote", _rx(
@@ -331,14 +331,14 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r"|job|career)\s+(?:at|for|with))\s+"
             rf"(?P<ORGANIZATION>{_CAPW}(?:[ \t]+{_CAPW}){{0,3}})"), validate=not_stop, score=0.7),
         Rule("country", _COUNTRY_RE, "LOCATION", 0.7),
-        # "i'm originally from switzerland": a country in lower case, unless an ordinary word
+        # "i grew up in portugal": a country in lower case, unless an ordinary word
         # ("turkey", "chad", "jordan").
         Rule("country_lc", _rx(
             r"(?<![\w-])(?:" + "|".join(
                 re.escape(c.lower()) for c in sorted(COUNTRIES, key=len, reverse=True)
             ) + r")(?![\w-])"), "LOCATION", 0.6,
             validate=lambda w: w not in _AMBIGUOUS_COUNTRIES),
-        # "Persint is a German multinational investment bank", "X is a design agency based in".
+        # "Quorvex is a Dutch multinational insurance company", "X is a small web studio".
         Rule("org_is_a", _rx(
             rf"(?:^|(?<=[.!?]\s))(?P<ORGANIZATION>{_CAPW}(?:[ \t]+{_CAPW}){{0,3}}(?:[ \t]+"
             r"(?:Inc|Ltd|LLC|Corp|GmbH|plc)\.?)?)[ \t]+(?:is|was)[ \t]+(?:an?|the)[ \t]+"
@@ -350,7 +350,7 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             score=0.7),
         Rule("nationality", _rx(r"\b[A-Za-z]{3,}\b"), "NRP", 0.6,
             validate=lambda w: w.lower() in NATIONALITIES or w.lower()[: -1] in NATIONALITIES),
-        # Street addresses: "975 Sunset Drive", "28245 Puruntie 82", "Via dei Fiorentini 17".
+        # Street addresses: "412 Larkspur Drive", "18330 Kaivokatu 41", "Via dei Tintori 9".
         Rule("street_en", _rx(rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{_CAPW}[ \t]+){{0,4}}"
             rf"(?:{_STREET_WORDS})\.?)(?![\w])"), score=0.85),
         Rule("street_eu", _rx(
