@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -53,7 +52,7 @@ from deploysim.models import GenerateConfig
 from deploysim.pipeline import ingest_options, resolve_paths
 from deploysim.replay import ReplaySpec, create_sample, run_replay
 from deploysim.report import write_report
-from deploysim.rollout import rollout, user_script
+from deploysim.rollout import is_chat, rollout, user_script
 from deploysim.sampling import SamplingSpec
 from deploysim.schema import Conversation, canonical_hash
 from deploysim.store import Store
@@ -280,10 +279,8 @@ def run_backtest(
                     challenging_sample=challenging[y],
                     alpha=bt.alpha,
                     primary=bt.primary,
+                    extra={"backtest": {"deployed": y, "candidate": x}},
                 )
-                manifest = {**manifest, "backtest": {"deployed": y, "candidate": x}}
-                body = {k: v for k, v in manifest.items() if k != "content_hash"}
-                manifest = {**body, "content_hash": canonical_hash(body)}
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_manifest(manifest, path, store)
                 log(f"registered {y} -> {x}: {path}")
@@ -391,9 +388,7 @@ def _windows(
                     log(f"source {path.name}: {r.conversations} conversations")
         eligible = []
         for conv in src.conversations():
-            if conv.tools or any(m.role == "tool" or m.tool_calls for m in conv.messages):
-                continue
-            if any(not isinstance(m.content, str) for m in conv.messages):
+            if not is_chat(conv) or any(not isinstance(m.content, str) for m in conv.messages):
                 continue
             script = user_script(conv, rc.max_user_turns)
             if not any(m.role == "user" for m in script):
@@ -531,7 +526,7 @@ def _sample_inputs(store: Store, sample: str) -> tuple[str, ...]:
 
 def _same_graders(manifest: dict[str, Any], graders: list[str], path: Path) -> None:
     registered = sorted(g["spec"] for g in manifest["graders"].values())
-    if sorted(graders) != registered and not set(registered) <= set(graders):
+    if not set(registered) <= set(graders):
         raise UsageError(
             f"{path}: registered with graders {registered}, the config now names "
             f"{sorted(graders)}; a registered forecast is scored with its own graders: use a "
@@ -578,15 +573,8 @@ def _scorecard(
         audited = card.get("taxonomy_coverage", {}).get("auditor")
         if audited == bt.auditor or bt.auditor is None:
             return card  # scored already (an auditor added later scores it again)
-    started = time.time()
     card = run_scorecard(manifest, store, production, auditor=bt.auditor, deidentify=bt.deidentify)
     log(f"scorecard {manifest['backtest']['deployed']} -> {manifest['backtest']['candidate']}")
-    card = {**card, "graded_from": started}
-    store.db.execute(
-        "UPDATE scorecards SET scorecard = ? WHERE id = (SELECT MAX(id) FROM scorecards "
-        "WHERE forecast_hash = ?)",
-        (json.dumps(card, sort_keys=True), manifest["content_hash"]),
-    )
     return card
 
 

@@ -75,8 +75,12 @@ def register(
     challenging_sample: str | None = None,
     alpha: float = 0.1,
     primary: str = "sim",
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build the registration manifest (the caller writes it; see :func:`write_manifest`).
+
+    ``extra`` adds keys to the manifest, covered by its content hash (a backtest names the
+    pair it registers).
 
     ``deployed`` is Y's replay spec (for r(Y->Y)); Y's production rate on the same prefixes is
     the graded logged responses. ``primary`` is the forecast method the hypotheses test
@@ -171,6 +175,7 @@ def register(
         "alpha": alpha,
         "hypotheses": _hypotheses(primary, alpha, challenging_sample, simulated),
         "forecasts": forecasts,
+        **(extra or {}),
     }
     return {**body, "content_hash": canonical_hash(body)}
 
@@ -446,6 +451,7 @@ def run_scorecard(
     )
     name = f"production-{manifest['content_hash'][:12]}-{canonical_hash(inputs)[:8]}"
     create_sample(store, name, spec)
+    graded_from = time.time()  # on record: the scorecard grades production after registration
     run_grading(store, graders, replays=False, references=True, sample=name)
     realised: dict[str, tuple[int, int]] = {}
     for gh, k, n in store.db.execute(
@@ -473,7 +479,11 @@ def run_scorecard(
             "flagged": len(flagged),
             "descriptions": flagged[:50] if len(flagged) >= min_examples else [],
         }
-    card = {**score(manifest, realised, coverage), "production_sample": name}
+    card = {
+        **score(manifest, realised, coverage),
+        "production_sample": name,
+        "graded_from": graded_from,
+    }
     store.db.execute(
         "INSERT INTO scorecards(forecast_hash, created_at, scorecard) VALUES (?, ?, ?)",
         (manifest["content_hash"], time.time(), canonical_json(card)),

@@ -50,10 +50,15 @@ class RolloutSummary:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+def is_chat(conv: Conversation) -> bool:
+    """Whether a conversation is plain chat (no tools offered, called or answered)."""
+    return not conv.tools and not any(m.role == "tool" or m.tool_calls for m in conv.messages)
+
+
 def user_script(conv: Conversation, max_user_turns: int | None = None) -> list[Message]:
     """The parts of a conversation a rollout keeps: leading system messages and user turns
     (at most ``max_user_turns``); assistant and tool messages are what the release rewrites."""
-    if conv.tools or any(m.role == "tool" or m.tool_calls for m in conv.messages):
+    if not is_chat(conv):
         raise UsageError("a rollout needs chat conversations without tool calls")
     kept: list[Message] = []
     users = 0
