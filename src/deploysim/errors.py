@@ -7,10 +7,14 @@
     ├── InputError                  an input file cannot be read at all
     │   └── RecordError             one record of an input is malformed (file, record, line, why)
     ├── StoreError                  the run store is unusable (wrong schema version, corrupt)
-    └── StatsError                  a statistic asked for with impossible inputs
+    ├── StatsError                  a statistic asked for with impossible inputs
+    ├── ModelError                  one model call failed (kind, retryable, retry_after)
+    └── IncompleteRunError          work still missing after every pass (what was done is stored)
 
 Per-item problems inside a run (a bad record, a failed model call) are *data*: they are counted
-and reported, and only raise when the user asked for ``--strict``.
+and reported, and only raise when the user asked for ``--strict``. A :class:`ModelError` is
+such a problem: callers catch it per call, so that it reaches the CLI only where a single call
+is the whole command.
 """
 
 from __future__ import annotations
@@ -64,6 +68,27 @@ class StoreError(DeploysimError):
 
 class StatsError(DeploysimError):
     """A statistic was asked for with impossible inputs (e.g. k > n)."""
+
+
+class ModelError(DeploysimError):
+    """A model call failed.
+
+    ``retryable`` errors (429, 5xx, timeouts, dropped connections) are retried by the caller;
+    others are recorded as failures at once. ``kind`` names the error type that is stored with
+    the failure; ``retry_after`` is the server's requested wait in seconds, when it named one.
+    """
+
+    def __init__(
+        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class IncompleteRunError(DeploysimError):
+    """Work was still missing after every pass; what was done is stored (re-run to resume)."""
 
 
 def _opt(label: str, value: int | None) -> str | None:

@@ -262,7 +262,7 @@ def test_bad_specs_are_usage_errors() -> None:
         LlamaCppModel(ModelSpec.parse("llamacpp/gpt-5"))
     with pytest.raises(UsageError, match="unknown option"):
         LlamaCppModel(ModelSpec.parse("llamacpp/smollm2-135m?n_gpu_layers=9"))
-    with pytest.raises(UsageError, match="must be int"):
+    with pytest.raises(UsageError, match="must be an integer"):
         LlamaCppModel(ModelSpec.parse("llamacpp/smollm2-135m?n_ctx=big"))
 
 

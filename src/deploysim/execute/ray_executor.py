@@ -39,7 +39,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from deploysim.agent import RetryPolicy
-from deploysim.errors import DeploysimError, UsageError
+from deploysim.errors import IncompleteRunError, UsageError
 from deploysim.execute.work import (
     GradeQuery,
     GradeWriter,
@@ -91,10 +91,6 @@ READ_CONCURRENCY = 2
 # CPUs reserved per read task: none. Reads are short (SQLite, JSON), and they must fit beside
 # actors that reserve every CPU of the driver's node, or the pipeline would stall.
 READ_CPUS = 0.0
-
-
-class IncompleteRunError(DeploysimError):
-    """Work was still missing after every pass; what was done is stored (re-run to resume)."""
 
 
 @contextlib.contextmanager

@@ -11,17 +11,11 @@ from __future__ import annotations
 
 import importlib
 
-from deploysim.errors import UsageError
-from deploysim.models.base import (
-    GenerateConfig,
-    Generation,
-    Model,
-    ModelError,
-    ModelSpec,
-    Usage,
-)
+from deploysim.errors import ModelError, UsageError
+from deploysim.models.base import GenerateConfig, Generation, Model, ModelSpec, Usage
 
 __all__ = [
+    "EXTRAS",
     "PROVIDERS",
     "GenerateConfig",
     "Generation",
@@ -39,6 +33,9 @@ PROVIDERS: dict[str, tuple[str, str]] = {
     "anthropic": ("deploysim.models.anthropic", "AnthropicModel"),
     "llamacpp": ("deploysim.models.llamacpp", "LlamaCppModel"),
 }
+# provider -> the pip extra (pyproject.toml) that installs what it needs. The others need only
+# deploysim's own dependencies (the openai and anthropic SDKs are among them).
+EXTRAS: dict[str, str] = {"llamacpp": "local"}
 
 
 def get_model(spec: str | ModelSpec) -> Model:
@@ -53,9 +50,10 @@ def get_model(spec: str | ModelSpec) -> Model:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
+        extra = EXTRAS.get(parsed.provider)
+        fix = f"pip install 'deploysim[{extra}]'" if extra else "reinstall deploysim"
         raise UsageError(
-            f"model provider {parsed.provider!r} needs the package {e.name!r}; install it "
-            f"(pip install 'deploysim[{parsed.provider}]')"
+            f"model provider {parsed.provider!r} needs the package {e.name!r}; install it ({fix})"
         ) from e
     cls: type[Model] = getattr(module, class_name)
     return cls(parsed)

@@ -24,37 +24,25 @@ the parsed arguments (``{}`` when they are not a JSON object); consecutive messa
 merge, as the API requires alternation. Reasoning goes back as ``thinking`` blocks only when it
 has a signature and came from Anthropic; ``redacted`` reasoning as ``redacted_thinking``.
 
-Errors: as the openai provider (:func:`~deploysim.models.openai_compat.status_kind`), with 529
+Errors: as the openai provider (:func:`~deploysim.models._http.status_kind`), with 529
 ``overloaded``; the SDK never retries.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from deploysim.errors import DeploysimError, UsageError
+from deploysim.errors import ModelError, UsageError
 from deploysim.ingest.common import parse_tool_call
+from deploysim.models._http import DEFAULT_TIMEOUT_S, HTTPModel, written_by
 from deploysim.models.base import (
     FinishReason,
     GenerateConfig,
     Generation,
-    Model,
-    ModelError,
     ModelSpec,
     Usage,
-)
-from deploysim.models.openai_compat import (
-    LoopClient,
-    fast_http_client,
     number_option,
-    require_sdk,
-    resolve_api_key,
-    scrub,
-    sdk_error,
-    written_by,
 )
 from deploysim.schema import ImagePart, Message, OtherPart, ReasoningPart, TextPart, ToolDef
 
@@ -67,66 +55,40 @@ ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 OPTIONS = frozenset({"base_url", "max_tokens", "timeout", "thinking", "api_key_env"})
 _SAMPLING = frozenset({"temperature", "top_p", "top_k"})
 DEFAULT_MAX_TOKENS = 4096
-# Passed on every call: without a timeout, the SDK refuses large non-streaming max_tokens.
-DEFAULT_TIMEOUT_S = 600.0
 # Content blocks the API takes verbatim from an OtherPart of that kind.
 _PASSTHROUGH_BLOCKS = frozenset({"document", "search_result"})
-_FINISH: dict[str, FinishReason] = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
 
 
-class AnthropicModel(Model):
+class AnthropicModel(HTTPModel["anthropic.AsyncAnthropic"]):
     """A model behind the Anthropic Messages API; see the module docstring."""
 
+    sdk = "anthropic"
+    sdk_base_error = "AnthropicError"
+    default_base_url = ANTHROPIC_BASE_URL
+    spec_options = OPTIONS
+
     def __init__(self, spec: ModelSpec) -> None:
-        super().__init__(spec)
         sampling = sorted(set(spec.options) & _SAMPLING)
-        if sampling:
+        if sampling:  # named apart from other unknown options: they used to be valid
             raise UsageError(
                 f"model spec {str(spec)!r}: the Anthropic API takes no sampling parameters "
                 f"({', '.join(sampling)}) since API version 2026-10-21; drop them"
             )
-        unknown = sorted(set(spec.options) - OPTIONS)
-        if unknown:
-            raise UsageError(
-                f"model spec {str(spec)!r}: unknown option(s) {', '.join(unknown)}; "
-                f"the anthropic provider takes {', '.join(sorted(OPTIONS))}"
-            )
-        require_sdk("anthropic")
-        self.base_url = spec.options.get("base_url") or ANTHROPIC_BASE_URL
+        super().__init__(spec)
+
+    def _read_options(self) -> None:
         self.defaults = GenerateConfig(
-            max_tokens=number_option(spec, "max_tokens", int),
-            timeout_s=number_option(spec, "timeout", float),
+            max_tokens=number_option(self.spec, "max_tokens", int),
+            timeout_s=number_option(self.spec, "timeout", float),
         )
-        self.thinking = _thinking(spec)
-        self._api_key = resolve_api_key(spec, "ANTHROPIC_API_KEY", self.base_url)
-        self._client = LoopClient(self._new_client)
+        self.thinking = _thinking(self.spec)
 
     def _new_client(self) -> anthropic.AsyncAnthropic:
         from anthropic import AsyncAnthropic, DefaultAioHttpClient
 
-        return AsyncAnthropic(
-            api_key=self._api_key,
-            base_url=self.base_url,
-            max_retries=0,
-            timeout=self.defaults.timeout_s or DEFAULT_TIMEOUT_S,
-            # No spans: with content tracing they would copy prompts to a collector.
-            open_telemetry=False,
-            http_client=fast_http_client(DefaultAioHttpClient),
-        )
-
-    def _sdk(self) -> anthropic.AsyncAnthropic:
-        return self._client.get()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client (its connection pool)."""
-        await self._client.aclose()
+        # No spans: with content tracing they would copy prompts to a collector.
+        options = self._client_options(DefaultAioHttpClient)
+        return AsyncAnthropic(**options, open_telemetry=False)
 
     def request(
         self, messages: Sequence[Message], tools: Sequence[ToolDef], config: GenerateConfig
@@ -241,43 +203,12 @@ class AnthropicModel(Model):
             return self.base_url == ANTHROPIC_BASE_URL
         return written_by(m.model, self.spec.provider, self.base_url, ANTHROPIC_BASE_URL)
 
-    async def generate(
-        self, messages: Sequence[Message], tools: Sequence[ToolDef], config: GenerateConfig
-    ) -> Generation:
-        """One Messages API call; raises :class:`ModelError` on any failure."""
-        import anthropic
-
-        body = self.request(messages, tools, config)
-        timeout = config.timeout_s if config.timeout_s is not None else self.defaults.timeout_s
-        start = time.perf_counter()
-        try:
-            raw = await self._sdk().messages.with_raw_response.create(
-                **body, timeout=timeout if timeout is not None else DEFAULT_TIMEOUT_S
-            )
-            content = await raw.read()
-        except anthropic.AnthropicError as e:
-            raise sdk_error(
-                e,
-                f"{self.spec.provider}/{self.spec.name}",
-                timeout=timeout,
-                secret=self._api_key,
-                timeout_type=anthropic.APITimeoutError,
-                connection_type=anthropic.APIConnectionError,
-                status_type=anthropic.APIStatusError,
-            ) from None
-        latency = time.perf_counter() - start
-        try:
-            content = scrub(content, self._api_key)
-            data = json.loads(content)
-            if not isinstance(data, dict):
-                raise ValueError(f"the body is a JSON {type(data).__name__}, not an object")
-            return self._generation(data, latency)
-        except (ValueError, KeyError, TypeError, AttributeError, DeploysimError) as e:
-            raise ModelError(
-                "malformed_response",
-                f"{self.spec.provider}/{self.spec.name}: unreadable response: {e}"[:500],
-                retryable=True,
-            ) from None
+    async def _send(self, body: dict[str, Any], timeout: float | None) -> bytes:
+        raw = await self._sdk().messages.with_raw_response.create(
+            **body, timeout=timeout if timeout is not None else DEFAULT_TIMEOUT_S
+        )
+        content: bytes = await raw.read()
+        return content
 
     def _generation(self, data: dict[str, Any], latency: float) -> Generation:
         texts: list[str] = []
@@ -335,3 +266,14 @@ def _image_source(image: str) -> dict[str, Any]:
         media_type, _, data = image[5:].partition(";base64,")
         return {"type": "base64", "media_type": media_type, "data": data}
     return {"type": "url", "url": image}
+
+
+# The API's stop_reason values, as deploysim names them (anything else: "unknown").
+_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# ModelError lives in the one exception tree; re-exported here, where providers used to find it.
+from deploysim.errors import ModelError as ModelError
 from deploysim.errors import UsageError
 from deploysim.schema import JSONValue, Message, ToolCall, ToolDef, canonical_hash
 
+N = TypeVar("N", int, float)
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "unknown"]
 
 
@@ -110,20 +113,6 @@ class Generation(_Value):
         )
 
 
-class ModelError(Exception):
-    """A call failed. ``retryable`` errors (429, 5xx, timeouts, dropped connections) are retried
-    by the caller; others are recorded as failures at once. ``kind`` names the error type that is
-    stored with the failure."""
-
-    def __init__(
-        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None
-    ):
-        super().__init__(message)
-        self.kind = kind
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-
 class Model(abc.ABC):
     """Base of every provider. Subclasses implement :meth:`generate` and nothing else."""
 
@@ -144,3 +133,30 @@ class Model(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec}>"
+
+
+# --- spec options, read the same way by every provider ----------------------------------------
+
+
+def check_options(spec: ModelSpec, allowed: frozenset[str]) -> None:
+    """A :class:`UsageError` naming the spec's options outside ``allowed``, if any."""
+    unknown = sorted(set(spec.options) - allowed)
+    if unknown:
+        raise UsageError(
+            f"model spec {str(spec)!r}: unknown option(s) {', '.join(unknown)}; "
+            f"the {spec.provider} provider takes {', '.join(sorted(allowed))}"
+        )
+
+
+def number_option(spec: ModelSpec, key: str, kind: type[N]) -> N | None:
+    """Spec option ``key`` as ``kind`` (``None`` when absent); a :class:`UsageError` if not one."""
+    value = spec.options.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise UsageError(
+            f"model spec {str(spec)!r}: option {key}={value!r} must be a"
+            f"{'n integer' if kind is int else ' number'}"
+        ) from None

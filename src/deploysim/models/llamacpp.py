@@ -33,7 +33,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,15 +42,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 
-from deploysim.errors import UsageError
+from deploysim.errors import ModelError, UsageError
 from deploysim.models.base import (
     FinishReason,
     GenerateConfig,
     Generation,
     Model,
-    ModelError,
     ModelSpec,
     Usage,
+    check_options,
+    number_option,
 )
 from deploysim.models.local_weights import LOCAL_MODELS, ensure_model_file
 from deploysim.schema import JSONValue, Message, ToolCall, ToolDef, canonical_hash
@@ -69,7 +70,7 @@ DEFAULT_N_CTX = 4096
 DEFAULT_MAX_TOKENS = 512
 DEFAULT_TOP_LOGPROBS = 20
 _NO_LLAMA = "{spec} needs llama-cpp-python; install it with: pip install " + LLAMA_CPP_PIN
-OPTIONS = ("max_tokens", "n_ctx", "n_threads", "seed", "temperature", "top_p")
+OPTIONS = frozenset({"max_tokens", "n_ctx", "n_threads", "seed", "temperature", "top_p"})
 
 
 class _Sampling(NamedTuple):
@@ -144,26 +145,21 @@ class LlamaCppModel(Model):
                 f"unknown local model {spec.name!r} in {str(spec)!r}; choose one of: "
                 + ", ".join(f"llamacpp/{n}" for n in LOCAL_MODELS)
             )
-        unknown = sorted(set(spec.options) - set(OPTIONS))
-        if unknown:
-            raise UsageError(
-                f"model spec {str(spec)!r}: unknown option(s) {', '.join(unknown)}; "
-                f"llamacpp models take {', '.join(OPTIONS)}"
-            )
+        check_options(spec, OPTIONS)
         self.sampling = _SAMPLING.get(spec.name, _QWEN)
         self.defaults = GenerateConfig(
-            temperature=_option(spec, "temperature", float),
-            top_p=_option(spec, "top_p", float),
-            max_tokens=_option(spec, "max_tokens", int),
-            seed=_option(spec, "seed", int),
+            temperature=number_option(spec, "temperature", float),
+            top_p=number_option(spec, "top_p", float),
+            max_tokens=number_option(spec, "max_tokens", int),
+            seed=number_option(spec, "seed", int),
         )
-        self.n_ctx = _option(spec, "n_ctx", int) or DEFAULT_N_CTX
+        self.n_ctx = number_option(spec, "n_ctx", int) or DEFAULT_N_CTX
         if self.n_ctx < 256:
             raise UsageError(f"model spec {str(spec)!r}: n_ctx must be at least 256")
         # One core is left for everything else: llama.cpp's threads spin at a barrier on every
         # layer, and when any of them loses its core to another busy thread, decoding slows
         # several-fold (docs/design/local-models.md has the numbers).
-        self.n_threads: int = _option(spec, "n_threads", int) or max(1, _cpu_count() - 1)
+        self.n_threads: int = number_option(spec, "n_threads", int) or max(1, _cpu_count() - 1)
         if self.n_threads < 1:
             raise UsageError(f"model spec {str(spec)!r}: n_threads must be at least 1")
         # Verified now, not on first call: a damaged install is a user mistake to stop on.
@@ -602,19 +598,6 @@ def _tool_call(i: int, block: str) -> ToolCall:
         return ToolCall(id=call_id, function=value["name"], raw_arguments=args, parse_error=str(e))
     raw = None if args == json.dumps(parsed) else args
     return ToolCall(id=call_id, function=value["name"], arguments=parsed, raw_arguments=raw)
-
-
-def _option(spec: ModelSpec, key: str, kind: Callable[[str], _T]) -> _T | None:
-    value = spec.options.get(key)
-    if value is None or value == "":
-        return None
-    try:
-        return kind(value)
-    except ValueError:
-        name = getattr(kind, "__name__", "a number")
-        raise UsageError(
-            f"model spec {str(spec)!r}: option {key}={value!r} must be {name}"
-        ) from None
 
 
 def _first(*values: _T | None) -> _T:

@@ -25,9 +25,9 @@ import asyncio
 import math
 from collections.abc import Sequence
 
-from deploysim.errors import UsageError
+from deploysim.errors import ModelError, UsageError
 from deploysim.ingest.common import parse_tool_call
-from deploysim.models.base import GenerateConfig, Generation, Model, ModelError, ModelSpec, Usage
+from deploysim.models.base import GenerateConfig, Generation, Model, ModelSpec, Usage
 from deploysim.schema import Message, ToolDef, canonical_hash
 
 SCRIPTS = ("echo", "constant", "refuse", "yes", "fail", "call")
