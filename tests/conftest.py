@@ -1,10 +1,13 @@
-"""Shared fixtures: the real public data in ../shared/data, and an isolated secret key."""
+"""Shared fixtures: the real public data in ../shared/data, and an isolated secret key; the
+optional extras' markers (``tests/extras.py``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from tests import extras
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = SHARED / "data"
@@ -20,3 +23,8 @@ def _secret_key(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPa
     """Tests never touch the user's key file: a fixed key comes from the environment."""
     monkeypatch.setenv("DEPLOYSIM_SECRET_KEY", "test-secret-key")
     monkeypatch.setenv("DEPLOYSIM_KEY_FILE", str(tmp_path_factory.getbasetemp() / "secret.key"))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test whose extras are missing, or fail it under DEPLOYSIM_REQUIRE_EXTRAS=1."""
+    extras.check(item)

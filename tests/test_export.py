@@ -88,8 +88,10 @@ def test_rationales_only_when_asked(store: Synthetic, tmp_path: Path) -> None:
     assert any("check on" in g["rationale"] for g in grades)
 
 
+@pytest.mark.exports
 def test_parquet_tables_are_typed_and_complete(store: Synthetic, tmp_path: Path) -> None:
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.parquet as pq
+
     with Store(store.path) as st:
         written = export(st, "parquet", tmp_path)["tables"]
     for name, columns in TABLES.items():
@@ -137,8 +139,10 @@ def test_otel_events_one_per_grade(store: Synthetic, tmp_path: Path) -> None:
     assert "gen_ai.evaluation.explanation" in first["attributes"]
 
 
+@pytest.mark.exports
 def test_inspect_logs_read_back_by_inspect(store: Synthetic, tmp_path: Path) -> None:
-    log_mod = pytest.importorskip("inspect_ai.log")
+    import inspect_ai.log as log_mod
+
     with Store(store.path) as st:
         logs = export(st, "inspect", tmp_path)["logs"]
         replays = dict(
@@ -185,9 +189,9 @@ def test_inspect_logs_read_back_by_inspect(store: Synthetic, tmp_path: Path) -> 
         assert log.eval.metadata["prefix_manifest_hash"]
 
 
+@pytest.mark.exports
 def test_inspect_log_reingests(store: Synthetic, tmp_path: Path) -> None:
     """deploysim's own Inspect reader takes the exported logs back as conversations."""
-    pytest.importorskip("inspect_ai")
     with Store(store.path) as st:
         logs = export(st, "inspect", tmp_path / "logs")["logs"]
     result = CliRunner().invoke(
@@ -217,9 +221,9 @@ def test_openai_export_kept(store: Synthetic, tmp_path: Path) -> None:
     assert [m["role"] for m in first["messages"]] == ["system", "user", "assistant"]
 
 
+@pytest.mark.exports
 def test_inspect_export_inside_an_event_loop(store: Synthetic, tmp_path: Path) -> None:
     """From a notebook or any running loop, where asyncio.run() refuses to nest."""
-    pytest.importorskip("inspect_ai")
 
     async def main() -> list[dict[str, object]]:
         with Store(store.path) as st:

@@ -22,9 +22,9 @@ from deploysim.tools import ToolPolicy
 from tests.conftest import HH, TAU
 from tests.test_tools import _responses
 
-llama = pytest.importorskip("llama_cpp", reason="llama-cpp-python is installed by scripts/test.sh")
 
-
+@pytest.mark.local
+@pytest.mark.smollm2
 def test_replay_with_a_real_local_model_stores_the_full_spec(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as st:
         ingest_file(HH, st)
@@ -57,6 +57,8 @@ def test_judge_scores_from_logprobs_of_an_openai_compatible_server() -> None:
     assert inverted.score == pytest.approx(0.3, abs=1e-6)
 
 
+@pytest.mark.local
+@pytest.mark.smollm2
 def test_judge_with_a_real_local_model() -> None:
     grader = get_grader("judge/REFUSAL?judge=llamacpp/smollm2-135m")
     result = asyncio.run(grader.grade(ITEM))
@@ -74,6 +76,8 @@ def _tau_store(path: Path, size: int) -> Store:
     return st
 
 
+@pytest.mark.local
+@pytest.mark.qwen
 @pytest.mark.slow
 def test_tau_bench_tools_recorded_where_they_match_simulated_by_a_local_model(
     tmp_path: Path,
@@ -99,6 +103,8 @@ def test_tau_bench_tools_recorded_where_they_match_simulated_by_a_local_model(
             assert isinstance(json.loads(m.text), dict)
 
 
+@pytest.mark.local
+@pytest.mark.qwen
 @pytest.mark.slow
 def test_tau_bench_replay_with_a_local_qwen_candidate_ends_properly(tmp_path: Path) -> None:
     """Qwen-0.5B replays a tau-bench turn with the tool layer on: the loop ends (an answer, the

@@ -1,6 +1,7 @@
 """The Ray executor on a local Ray instance: the local executor's results, resumable, and
 nothing lost when a worker is killed. One Ray instance serves the whole module."""
 
+# ruff: noqa: E402 - the imports after extras.require("ray") need Ray
 from __future__ import annotations
 
 import json
@@ -16,7 +17,11 @@ from urllib.parse import quote
 
 import pytest
 
-pytest.importorskip("ray")
+from tests import extras
+
+# Before the imports that need Ray: skip the module without it, or fail under
+# DEPLOYSIM_REQUIRE_EXTRAS=1.
+extras.require("ray")
 
 from deploysim.agent import RetryPolicy
 from deploysim.execute import ray_executor

