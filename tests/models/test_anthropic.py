@@ -12,8 +12,7 @@ import pytest
 from aiohttp import web
 
 from deploysim.errors import UsageError
-from deploysim.models import GenerateConfig, Generation, ModelError, ModelSpec, get_model
-from deploysim.models import _http as http
+from deploysim.models import GenerateConfig, Generation, ModelError, ModelSpec, _http, get_model
 from deploysim.models.anthropic import AnthropicModel
 from deploysim.schema import (
     ImagePart,
@@ -310,7 +309,7 @@ def test_faults_map_to_model_errors(
     retry_after: float | None,
 ) -> None:
     if transport == "httpx2":  # as when a proxy is configured or aiohttp is missing
-        monkeypatch.setattr(http, "fast_http_client", lambda factory: None)
+        monkeypatch.setattr(_http, "fast_http_client", lambda factory: None)
     srv.faults.append(fault)
     m = model(srv.url)
     # A short timeout only where the server hangs (a busy CI machine once took over 0.3 s for

@@ -26,9 +26,9 @@ from deploysim.models import (
     Model,
     ModelError,
     ModelSpec,
+    _http,
     get_model,
 )
-from deploysim.models import _http as http
 from deploysim.models._http import parse_retry_after, status_kind
 from deploysim.models.openai_compat import OpenAIModel
 from deploysim.schema import Message, ReasoningPart, TextPart, ToolCall, ToolDef
@@ -256,7 +256,7 @@ def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     """Both HTTP transports the SDK may use: aiohttp (the default here) and httpx2 (used when a
     proxy is configured or aiohttp is missing). They raise different errors for one fault."""
     if request.param == "httpx2":
-        monkeypatch.setattr(http, "fast_http_client", lambda factory: None)
+        monkeypatch.setattr(_http, "fast_http_client", lambda factory: None)
     return str(request.param)
 
 
@@ -339,9 +339,9 @@ def test_aiohttp_transport_only_without_proxy(monkeypatch: pytest.MonkeyPatch) -
     for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "localhost")
-    assert http.fast_http_client(make) == "aiohttp client"
+    assert _http.fast_http_client(make) == "aiohttp client"
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    assert http.fast_http_client(make) is None
+    assert _http.fast_http_client(make) is None
 
 
 def test_status_kinds() -> None:

@@ -26,7 +26,7 @@ __all__ = [
     "get_model",
 ]
 
-# provider -> (module, class). Modules are imported lazily: SDKs are optional.
+# provider -> (module, class). Imported lazily: llama.cpp is optional and the SDKs are slow to load.
 PROVIDERS: dict[str, tuple[str, str]] = {
     "scripted": ("deploysim.models.scripted", "ScriptedModel"),
     "openai": ("deploysim.models.openai_compat", "OpenAIModel"),
