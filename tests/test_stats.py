@@ -25,6 +25,9 @@ from deploysim.stats import (
     fisher_compare,
     fisher_compare_many,
     grader_validation,
+    gumbel_tail_fit,
+    gumbel_tail_from_counts,
+    hajek_prevalence,
     jeffreys_interval,
     jeffreys_rate,
     log_correlation,
@@ -33,16 +36,11 @@ from deploysim.stats import (
     novel_type_threshold,
     paired_sign_flip_test,
     per_100k,
+    prefix_probabilities,
     rogan_gladen,
     sme,
     sme_summary,
     zero_event_upper_bound,
-)
-from deploysim.stats_tail import (
-    gumbel_tail_fit,
-    gumbel_tail_from_counts,
-    hajek_prevalence,
-    prefix_probabilities,
 )
 
 approx = pytest.approx

@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from deploysim.stats import jeffreys_interval
-from deploysim.stats_tail import gumbel_tail_fit, gumbel_tail_from_counts, hajek_prevalence
+from deploysim.stats import (
+    gumbel_tail_fit,
+    gumbel_tail_from_counts,
+    hajek_prevalence,
+    jeffreys_interval,
+)
 
 DRAWS = 10_000
 

@@ -18,12 +18,12 @@ import scipy.stats as sps
 
 from deploysim.stats import (
     fisher_compare_many,
+    hajek_prevalence,
     jeffreys_interval,
     jeffreys_rate,
     per_100k,
     rogan_gladen,
 )
-from deploysim.stats_tail import hajek_prevalence
 from deploysim.store import Store
 
 LOGGED = "logged"
