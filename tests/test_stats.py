@@ -76,16 +76,17 @@ def test_rogan_gladen_uncorrectable_returns_observed_rate() -> None:
     assert res.interval is not None and res.interval.contains(0.3)
 
 
-def test_rogan_gladen_delta_interval_by_hand() -> None:
-    # p_obs = 0.3, Se = 0.8, Sp = 0.9: p = (0.3 - 0.1) / 0.7 = 0.285714, and
-    # Var = [0.21/1000 + p^2 * 0.16/200 + (1-p)^2 * 0.09/500] / 0.7^2, z = 1.959964.
+def test_rogan_gladen_profile_interval_near_the_delta_method_at_large_counts() -> None:
+    # p_obs = 0.3, Se = 0.8, Sp = 0.9: p = (0.3 - 0.1) / 0.7 = 0.285714. With 1000 + 200 + 500
+    # observations the profile-likelihood interval is close to the delta method's
+    # p +- 1.96 sqrt(Var), Var = [0.21/1000 + p^2 * 0.16/200 + (1-p)^2 * 0.09/500] / 0.7^2
+    # = [0.2321, 0.3394], and skewed the way a likelihood is (longer towards 1/2).
     res = rogan_gladen(0.3, 0.8, 0.9, n=1000, n_pos=200, n_neg=500)
-    p = 0.2 / 0.7
-    var = (0.21 / 1000 + p**2 * 0.16 / 200 + (1 - p) ** 2 * 0.09 / 500) / 0.49
     assert res.estimate == approx(0.285714, abs=1e-6)
     assert res.interval is not None
-    assert res.interval.lower == approx(p - 1.959964 * math.sqrt(var), rel=1e-6)
-    assert res.interval.upper == approx(p + 1.959964 * math.sqrt(var), rel=1e-6)
+    assert res.interval.lower == approx(0.2321, abs=0.002)
+    assert res.interval.upper == approx(0.3394, abs=0.003)
+    assert res.interval.upper - 0.285714 > 0.285714 - res.interval.lower
 
 
 def test_grader_validation_counts() -> None:
@@ -109,9 +110,16 @@ def test_jeffreys_interval_worked_examples() -> None:
     ci = jeffreys_interval(3, 100_000)
     assert per_100k(ci.lower) == approx(0.845, abs=5e-4)
     assert per_100k(ci.upper) == approx(8.01, abs=5e-3)
-    ci0 = jeffreys_interval(0, 200_000)
+    ci0 = jeffreys_interval(0, 200_000, modified=False)
     assert ci0.lower == 0.0
     assert per_100k(ci0.upper) == approx(1.26, abs=5e-3)
+    # The default (modified) interval takes Clopper-Pearson's bound at k = 0:
+    # 1 - 0.025^(1/200000) = 1.844 per 100k.
+    assert per_100k(jeffreys_interval(0, 200_000).upper) == approx(1.844, abs=1e-3)
+    # ... and at k = 1: Beta(1, n) and Beta(2, n - 1) quantiles.
+    ci1 = jeffreys_interval(1, 10)
+    assert ci1.lower == approx(1 - 0.975 ** (1 / 10), rel=1e-9)
+    assert ci1.upper == approx(0.4450, abs=1e-4)
 
 
 def test_jeffreys_interval_upper_is_one_at_k_equals_n() -> None:
@@ -538,48 +546,48 @@ def test_rogan_gladen_identity_at_perfect_grader(p: float) -> None:
 
 @PROPS
 @given(
-    st.floats(0.0, 1.0),
-    st.floats(0.5, 1.0),
-    st.floats(0.5, 1.0),
-    st.integers(1, 10**6),
-    st.integers(1, 10**4),
-    st.integers(1, 10**4),
+    st.integers(0, 2000),
+    st.integers(1, 2000),
+    st.integers(0, 100),
+    st.integers(1, 100),
+    st.integers(0, 100),
+    st.integers(1, 100),
 )
-def test_rogan_gladen_interval_contains_estimate(
-    p: float, se: float, sp: float, n: int, n_pos: int, n_neg: int
+def test_rogan_gladen_interval_never_zero_width(
+    k: int, n: int, tp: int, n_pos: int, tn: int, n_neg: int
 ) -> None:
-    res = rogan_gladen(p, se, sp, n=n, n_pos=n_pos, n_neg=n_neg)
-    assert 0.0 <= res.estimate <= 1.0
-    assert res.interval is not None and res.interval.contains(res.estimate)
+    # The delta method gave [0, 0] whenever the uncorrected value was negative, and a width
+    # that vanished with a validation measured at Sp = 1.
+    k, tp, tn = min(k, n), min(tp, n_pos), min(tn, n_neg)
+    res = rogan_gladen(k / n, tp / n_pos, tn / n_neg, n=n, n_pos=n_pos, n_neg=n_neg)
+    assert res.interval is not None
+    assert res.interval.upper > res.interval.lower
+    assert res.interval.contains(res.estimate)
 
 
-@PROPS
-@given(
-    st.integers(1, 5000),
-    st.integers(1, 5000),
-    st.integers(1, 5000),
-    st.floats(0.5, 0.99),
-)
-def test_bias_corrected_interval_contains_estimate(a: int, b: int, c: int, level: float) -> None:
+@pytest.mark.parametrize(("a", "b", "c", "level"), [(20, 24, 15, 0.95), (1, 300, 7, 0.9)])
+def test_bias_corrected_interval_by_hand(a: int, b: int, c: int, level: float) -> None:
+    # r = a * b / c (per 1e6), SE = sqrt(sum 1/(K + 1/2)), interval r x/÷ exp(z SE).
     res = bias_corrected_forecast(
         prod_y=a / 1e6, sim_xy=b / 1e6, sim_yy=c / 1e6, k_prod_y=a, k_xy=b, k_yy=c, level=level
     )
-    assert res.lower <= res.rate <= res.upper
+    z = {0.95: 1.959964, 0.9: 1.644854}[level]
+    factor = math.exp(z * math.sqrt(1 / (a + 0.5) + 1 / (b + 0.5) + 1 / (c + 0.5)))
     assert res.rate == approx(a * b / c / 1e6)
+    assert res.lower == approx(res.rate / factor, rel=1e-6)
+    assert res.upper == approx(res.rate * factor, rel=1e-6)
 
 
 @PROPS
 @given(
     st.lists(st.integers(0, 1), min_size=1, max_size=60),
     st.floats(1e-4, 1.0),
-    st.integers(1, 8),
 )
-def test_hajek_equal_weights_is_plain_rate(flags: list[int], pi: float, n_conv: int) -> None:
-    clusters = [i % n_conv for i in range(len(flags))]
-    res = hajek_prevalence(flags, [pi] * len(flags), clusters, n_boot=200)
+def test_hajek_equal_weights_independent_turns(flags: list[int], pi: float) -> None:
+    res = hajek_prevalence(flags, [pi] * len(flags))
     assert res.estimate == approx(sum(flags) / len(flags), abs=1e-12)
-    assert res.effective_n == approx(len(flags))
     assert res.lower <= res.estimate <= res.upper
+    assert res.upper > res.lower  # never of zero width, even at k = 0 or k = n
 
 
 @PROPS
@@ -595,43 +603,50 @@ def test_hajek_weighted_properties(items: list[tuple[int, float, int]], scale: f
     flags = [y for y, _, _ in items]
     pis = [p for _, p, _ in items]
     conv = [f"c{c}" for _, _, c in items]
-    res = hajek_prevalence(flags, pis, conv, n_boot=300, seed=1)
+    res = hajek_prevalence(flags, pis, conv)
     w = [1 / p for p in pis]
     expected = sum(wi * y for wi, y in zip(w, flags, strict=True)) / sum(w)
     assert res.estimate == approx(expected)
-    # Hajek is invariant to a common rescaling of the inclusion probabilities.
-    scaled = hajek_prevalence(flags, [p * scale for p in pis], conv, n_boot=50)
+    # Hajek, and its interval, are invariant to a common rescaling of the inclusion
+    # probabilities.
+    scaled = hajek_prevalence(flags, [p * scale for p in pis], conv)
     assert scaled.estimate == approx(res.estimate)
-    assert res.lower <= res.estimate <= res.upper
+    assert (scaled.lower, scaled.upper) == (approx(res.lower), approx(res.upper))
+    assert res.lower <= res.estimate <= res.upper < 1.0 or res.upper == 1.0
     assert res.n_clusters == len(set(conv))
+    assert res.effective_n <= sum(w) ** 2 / sum(x * x for x in w) + 1e-9  # at most Kish's n
 
 
 def test_hajek_weights_by_inverse_inclusion_probability() -> None:
     # A flagged item sampled with pi = 0.1 stands for 10 items; unflagged ones for 1 each.
-    res = hajek_prevalence([1, 0, 0, 0, 0], [0.1, 1, 1, 1, 1], n_boot=100)
+    res = hajek_prevalence([1, 0, 0, 0, 0], [0.1, 1, 1, 1, 1])
     assert res.estimate == approx(10 / 14)
-    assert res.effective_n == approx(14**2 / 104)
+    # Linearisation: residuals 10(1 - 5/7) = 20/7 and 4 x (0 - 5/7); v = 5/4 * sum r^2 / 14^2.
+    v = 5 / 4 * ((20 / 7) ** 2 + 4 * (5 / 7) ** 2) / 196
+    t_adj = (1.959964 / 2.776445) ** 2  # z / t(4 df), squared
+    kish = 14**2 / 104
+    assert res.effective_n == approx(min(kish, (10 / 14) * (4 / 14) / v * t_adj), rel=1e-5)
 
 
-def test_hajek_bootstrap_resamples_whole_conversations() -> None:
-    # Conversation a: one flagged turn; b: three clean turns. Resampling two conversations gives
-    # aa -> 1, ab -> 1/4, bb -> 0 (probabilities 1/4, 1/2, 1/4), so the 95 % percentile
-    # interval is exactly [0, 1] around the estimate 1/4.
-    res = hajek_prevalence([1, 0, 0, 0], [1, 1, 1, 1], ["a", "b", "b", "b"])
-    assert res.estimate == 0.25
-    assert (res.lower, res.upper) == (0.0, 1.0)
-    assert (res.n_items, res.n_clusters) == (4, 2)
+def test_hajek_zero_count_uses_kish_n_over_prefixes() -> None:
+    # 0 flags in 50 prefixes x 4 draws: nothing says how alike the draws are, so the interval
+    # counts prefixes: Clopper-Pearson's 1 - 0.025^(1/50), not 1 - 0.025^(1/200).
+    prefixes = [i // 4 for i in range(200)]
+    res = hajek_prevalence([0] * 200, None, prefixes, prefixes)
+    assert res.effective_n == approx(50)
+    assert (res.lower, res.upper) == (0.0, approx(1 - 0.025 ** (1 / 50)))
+    assert res.design_effect == approx(4)
 
 
-def test_hajek_bootstrap_is_seeded_and_clustered() -> None:
-    flags = [1, 1, 1, 0, 0, 0, 0, 0] * 10
-    conv = [i // 4 for i in range(80)]  # 20 conversations of 4 identical-ish turns
-    a = hajek_prevalence(flags, [0.5] * 80, conv, seed=7)
-    b = hajek_prevalence(flags, [0.5] * 80, conv, seed=7)
-    assert a == b
-    unclustered = hajek_prevalence(flags, [0.5] * 80, seed=7)
-    # Conversations are all-flagged or all-clean, so resampling them is noisier than turns.
-    assert (a.upper - a.lower) > (unclustered.upper - unclustered.lower)
+def test_hajek_clusters_widen_the_interval_of_correlated_turns() -> None:
+    # 20 conversations of 4 turns, all flagged or all clean: the turns are worth 20 draws, not
+    # 80, and the interval says so.
+    flags = [1, 1, 1, 1, 0, 0, 0, 0] * 10
+    conv = [i // 4 for i in range(80)]
+    clustered = hajek_prevalence(flags, None, conv)
+    independent = hajek_prevalence(flags, None)
+    assert clustered.effective_n < 25 < 75 < independent.effective_n
+    assert (clustered.upper - clustered.lower) > 1.5 * (independent.upper - independent.lower)
 
 
 @PROPS

@@ -93,9 +93,16 @@ def register(
     if not 0.0 < alpha < 1.0:
         raise UsageError(f"--alpha must be in (0, 1), got {alpha}")
     rows = estimate(store, sample=sample)
-    by = {(e.model, e.grader_hash): e for e in rows}
+    # Rows with nothing graded (every replay failed or every grade ungradable) have no rate to
+    # forecast from: they are listed in the manifest as unmeasured, with their counts.
+    unmeasured = [_counts(e) for e in rows if not e.measured]
+    by = {(e.model, e.grader_hash): e for e in rows if e.measured}
     challenging = (
-        {(e.model, e.grader_hash): e for e in estimate(store, sample=challenging_sample)}
+        {
+            (e.model, e.grader_hash): e
+            for e in estimate(store, sample=challenging_sample)
+            if e.measured
+        }
         if challenging_sample
         else {}
     )
@@ -114,9 +121,9 @@ def register(
         yy = by.get((deployed, gh)) if deployed else None
         if yy is not None:
             bc = bias_corrected_forecast(
-                prod_y=y_prod.rate,
-                sim_xy=x.rate,
-                sim_yy=yy.rate,
+                prod_y=_rate(y_prod),
+                sim_xy=_rate(x),
+                sim_yy=_rate(yy),
                 k_prod_y=y_prod.k,
                 k_xy=x.k,
                 k_yy=yy.k,
@@ -130,7 +137,7 @@ def register(
         cx, cy = challenging.get((candidate, gh)), challenging.get((deployed or LOGGED, gh))
         if cx is not None and cy is not None:
             methods["challenging_raw"] = _point(cx)
-            scaled = min(y_prod.rate * cx.rate / cy.rate, 1.0)
+            scaled = min(_rate(y_prod) * _rate(cx) / _rate(cy), 1.0)
             methods["challenging_scaled"] = {"rate": scaled, "ci_low": None, "ci_high": None}
         for method, m in methods.items():
             forecasts.append(
@@ -139,9 +146,9 @@ def register(
                     "grader_hash": gh,
                     "method": method,
                     **m,
-                    "baseline_rate": y_prod.rate,
-                    "direction": _direction(m["rate"], y_prod.rate),
-                    "ratio": m["rate"] / y_prod.rate,
+                    "baseline_rate": _rate(y_prod),
+                    "direction": _direction(m["rate"], _rate(y_prod)),
+                    "ratio": m["rate"] / _rate(y_prod),
                 }
             )
     if not forecasts:
@@ -175,6 +182,7 @@ def register(
         "alpha": alpha,
         "hypotheses": _hypotheses(primary, alpha, challenging_sample, simulated),
         "forecasts": forecasts,
+        "unmeasured": unmeasured,
         **(extra or {}),
     }
     return {**body, "content_hash": canonical_hash(body)}
@@ -222,8 +230,36 @@ def _hypotheses(
     return out
 
 
+def _rate(e: Estimate) -> float:
+    if e.rate is None:  # callers keep measured rows only
+        raise ValueError(f"{e.model} x {e.category} has no graded turns")
+    return e.rate
+
+
+def _counts(e: Estimate) -> dict[str, Any]:
+    """A row's counts: what was attempted, what failed, what could not be graded."""
+    return {
+        "model": e.model,
+        "category": e.category,
+        "grader_hash": e.grader_hash,
+        "attempted": e.attempted,
+        "failed": e.failed,
+        "ungradable": e.ungradable,
+        "n": e.n,
+        "k": e.k,
+    }
+
+
 def _point(e: Estimate) -> dict[str, Any]:
-    return {"rate": e.rate, "ci_low": e.ci_low, "ci_high": e.ci_high, "k": e.k, "n": e.n}
+    return {
+        "rate": e.rate,
+        "ci_low": e.ci_low,
+        "ci_high": e.ci_high,
+        "k": e.k,
+        "n": e.n,
+        "failed": e.failed,
+        "ungradable": e.ungradable,
+    }
 
 
 def _direction(rate: float, baseline: float) -> str:

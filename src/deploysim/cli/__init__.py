@@ -484,107 +484,6 @@ def grade(
         out.print("nothing to grade: every response already has these graders' grades")
 
 
-@app.command("estimate")
-def estimate_cmd(
-    store: StoreOpt,
-    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Per model x category: n, k, rate with interval, corrected rate, failures, ungradable."""
-    from deploysim.estimates import estimate
-    from deploysim.replay import sample_id
-
-    require_store(store)
-    with Store(store) as st:
-        if sample_name is not None:
-            sample_id(st, sample_name)  # an unknown sample is an error, not an empty table
-        rows = estimate(st, sample=sample_name)
-    if as_json:
-        print_json({"estimates": [e.to_json() for e in rows]})
-        return
-    table = Table(title="estimates (rate per 100k, Jeffreys 95% interval)")
-    cols = (
-        "model",
-        "category",
-        "grader",
-        "attempted",
-        "failed",
-        "ungradable",
-        "n",
-        "k",
-        "per 100k",
-        "95% CI",
-        "corrected",
-    )
-    for col in cols:
-        left = col in ("model", "category", "grader")
-        table.add_column(col, justify="left" if left else "right")
-    for e in rows:
-        corrected = "-" if e.corrected_rate is None else f"{e.corrected_rate * 1e5:,.0f}"
-        if e.correctable is False:
-            corrected = "uncorrectable"
-        table.add_row(
-            e.model,
-            e.category,
-            f"{e.grader}#{e.grader_hash[:6]}",
-            str(e.attempted),
-            str(e.failed),
-            str(e.ungradable),
-            str(e.n),
-            str(e.k),
-            f"{e.per_100k:,.0f}",
-            f"{e.ci_low * 1e5:,.0f}-{e.ci_high * 1e5:,.0f}",
-            corrected,
-        )
-    out.print(table)
-
-
-@app.command("compare")
-def compare_cmd(
-    store: StoreOpt,
-    candidate: Annotated[str, typer.Option(help="Candidate model spec.")],
-    baseline: Annotated[str, typer.Option(help="Baseline model spec, or 'logged'.")] = "logged",
-    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
-    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.1,
-    bh: Annotated[bool, typer.Option("--bh", help="Benjamini-Hochberg across categories.")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Candidate vs baseline per category: ratio with interval, Fisher p-value, significance."""
-    from deploysim.estimates import LOGGED, compare, estimate
-    from deploysim.replay import sample_id
-
-    require_store(store)
-    with Store(store) as st:
-        if sample_name is not None:
-            sample_id(st, sample_name)  # an unknown sample is an error, not an empty table
-        rows = estimate(st, sample=sample_name)
-    a = str(parse_model(candidate))
-    b = baseline if baseline == LOGGED else str(parse_model(baseline))
-    comps = compare(rows, a, b, alpha=alpha, correction="bh" if bh else "none")
-    if not comps:
-        raise InputError(
-            f"no category graded for both {a!r} and {b!r}; models with grades: "
-            f"{sorted({e.model for e in rows})}"
-        )
-    if as_json:
-        print_json({"comparisons": [c.to_json() for c in comps]})
-        return
-    table = Table(title=f"{a} vs {b}")
-    for col in ("category", "k/n cand.", "k/n base.", "ratio", "95% CI", "p", "significant"):
-        table.add_column(col, justify="left" if col == "category" else "right")
-    for c in comps:
-        table.add_row(
-            c.category,
-            f"{c.k_a}/{c.n_a}",
-            f"{c.k_b}/{c.n_b}",
-            f"{c.ratio:.2f}",
-            f"{c.ratio_ci_low:.2f}-{c.ratio_ci_high:.2f}",
-            f"{c.p_adjusted:.3g}",
-            "yes" if c.significant else "no",
-        )
-    out.print(table)
-
-
 @app.command()
 def realism(
     store: StoreOpt,
@@ -712,7 +611,7 @@ def _finish(result: dict[str, Any], as_json: bool) -> None:
 
 # Commands that live in their own modules register themselves on the app.
 def _register_commands() -> None:
-    from deploysim.cli import analysis, backtest, forecast, graders, report
+    from deploysim.cli import analysis, backtest, forecast, graders, rates, report
     from deploysim.cli.privacy import app as privacy_app
 
     forecast.register(app)
@@ -720,6 +619,7 @@ def _register_commands() -> None:
     backtest.register(app)
     report.register(app)
     analysis.register(app)
+    rates.register(app)
     app.add_typer(privacy_app, name="privacy")
 
 

@@ -93,6 +93,7 @@ def rates_section(estimates: Sequence[Estimate]) -> str:
                         f"(95% CI {_ci100k(e.ci_low, e.ci_high)})",
                     )
                     for e in rows
+                    if e.rate is not None and e.ci_low is not None and e.ci_high is not None
                 ],
             )
         )
@@ -104,20 +105,25 @@ def rates_section(estimates: Sequence[Estimate]) -> str:
             e.attempted,
             e.failed,
             e.ungradable,
+            e.prefixes,
             e.n,
             e.k,
             _p100k(e.rate),
             _ci100k(e.ci_low, e.ci_high),
             _p100k(e.weighted_rate),
             _p100k(e.corrected_rate)
-            + ("" if e.correctable in (None, True) else " (uncorrectable)"),
+            + ("" if e.correctable in (None, True) else " (uncorrectable)")
+            + (f" ({e.correction_note})" if e.correction_note else ""),
         ]
         for e in sorted(estimates, key=lambda e: (e.category, models.index(e.model)))
     ]
     return (
         "<p class=note>Rate = Jeffreys-smoothed (k + ½)/(n + 1), per 100,000 responses, with "
-        "the Jeffreys 95% interval. Weighted: Hájek estimate under unequal inclusion "
-        "probabilities. Corrected: Rogan–Gladen, when the grader was validated.</p>"
+        "the modified Jeffreys 95% interval (clustered by conversation and prefix when turns "
+        "share them). n counts graded draws, prefixes the distinct prefixes behind them. "
+        "Weighted: Hájek estimate under unequal inclusion probabilities. Corrected: "
+        "Rogan–Gladen with a profile-likelihood interval, when the grader was validated at "
+        "its threshold. A row with n = 0 had nothing graded.</p>"
         f"<div class=charts>{''.join(charts)}</div>"
         + table(
             [
@@ -127,6 +133,7 @@ def rates_section(estimates: Sequence[Estimate]) -> str:
                 "attempted",
                 "failed",
                 "ungradable",
+                "prefixes",
                 "n",
                 "k",
                 "per 100k",

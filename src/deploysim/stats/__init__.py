@@ -39,6 +39,7 @@ from deploysim.stats.rates import (
     DirectionalAccuracy,
     LogCorrelation,
     SmeSummary,
+    beta_interval,
     binomial_nll,
     directional_accuracy,
     jeffreys_interval,
@@ -52,9 +53,11 @@ from deploysim.stats.rates import (
 from deploysim.stats.survey import HajekPrevalence, hajek_prevalence
 from deploysim.stats.tail import (
     GumbelTailFit,
+    TailRisk,
     gumbel_tail_fit,
     gumbel_tail_from_counts,
     prefix_probabilities,
+    tail_risk,
 )
 
 __all__ = [
@@ -74,6 +77,8 @@ __all__ = [
     "PairedTest",
     "RoganGladen",
     "SmeSummary",
+    "TailRisk",
+    "beta_interval",
     "bias_corrected_forecast",
     "binomial_nll",
     "detection_probability",
@@ -98,5 +103,6 @@ __all__ = [
     "rogan_gladen",
     "sme",
     "sme_summary",
+    "tail_risk",
     "zero_event_upper_bound",
 ]

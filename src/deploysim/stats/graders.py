@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+from scipy import special
 from scipy import stats as sps
 
 from deploysim.errors import StatsError
@@ -19,8 +21,8 @@ class RoganGladen:
     """Prevalence corrected for grader error (§4).
 
     ``correctable`` is False when ``Se + Sp - 1 < 0.05``: ``estimate`` is then the observed rate,
-    uncorrected. ``clipped`` says the raw correction fell outside [0, 1]. ``interval`` (delta
-    method) is None when no sample size was given.
+    uncorrected. ``clipped`` says the raw correction fell outside [0, 1]. ``interval`` (profile
+    likelihood) is None when no sample size was given.
     """
 
     estimate: float
@@ -42,34 +44,157 @@ def rogan_gladen(
 ) -> RoganGladen:
     """Rogan-Gladen correction: ``p = clip((p_obs + Sp - 1) / (Se + Sp - 1), 0, 1)`` (§4).
 
-    Interval by the delta method when ``n`` (sample size behind p_obs) is given:
-    ``Var(p) = [p_obs(1-p_obs)/n + p^2 Se(1-Se)/n_pos + (1-p)^2 Sp(1-Sp)/n_neg] / (Se+Sp-1)^2``,
-    where ``n_pos``/``n_neg`` are the positives/negatives of the grader's validation set (a term
-    is dropped when its size is not given, i.e. Se or Sp treated as known); the unclipped
-    interval ``p ± z SE`` is then clipped to [0, 1].
+    With ``n`` (the sample size behind p_obs) the interval is a profile-likelihood interval of
+    the true prevalence: the counts ``k = p_obs n``, ``tp = Se n_pos`` and ``tn = Sp n_neg`` are
+    three binomials, Se and Sp are profiled out, and the interval holds the prevalences whose
+    likelihood ratio stays under the chi-square(1) quantile. The grader's uncertainty is thus
+    carried honestly: a specificity measured as 35/35 still allows false positives, so an
+    observed rate that false positives alone could explain gives a lower bound of 0, and the
+    interval is never of zero width. Se (Sp) is taken as known when ``n_pos`` (``n_neg``) is
+    not given. Not correctable: the modified Jeffreys interval of p_obs itself.
     """
     p = _rate("p_obs", p_obs)
     se, sp = _rate("sensitivity", sensitivity), _rate("specificity", specificity)
-    z = float(sps.norm.ppf((1.0 + _level(level)) / 2.0))
     fpr = 1.0 - sp
     youden = se - fpr
     correctable = youden >= min_youden
-    if not correctable:  # report p_obs itself: the identity correction, with no Se/Sp terms
-        fpr, youden, n_pos, n_neg = 0.0, 1.0, None, None
+    if not correctable:  # report p_obs itself: the identity correction
+        fpr, youden = 0.0, 1.0
     # (p_obs - (1 - Sp)) / (Se - (1 - Sp)) rather than (p_obs + Sp - 1) / ...: with Sp = 1 the
     # subtraction is exact, so Se = Sp = 1 returns p_obs bit for bit.
     raw = (p - fpr) / youden
     estimate = min(1.0, max(0.0, raw))
     interval = None
     if n is not None:
-        var = p * (1.0 - p) / _count("n", n, minimum=1)
-        if n_pos is not None:
-            var += raw**2 * se * (1.0 - se) / _count("n_pos", n_pos, minimum=1)
-        if n_neg is not None:
-            var += (1.0 - raw) ** 2 * sp * (1.0 - sp) / _count("n_neg", n_neg, minimum=1)
-        half = z * math.sqrt(var) / youden
-        interval = Interval(min(1.0, max(0.0, raw - half)), min(1.0, max(0.0, raw + half)))
+        n = _count("n", n, minimum=1)
+        k = round(p * n)
+        if not correctable:
+            interval = jeffreys_interval(k, n, level)
+        else:
+            pos = None if n_pos is None else _validation_counts("n_pos", se, n_pos)
+            neg = None if n_neg is None else _validation_counts("n_neg", 1.0 - sp, n_neg)
+            lo, hi = _profile_interval(k, n, se, pos, 1.0 - sp, neg, _level(level))
+            interval = Interval(min(lo, estimate), max(hi, estimate))
     return RoganGladen(estimate, correctable, clipped=raw != estimate, interval=interval)
+
+
+def _validation_counts(name: str, rate: float, size: int) -> tuple[float, float]:
+    """(events, non-events) of a validation rate measured on ``size`` items."""
+    size = _count(name, size, minimum=1)
+    events = float(round(rate * size))
+    return events, size - events
+
+
+_EPS = 1e-12
+
+
+def _profile(
+    pi: npt.NDArray[np.float64],
+    k: int,
+    n: int,
+    se: float,
+    pos: tuple[float, float] | None,
+    fpr: float,
+    neg: tuple[float, float] | None,
+) -> npt.NDArray[np.float64]:
+    """The log-likelihood at each prevalence ``pi``, maximised over the free Se and FPR.
+
+    For fixed pi the log-likelihood is concave in (Se, FPR) (each term is the log of a linear
+    function), so a projected Newton ascent with step halving finds the maximum; a parameter
+    at its bound with the gradient pointing out stays there.
+    """
+    s = np.full_like(pi, min(max(se, _EPS), 1 - _EPS))
+    f = np.full_like(pi, min(max(fpr, _EPS), 1 - _EPS))
+    tp, fn = pos if pos is not None else (0.0, 0.0)
+    fp, tn = neg if neg is not None else (0.0, 0.0)
+
+    def loglik(s: npt.NDArray[np.float64], f: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        q = pi * s + (1 - pi) * f
+        out = special.xlogy(k, q) + special.xlog1py(n - k, -q)
+        out += special.xlogy(tp, s) + special.xlog1py(fn, -s)
+        return out + special.xlogy(fp, f) + special.xlog1py(tn, -f)  # type: ignore[no-any-return]
+
+    current = loglik(s, f)
+    for _ in range(100):
+        q = pi * s + (1 - pi) * f
+        g = k / q - (n - k) / (1 - q)
+        h = -k / q**2 - (n - k) / (1 - q) ** 2
+        gs = pi * g + tp / s - fn / (1 - s)
+        gf = (1 - pi) * g + fp / f - tn / (1 - f)
+        hss = pi**2 * h - tp / s**2 - fn / (1 - s) ** 2
+        hff = (1 - pi) ** 2 * h - fp / f**2 - tn / (1 - f) ** 2
+        hsf = pi * (1 - pi) * h
+        # Free coordinates: not fixed by the caller, and not at a bound with the gradient
+        # pointing outside.
+        free_s = (pos is not None) & ~((s <= _EPS) & (gs < 0)) & ~((s >= 1 - _EPS) & (gs > 0))
+        free_f = (neg is not None) & ~((f <= _EPS) & (gf < 0)) & ~((f >= 1 - _EPS) & (gf > 0))
+        both = free_s & free_f
+        det = np.where(both, hss * hff - hsf**2, 1.0)
+        hss, hff = np.where(free_s, hss, -1.0), np.where(free_f, hff, -1.0)
+        ds = np.where(both, -(hff * gs - hsf * gf) / det, np.where(free_s, -gs / hss, 0.0))
+        df = np.where(both, -(hss * gf - hsf * gs) / det, np.where(free_f, -gf / hff, 0.0))
+        t = np.ones_like(pi)
+        for _halving in range(50):
+            ns = np.clip(s + t * ds, _EPS, 1 - _EPS)
+            nf = np.clip(f + t * df, _EPS, 1 - _EPS)
+            new = loglik(ns, nf)
+            worse = ~(new >= current - 1e-9)  # rounding noise at the optimum is not worse
+            if not worse.any():
+                break
+            t = np.where(worse, t / 2, t)
+        gain = np.where(worse, 0.0, new - current)
+        s, f, current = np.where(worse, s, ns), np.where(worse, f, nf), np.maximum(current, new)
+        if float(gain.max()) < 1e-9:  # the cut is 1.92 nats: far below what matters
+            break
+    return current
+
+
+def _profile_interval(
+    k: int,
+    n: int,
+    se: float,
+    pos: tuple[float, float] | None,
+    fpr: float,
+    neg: tuple[float, float] | None,
+    level: float,
+    points: int = 257,
+) -> tuple[float, float]:
+    """The prevalences whose profile log-likelihood is within chi2(1, level)/2 of its maximum.
+
+    A grid over [0, hi] is narrowed around the region above the cut (and widened when the
+    region reaches its edge) until a step is 1e-6 of the upper bound; the two crossings are
+    interpolated linearly. hi starts at a bound on every plausible prevalence (pi <= q / Se).
+    """
+    cut = float(sps.chi2.ppf(level, 1)) / 2.0
+    q_hi = float(sps.beta.ppf(1.0 - 1e-9, k + 0.5, n - k + 0.5))
+    se_lo = float(sps.beta.ppf(1e-9, pos[0] + 0.5, pos[1] + 0.5)) if pos is not None else se
+    lo, hi = 0.0, min(1.0, q_hi / max(se_lo, 1e-9))
+    lower, upper = lo, hi
+    for _ in range(16):
+        grid = np.linspace(lo, hi, points)
+        d = _profile(grid, k, n, se, pos, fpr, neg)
+        d = d - (d.max() - cut)
+        inside = np.flatnonzero(d >= 0)
+        i, j = int(inside[0]), int(inside[-1])
+        at_lo, at_hi = i == 0 and lo > 0.0, j == points - 1 and hi < 1.0
+        if at_lo or at_hi:  # the region runs past the grid (a finer grid found a higher max)
+            width = hi - lo
+            lo, hi = (
+                (max(0.0, lo - width) if at_lo else lo),
+                (min(1.0, hi + width) if at_hi else hi),
+            )
+            continue
+        lower = 0.0 if i == 0 else _cross(grid, d, i - 1, i)
+        upper = 1.0 if j == points - 1 else _cross(grid, d, j, j + 1)
+        if grid[1] - grid[0] < 1e-6 * max(upper, 1e-300):
+            break
+        lo, hi = float(grid[max(i - 2, 0)]), float(grid[min(j + 2, points - 1)])
+    return lower, upper
+
+
+def _cross(grid: npt.NDArray[np.float64], d: npt.NDArray[np.float64], i: int, j: int) -> float:
+    """Where the line through (grid[i], d[i]) and (grid[j], d[j]) crosses 0."""
+    return float(grid[i] + (grid[j] - grid[i]) * d[i] / (d[i] - d[j]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,17 +34,36 @@ def jeffreys_rate(k: int, n: int) -> float:
     return (k + 0.5) / (n + 1)
 
 
-def jeffreys_interval(k: int, n: int, level: float = 0.95) -> Interval:
+def jeffreys_interval(k: int, n: int, level: float = 0.95, *, modified: bool = True) -> Interval:
     """Jeffreys interval (§5.2): quantiles ``a/2`` and ``1 - a/2`` of Beta(k + 1/2, n - k + 1/2).
 
-    ``a = 1 - level``. The lower bound is 0 when k = 0 and the upper bound 1 when k = n (the
-    usual boundary fix: a zero count cannot rule out a zero rate).
+    ``a = 1 - level``. The lower bound is 0 when k = 0 and the upper bound 1 when k = n.
+    ``modified`` (the default) is Brown, Cai & DasGupta's (2001) modified Jeffreys interval:
+    at k = 0 and 1 (and n - 1, n) the bounds are Clopper-Pearson's, because the plain
+    interval's coverage dips to 90-92 % at expected counts near 0.1, 2.5 and 5, which is
+    where rare behaviours live (docs/design/stats.md). ``modified=False`` is method.md's
+    interval as printed.
     """
     k, n = _counts(k, n)
+    return beta_interval(k, n, level, modified=modified)
+
+
+def beta_interval(k: float, n: float, level: float = 0.95, *, modified: bool = True) -> Interval:
+    """:func:`jeffreys_interval` for an effective count ``k`` of an effective size ``n``.
+
+    Design-based intervals (weighted or clustered samples) pass ``k = p * n_eff`` and
+    ``n = n_eff``, which need not be integers; ``0 <= k <= n`` and ``n > 0``.
+    """
+    if not (math.isfinite(n) and n > 0.0 and 0.0 <= k <= n):
+        raise StatsError(f"need 0 <= k <= n and n > 0, got k = {k!r}, n = {n!r}")
     tail = (1.0 - _level(level)) / 2.0
-    a, b = k + 0.5, n - k + 0.5
-    lower = 0.0 if k == 0 else float(sps.beta.ppf(tail, a, b))
-    upper = 1.0 if k == n else float(sps.beta.ppf(1.0 - tail, a, b))
+    lower = 0.0 if k == 0 else float(sps.beta.ppf(tail, k + 0.5, n - k + 0.5))
+    upper = 1.0 if k == n else float(sps.beta.ppf(1.0 - tail, k + 0.5, n - k + 0.5))
+    # Clopper-Pearson bounds at the two smallest counts on either side: Beta(k, n-k+1) and
+    # Beta(k+1, n-k) quantiles (k = 0 gives 1 - (a/2)^(1/n) as the upper bound).
+    if modified and (k <= 1.0 or n - k <= 1.0):
+        lower = float(sps.beta.ppf(tail, k, n - k + 1.0)) if k > 0.0 else 0.0
+        upper = float(sps.beta.ppf(1.0 - tail, k + 1.0, n - k)) if k < n else 1.0
     return Interval(lower, upper)
 
 

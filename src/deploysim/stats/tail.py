@@ -75,5 +75,109 @@ def gumbel_tail_fit(probabilities: FloatSeq, top_k: int = 10) -> GumbelTailFit:
 def gumbel_tail_from_counts(
     flag_counts: Sequence[int], samples_per_prefix: int, top_k: int = 10
 ) -> GumbelTailFit:
-    """:func:`gumbel_tail_fit` on ``J(k_i, s)``, for s regenerations per prefix."""
+    """:func:`gumbel_tail_fit` on ``J(k_i, s)``, for s regenerations per prefix.
+
+    Refused when fewer than ``top_k`` prefixes were ever flagged: the top scores would then
+    include the Jeffreys floor ``1/(2(s+1))`` of never-flagged prefixes, and the fit would
+    extrapolate the smoothing, not the data.
+    """
+    flagged = sum(1 for k in flag_counts if k > 0)
+    if flagged < top_k:
+        raise StatsError(
+            f"only {flagged} of {len(flag_counts)} prefixes were ever flagged, fewer than the "
+            f"top {top_k} the tail fit needs: regenerate each prefix more often (samples per "
+            "prefix), replay more prefixes, or lower top_k"
+        )
     return gumbel_tail_fit(prefix_probabilities(flag_counts, samples_per_prefix), top_k)
+
+
+@dataclass(frozen=True, slots=True)
+class TailRisk:
+    """The worst-query risk at ``queries`` queries with a prefix-bootstrap interval.
+
+    ``r_squared`` is the OLS fit's on the top k (the diagnostic: a straight line in
+    (psi, ln S) is the Gumbel assumption); ``refits`` counts the bootstrap replicates that could
+    be fitted (a replicate with fewer than k flagged prefixes cannot).
+    """
+
+    fit: GumbelTailFit
+    queries: float
+    risk: float
+    lower: float
+    upper: float
+    r_squared: float
+    flagged_prefixes: int
+    prefixes: int
+    refits: int
+    n_boot: int
+
+
+def tail_risk(
+    flag_counts: Sequence[int],
+    samples_per_prefix: int | Sequence[int],
+    queries: float,
+    *,
+    top_k: int = 10,
+    level: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> TailRisk:
+    """Worst-query risk at ``queries`` from per-prefix flag counts (§5.14), with its interval.
+
+    ``samples_per_prefix`` is one s for every prefix or one per prefix (a draw that could not
+    be graded leaves its prefix with fewer). Refused, like :func:`gumbel_tail_from_counts`,
+    when fewer than ``top_k`` prefixes were ever flagged. The interval is a percentile
+    bootstrap over prefixes (resample prefixes with replacement, refit, extrapolate);
+    replicates that cannot be fitted are left out and counted.
+    """
+    counts = np.asarray(flag_counts, dtype=np.int64)
+    draws = (
+        np.full(len(counts), samples_per_prefix, dtype=np.int64)
+        if isinstance(samples_per_prefix, numbers.Integral)
+        else np.asarray(samples_per_prefix, dtype=np.int64)
+    )
+    if counts.ndim != 1 or draws.shape != counts.shape:
+        raise StatsError("flag_counts and samples_per_prefix must match, one per prefix")
+    if np.any(draws < 1) or np.any(counts < 0) or np.any(counts > draws):
+        raise StatsError("every prefix needs 0 <= flagged <= draws and draws >= 1")
+    flagged = int((counts > 0).sum())
+    if flagged < top_k:
+        raise StatsError(
+            f"only {flagged} of {len(counts)} prefixes were ever flagged, fewer than the "
+            f"top {top_k} the tail fit needs: regenerate each prefix more often (samples per "
+            "prefix), replay more prefixes, or lower top_k"
+        )
+    p = (counts + 0.5) / (draws + 1.0)  # J(k_i, s_i)
+    fit = gumbel_tail_fit(p, top_k)
+    risk = fit.worst_query_risk(queries)
+    psi = np.sort(-np.log(-np.log(p)))[::-1][:top_k]
+    ranks = np.log(np.arange(1, top_k + 1) / len(p))
+    r_squared = float(np.corrcoef(psi, ranks)[0, 1] ** 2)
+    rng = np.random.default_rng(seed)
+    risks: list[float] = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(counts), size=len(counts))
+        if int((counts[idx] > 0).sum()) < top_k:
+            continue
+        try:
+            refit = gumbel_tail_fit(p[idx], top_k)
+        except StatsError:  # tied top scores: no slope
+            continue
+        if refit.slope < 0:
+            risks.append(refit.worst_query_risk(queries))
+    if not risks:
+        raise StatsError("no bootstrap replicate of the prefixes could be fitted")
+    tail = (1.0 - level) / 2.0
+    lower, upper = np.quantile(risks, [tail, 1.0 - tail])
+    return TailRisk(
+        fit=fit,
+        queries=float(queries),
+        risk=risk,
+        lower=float(min(lower, risk)),
+        upper=float(max(upper, risk)),
+        r_squared=r_squared,
+        flagged_prefixes=flagged,
+        prefixes=len(counts),
+        refits=len(risks),
+        n_boot=n_boot,
+    )

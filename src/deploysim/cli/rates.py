@@ -1,0 +1,194 @@
+"""Rates: ``deploysim estimate`` (per model x category, optionally the tail) and ``compare``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from deploysim.cli.common import JsonOpt, StoreOpt, out, parse_model, print_json, require_store
+from deploysim.errors import InputError
+from deploysim.store import Store
+
+
+def _per_100k(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 1e5:,.0f}"
+
+
+def estimate_cmd(
+    store: StoreOpt,
+    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    tail: Annotated[
+        bool,
+        typer.Option(
+            "--tail",
+            help="Also the worst-query risk (method.md 5.14), from several draws per prefix "
+            "(replay with --samples-per-prefix).",
+        ),
+    ] = False,
+    queries: Annotated[
+        float, typer.Option(help="With --tail: the number of deployment queries.")
+    ] = 1e6,
+    top_k: Annotated[int, typer.Option(help="With --tail: prefixes in the tail fit.", min=2)] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per model x category: n, k, rate with interval, corrected rate, failures, ungradable."""
+    from deploysim.estimates import estimate, tail_estimates
+    from deploysim.replay import sample_id
+
+    require_store(store)
+    with Store(store) as st:
+        if sample_name is not None:
+            sample_id(st, sample_name)  # an unknown sample is an error, not an empty table
+        rows = estimate(st, sample=sample_name)
+        tails = tail_estimates(st, sample=sample_name, queries=queries, top_k=top_k) if tail else []
+    if as_json:
+        print_json(
+            {
+                "estimates": [e.to_json() for e in rows],
+                **({"tail": [t.to_json() for t in tails]} if tail else {}),
+            }
+        )
+        return
+    table = Table(title="estimates (rate per 100k, modified Jeffreys 95% interval)")
+    cols = (
+        "model",
+        "category",
+        "grader",
+        "attempted",
+        "failed",
+        "ungradable",
+        "n (prefixes)",
+        "draws",
+        "k",
+        "per 100k",
+        "95% CI",
+        "corrected",
+    )
+    for col in cols:
+        left = col in ("model", "category", "grader")
+        table.add_column(col, justify="left" if left else "right")
+    notes: list[str] = []
+    for e in rows:
+        corrected = _per_100k(e.corrected_rate)
+        if e.corrected_ci is not None:
+            corrected += f" ({_per_100k(e.corrected_ci[0])}-{_per_100k(e.corrected_ci[1])})"
+        if e.correction_note:
+            corrected = "no*"
+            notes.append(f"* {e.model} x {e.category}: {e.correction_note}")
+        ci = "-" if e.ci_low is None else f"{_per_100k(e.ci_low)}-{_per_100k(e.ci_high)}"
+        table.add_row(
+            e.model,
+            e.category,
+            f"{e.grader}#{e.grader_hash[:6]}",
+            str(e.attempted),
+            str(e.failed),
+            str(e.ungradable),
+            str(e.prefixes),
+            str(e.n),
+            str(e.k),
+            _per_100k(e.rate),
+            ci,
+            corrected,
+        )
+    out.print(table)
+    for note in notes:
+        out.print(note)
+    if any(e.n == 0 for e in rows):
+        out.print(
+            "rows with draws = 0 had nothing graded: every replay failed or every grade "
+            "was ungradable (see attempted / failed / ungradable)"
+        )
+    if tail:
+        _print_tails(tails, queries)
+
+
+def _print_tails(tails: list[Any], queries: float) -> None:
+    table = Table(title=f"worst-query risk at {queries:,.0f} queries (Gumbel tail, 95% bootstrap)")
+    for col in (
+        "model",
+        "category",
+        "prefixes",
+        "draws",
+        "flagged prefixes",
+        "risk",
+        "95% CI",
+        "fit R²",
+    ):
+        table.add_column(col, justify="left" if col in ("model", "category") else "right")
+    for t in tails:
+        if t.risk is None:
+            table.add_row(
+                t.model,
+                t.category,
+                str(t.prefixes),
+                str(t.draws),
+                str(t.flagged_prefixes),
+                "refused",
+                t.refused,
+                "-",
+            )
+        else:
+            table.add_row(
+                t.model,
+                t.category,
+                str(t.prefixes),
+                str(t.draws),
+                str(t.flagged_prefixes),
+                f"{t.risk:.3g}",
+                f"{t.ci_low:.3g}-{t.ci_high:.3g}",
+                f"{t.r_squared:.3f}",
+            )
+    out.print(table)
+
+
+def compare_cmd(
+    store: StoreOpt,
+    candidate: Annotated[str, typer.Option(help="Candidate model spec.")],
+    baseline: Annotated[str, typer.Option(help="Baseline model spec, or 'logged'.")] = "logged",
+    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.1,
+    bh: Annotated[bool, typer.Option("--bh", help="Benjamini-Hochberg across categories.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Candidate vs baseline per category: ratio with interval, Fisher p-value, significance."""
+    from deploysim.estimates import LOGGED, compare, estimate
+    from deploysim.replay import sample_id
+
+    require_store(store)
+    with Store(store) as st:
+        if sample_name is not None:
+            sample_id(st, sample_name)  # an unknown sample is an error, not an empty table
+        rows = estimate(st, sample=sample_name)
+    a = str(parse_model(candidate))
+    b = baseline if baseline == LOGGED else str(parse_model(baseline))
+    comps = compare(rows, a, b, alpha=alpha, correction="bh" if bh else "none")
+    if not comps:
+        raise InputError(
+            f"no category graded for both {a!r} and {b!r}; models with grades: "
+            f"{sorted({e.model for e in rows})}"
+        )
+    if as_json:
+        print_json({"comparisons": [c.to_json() for c in comps]})
+        return
+    table = Table(title=f"{a} vs {b}")
+    for col in ("category", "k/n cand.", "k/n base.", "ratio", "95% CI", "p", "significant"):
+        table.add_column(col, justify="left" if col == "category" else "right")
+    for c in comps:
+        table.add_row(
+            c.category,
+            f"{c.k_a}/{c.n_a}",
+            f"{c.k_b}/{c.n_b}",
+            f"{c.ratio:.2f}",
+            f"{c.ratio_ci_low:.2f}-{c.ratio_ci_high:.2f}",
+            f"{c.p_adjusted:.3g}",
+            "yes" if c.significant else "no",
+        )
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``estimate`` and ``compare`` to the ``deploysim`` app."""
+    app.command("estimate")(estimate_cmd)
+    app.command("compare")(compare_cmd)
