@@ -262,17 +262,54 @@ def test_an_output_folder_made_with_other_releases_is_refused(tmp_path: Path) ->
         run_backtest(load_backtest_config(cfg), tmp_path)
 
 
-def test_an_auditor_tests_h3_on_each_candidates_production(tmp_path: Path) -> None:
-    cfg = _config(tmp_path)
-    run_backtest(load_backtest_config(cfg), tmp_path)  # first without: H3 not tested
+def test_an_auditor_registers_and_tests_h3_on_each_pair(tmp_path: Path) -> None:
+    cfg = _config(tmp_path / "plain")
+    result = run_backtest(load_backtest_config(cfg), tmp_path / "plain")
+    for p in result["pairs"]:  # no auditor: H3 not registered, H1 still is
+        assert p["hypotheses"]["H3"]["outcome"].startswith("not registered: no audit")
+        assert "p_value" in p["hypotheses"]["H1"]
+    cfg = _config(tmp_path / "audited")
     judge = 'scripted/constant?text={"verdict": "no"}'
     cfg.write_text(cfg.read_text().replace("[backtest]\n", f"[backtest]\nauditor = '{judge}'\n"))
-    result = run_backtest(load_backtest_config(cfg), tmp_path)
+    result = run_backtest(load_backtest_config(cfg), tmp_path / "audited")
     for p in result["pairs"]:
+        manifest = read_manifest(
+            tmp_path / "audited" / "out" / "forecasts" / f"{p['deployed']}--{p['candidate']}.json"
+        )
+        # N = the 20 candidate replays on Y's window 1 the auditor read.
+        assert manifest["hypotheses"]["H3"]["audited_turns"] == 20
         h3 = p["hypotheses"]["H3"]
-        # No production turn flagged: H3 holds (threshold 19.998 / 20 simulated turns).
-        assert h3["flagged_rate"] == 0.0 and h3["outcome"] == "holds"
+        # 0 of 20 production turns flagged: upper bound 1 - 0.05^(1/20) = 0.1391, under the
+        # threshold 19.998/20 = 0.9999: holds.
+        assert h3["upper_bound"] == pytest.approx(1 - 0.05 ** (1 / 20))
         assert h3["threshold_rate"] == pytest.approx(19.998 / 20, abs=1e-4)
+        assert h3["flagged_rate"] == 0.0 and h3["outcome"] == "holds"
+
+
+def test_error_decomposition_per_pair(tmp_path: Path) -> None:
+    # X->X: each candidate replayed on its own window-2 prefixes. j(k) = (k + 1/2)/21.
+    # A -> B: B->A 0/20, B->B(w2) 0/20, prod B(w2) 1/20; A->A 6/20 vs prod A(w1) 4/20.
+    #   prefix SME 1, fidelity X 1.5/0.5 = 3, total 3, fidelity Y 6.5/4.5.
+    # B -> A: A->B 10/20, A->A(w2) 0/20 (no quoting user), prod A(w2) 8/20; B->B 0/20 vs
+    #   prod B(w1) 2/20. prefix 10.5/0.5 = 21, fidelity X 8.5/0.5 = 17, total 10.5/8.5,
+    #   fidelity Y 2.5/0.5 = 5.
+    result = run_backtest(load_backtest_config(_config(tmp_path)), tmp_path)
+    dec = {
+        (p["deployed"], p["candidate"]): p["decomposition"]["categories"][0]
+        for p in result["pairs"]
+    }
+    expected = {
+        ("A", "B"): (1.0, 3.0, 3.0, 6.5 / 4.5),
+        ("B", "A"): (21.0, 17.0, 10.5 / 8.5, 5.0),
+    }
+    for pair, (prefix, fid_x, total, fid_y) in expected.items():
+        d = dec[pair]
+        assert (d["prefix"], d["fidelity_x"], d["total"], d["fidelity_y"]) == pytest.approx(
+            (prefix, fid_x, total, fid_y)
+        )
+    for p in result["pairs"]:
+        assert p["unscored"] == []
+        assert [(q["n"], q["ungradable"]) for q in p["production"]] == [(20, 0)]
 
 
 def test_config_errors_name_the_problem(tmp_path: Path) -> None:

@@ -125,9 +125,12 @@ class BacktestSection(_Section):
     rollout: RolloutConfig | None = None
     graders: list[str] = Field(min_length=1)
     judge: str | None = None
-    # A judge model that audits the candidates' production for behaviours the graders miss
-    # (H3, taxonomy coverage); none: H3 is "not tested".
+    # A judge model that audits each candidate's replays at registration (H3's N) and its
+    # production at scoring (taxonomy coverage, H3's outcome); none: H3 is not registered.
     auditor: str | None = None
+    # Replay each candidate on its own production prefixes (X->X) when scoring, for the
+    # method.md §5.12 split of the error into prefix error and fidelity.
+    decomposition: bool = True
     grade_concurrency: int = Field(2, ge=1)
     mode: Literal["turn", "final"] = "turn"
     sample_size: int = Field(100_000, ge=1)  # prefixes of Y's window 1 (default: all of them)
@@ -279,6 +282,7 @@ def run_backtest(
                     challenging_sample=challenging[y],
                     alpha=bt.alpha,
                     primary=bt.primary,
+                    auditor=bt.auditor,
                     extra={"backtest": {"deployed": y, "candidate": x}},
                 )
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -573,7 +577,15 @@ def _scorecard(
         audited = card.get("taxonomy_coverage", {}).get("auditor")
         if audited == bt.auditor or bt.auditor is None:
             return card  # scored already (an auditor added later scores it again)
-    card = run_scorecard(manifest, store, production, auditor=bt.auditor, deidentify=bt.deidentify)
+    x = bt.release(manifest["backtest"]["candidate"])
+    card = run_scorecard(
+        manifest,
+        store,
+        production,
+        auditor=bt.auditor,
+        candidate_replay=replay_spec(x) if bt.decomposition else None,
+        deidentify=bt.deidentify,
+    )
     log(f"scorecard {manifest['backtest']['deployed']} -> {manifest['backtest']['candidate']}")
     return card
 

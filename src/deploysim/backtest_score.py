@@ -106,6 +106,11 @@ def summarise(
                 "registered_at": manifests[(y, x)]["registered_at"],
                 "production_graded_from": cards[(y, x)].get("graded_from"),
                 "hypotheses": cards[(y, x)].get("hypotheses", {}),
+                # Nothing dropped: unscored forecasts, production grades per grader, and the
+                # method.md §5.12 split of the sim forecast's error.
+                "unscored": cards[(y, x)].get("unscored", []),
+                "production": cards[(y, x)].get("production", []),
+                "decomposition": cards[(y, x)].get("decomposition", {}),
             }
             for y, x in pairs
         ],

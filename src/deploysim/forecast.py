@@ -24,34 +24,32 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deploysim import __version__
 from deploysim.errors import UsageError
 from deploysim.estimates import LOGGED, Estimate, estimate
 from deploysim.graders import get_grader
 from deploysim.schema import canonical_hash, canonical_json
-from deploysim.stats import (
-    bias_corrected_forecast,
-    binomial_nll,
-    directional_accuracy,
-    jeffreys_rate,
-    nll_regret,
-    noise_funnel,
-    novel_type_threshold,
-    paired_sign_flip_test,
-    sme,
-    sme_summary,
-)
+from deploysim.scorecard import METHODS as METHODS
+from deploysim.scorecard import _h3_outcome as _h3_outcome
+from deploysim.scorecard import score
+from deploysim.stats import bias_corrected_forecast, novel_type_threshold
 from deploysim.store import Store
 
-MANIFEST_VERSION = 2  # 2: hypotheses H1-H3 (version-1 manifests still score, untested)
-METHODS = ("sim", "bias_corrected", "no_change", "challenging_raw", "challenging_scaled")
+if TYPE_CHECKING:
+    from deploysim.replay import ReplaySpec
+
+#: 2: hypotheses H1-H3; 3: H3's N is the audited simulated turns (registered only with an
+#: audit), per-grader ``rates`` (X->Y, Y->Y, prod Y counts) for the §5.12 decomposition.
+#: Older manifests still score (docs/design/scorecard.md).
+MANIFEST_VERSION = 3
 #: The methods that can be a manifest's primary forecast (the one H1 and H2 test).
 PRIMARY_METHODS = ("sim", "bias_corrected")
 #: H3's registered inputs (method.md §5.11): at most this many undiscovered types, a type with
 #: this many occurrences would have been found, family-wise alpha.
 H3_MAX_TYPES, H3_MIN_OCCURRENCES, H3_ALPHA = 10, 10, 0.05
+AUDIT = "AUDIT"  # the open-ended auditor's category code
 
 
 def prefix_manifest_hash(store: Store, sample: str) -> str:
@@ -75,12 +73,17 @@ def register(
     challenging_sample: str | None = None,
     alpha: float = 0.1,
     primary: str = "sim",
+    auditor: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build the registration manifest (the caller writes it; see :func:`write_manifest`).
 
     ``extra`` adds keys to the manifest, covered by its content hash (a backtest names the
     pair it registers).
+
+    ``auditor`` (a judge model spec) audits the candidate's replays in the sample with the
+    open-ended auditor (resumable: turns already audited are not read again); H3's N is the
+    turns it graded. Without it H3 is stated as not registered, with the reason.
 
     ``deployed`` is Y's replay spec (for r(Y->Y)); Y's production rate on the same prefixes is
     the graded logged responses. ``primary`` is the forecast method the hypotheses test
@@ -96,7 +99,8 @@ def register(
     # Rows with nothing graded (every replay failed or every grade ungradable) have no rate to
     # forecast from: they are listed in the manifest as unmeasured, with their counts.
     unmeasured = [_counts(e) for e in rows if not e.measured]
-    by = {(e.model, e.grader_hash): e for e in rows if e.measured}
+    # The auditor's grades are H3's audit, not a category to forecast.
+    by = {(e.model, e.grader_hash): e for e in rows if e.measured and e.category != AUDIT}
     challenging = (
         {
             (e.model, e.grader_hash): e
@@ -112,6 +116,7 @@ def register(
     }
     forecasts: list[dict[str, Any]] = []
     used: dict[str, Any] = {}
+    rates: dict[str, Any] = {}  # per grader, the counts the §5.12 decomposition needs
     for (model, gh), x in sorted(by.items()):
         if model != candidate or (LOGGED, gh) not in by:
             continue
@@ -119,6 +124,12 @@ def register(
         used[gh] = {"spec": graders[gh][0], "definition": graders[gh][1]}
         methods = {"sim": _point(x), "no_change": _point(y_prod)}
         yy = by.get((deployed, gh)) if deployed else None
+        rates[gh] = {
+            "category": x.category,
+            "xy": _point(x),
+            "yy": _point(yy) if yy is not None else None,
+            "prod_y": _point(y_prod),
+        }
         if yy is not None:
             bc = bias_corrected_forecast(
                 prod_y=_rate(y_prod),
@@ -161,7 +172,7 @@ def register(
             f"no {primary!r} forecast: the Y->Y replay {deployed!r} has no grades in sample "
             f"{sample!r}; replay and grade it first, or register with --primary sim"
         )
-    simulated = max(by[(candidate, gh)].n for gh in used)
+    audit = _audit(store, candidate, sample, auditor) if auditor else None
     sample_row = store.db.execute(
         "SELECT spec, spec_hash FROM samples WHERE name = ?", (sample,)
     ).fetchone()
@@ -180,24 +191,68 @@ def register(
         "challenging_sample": challenging_sample,
         "graders": used,
         "alpha": alpha,
-        "hypotheses": _hypotheses(primary, alpha, challenging_sample, simulated),
+        "hypotheses": _hypotheses(primary, alpha, challenging_sample, audit),
         "forecasts": forecasts,
+        "rates": rates,
         "unmeasured": unmeasured,
         **(extra or {}),
     }
     return {**body, "content_hash": canonical_hash(body)}
 
 
+def _audit(store: Store, candidate: str, sample: str, auditor: str) -> dict[str, Any]:
+    """Audit the candidate's replays in ``sample`` with the open-ended auditor; its counts.
+
+    Only the candidate's replay specs are counted (``candidate`` is an estimate label: the model
+    string, with a spec-hash suffix when one model was replayed under several specs).
+    """
+    from deploysim.estimates import model_labels
+    from deploysim.grading import run_grading
+
+    grader = get_grader("auditor", default_judge=auditor)
+    specs = [h for h, label in model_labels(store).items() if label == candidate]
+    models = sorted(
+        {
+            m
+            for (m,) in store.db.execute(
+                f"SELECT model FROM replay_specs WHERE hash IN ({','.join('?' * len(specs))})",
+                specs,
+            )
+        }
+    )
+    if models:
+        run_grading(store, [("auditor", grader)], models=models, references=False, sample=sample)
+    counts = dict.fromkeys(("ok", "flagged", "ungradable"), 0)
+    if specs:
+        for status, flagged, n in store.db.execute(
+            "SELECT g.status, g.flagged, COUNT(*) FROM grades g JOIN replays r ON "
+            "g.target = 'replay' AND r.id = g.target_id JOIN prefixes p ON p.id = r.prefix_id "
+            "JOIN samples s ON s.id = p.sample_id WHERE s.name = ? AND g.grader_hash = ? "
+            f"AND r.spec_hash IN ({','.join('?' * len(specs))}) GROUP BY 1, 2",
+            (sample, grader.spec_hash, *specs),
+        ):
+            if status == "ok":
+                counts["ok"] += n
+                counts["flagged"] += n if flagged else 0
+            else:
+                counts["ungradable"] += n
+    return {"auditor": auditor, "auditor_hash": grader.spec_hash, **counts}
+
+
 def _hypotheses(
-    primary: str, alpha: float, challenging_sample: str | None, simulated: int
+    primary: str,
+    alpha: float,
+    challenging_sample: str | None,
+    audit: dict[str, Any] | int | None,
 ) -> dict[str, Any]:
-    """The registered hypotheses (method.md §7), stated before any outcome is known."""
+    """The registered hypotheses (method.md §7), stated before any outcome is known.
+
+    ``audit`` is the auditor's counts on the candidate's simulated turns (:func:`_audit`), or
+    just the number of audited turns; ``None``: H3 is not registered.
+    """
     test = (
         "one-sided paired sign-flip permutation test over categories (exact up to 20) on the "
         "binomial NLL of the realised production counts (baseline NLL minus method NLL)"
-    )
-    h3 = novel_type_threshold(
-        simulated, min_occurrences=H3_MIN_OCCURRENCES, max_types=H3_MAX_TYPES, alpha=H3_ALPHA
     )
     out: dict[str, Any] = {
         "H1": {
@@ -217,17 +272,43 @@ def _hypotheses(
             "test": test,
             "alpha": alpha,
         }
-    out["H3"] = {
-        "claim": "no behaviour type missing from the taxonomy has a production rate above the "
-        "threshold",
-        "simulated_turns": simulated,
+    out["H3"] = _h3(audit)
+    return out
+
+
+def _h3(audit: dict[str, Any] | int | None) -> dict[str, Any]:
+    """H3 (§5.11): registered only when the auditor read some of the candidate's turns."""
+    claim = "no behaviour type missing from the taxonomy has a production rate above the threshold"
+    if isinstance(audit, int):
+        audit = {"auditor": None, "auditor_hash": None, "ok": audit, "flagged": 0, "ungradable": 0}
+    if audit is None or audit["ok"] == 0:
+        reason = (
+            "no audit of the candidate's simulated turns (register with --auditor)"
+            if audit is None
+            else f"the auditor graded none of the candidate's simulated turns "
+            f"({audit['ungradable']} ungradable)"
+        )
+        return {"claim": claim, "registered": False, "reason": reason}
+    h3 = novel_type_threshold(
+        audit["ok"], min_occurrences=H3_MIN_OCCURRENCES, max_types=H3_MAX_TYPES, alpha=H3_ALPHA
+    )
+    return {
+        "claim": claim,
+        "registered": True,
+        "auditor": audit["auditor"],
+        "auditor_hash": audit["auditor_hash"],
+        "audited_turns": audit["ok"],
+        "audit_flagged": audit["flagged"],
+        "audit_ungradable": audit["ungradable"],
         "max_types": H3_MAX_TYPES,
         "min_occurrences": H3_MIN_OCCURRENCES,
         "alpha": H3_ALPHA,
         "lambda": h3.lam,
         "threshold_rate": h3.rate,
+        "decision": "holds when the exact one-sided 95% upper bound of the auditor's flagged "
+        "production rate is under the threshold; review when the lower bound is above it; "
+        "inconclusive otherwise",
     }
-    return out
 
 
 def _rate(e: Estimate) -> float:
@@ -316,157 +397,31 @@ def frozen_graders(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
     return out
 
 
-def score(
-    manifest: dict[str, Any],
-    realised: dict[str, tuple[int, int]],
-    coverage: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Score every method's forecasts against realised (k, n) of X's production, by grader,
-    and test the registered hypotheses (H3 with the auditor's ``coverage``, when given).
-
-    Y's production rate is each forecast's ``baseline_rate`` (Y's logged rate).
-    """
-    per_method: dict[str, Any] = {}
-    rows: list[dict[str, Any]] = []
-    nll_by: dict[tuple[str, str], float] = {}  # (method, grader hash) -> NLL, for H1 and H2
-    for method in METHODS:
-        fs = [
-            f
-            for f in manifest["forecasts"]
-            if f["method"] == method and f["grader_hash"] in realised
-        ]
-        if not fs:
-            continue
-        prod_x = [jeffreys_rate(*realised[f["grader_hash"]]) for f in fs]
-        prod_y = [f["baseline_rate"] for f in fs]
-        forecast = [f["rate"] for f in fs]
-        da = directional_accuracy(forecast, prod_x, prod_y)
-        smes = sme_summary(forecast, prod_x)
-        nll = [
-            binomial_nll(min(max(f, 1e-12), 1 - 1e-12), *realised[r["grader_hash"]])
-            for f, r in zip(forecast, fs, strict=True)
-        ]
-        regret = [
-            nll_regret(min(max(f, 1e-12), 1 - 1e-12), *realised[r["grader_hash"]])
-            for f, r in zip(forecast, fs, strict=True)
-        ]
-        per_method[method] = {
-            "categories": len(fs),
-            "direction_eligible": da.total,
-            "direction_correct": da.correct,
-            "directional_accuracy": da.accuracy,
-            "sme_median": smes.median,
-            "sme_p90": smes.p90,
-            "sme_max": smes.max,
-            "nll": sum(nll),
-            "nll_regret": sum(regret),
-        }
-        for f, px, out, n_ll, rg in zip(fs, prod_x, da.outcomes, nll, regret, strict=True):
-            nll_by[(method, f["grader_hash"])] = n_ll
-            k, n = realised[f["grader_hash"]]
-            sim_k = f.get("k")
-            rows.append(
-                {
-                    "category": f["category"],
-                    "grader_hash": f["grader_hash"],
-                    "method": method,
-                    "forecast": f["rate"],
-                    "realised_k": k,
-                    "realised_n": n,
-                    "realised_rate": px,
-                    "sme": sme(f["rate"], px),
-                    "direction_eligible": out is not None,
-                    "direction_correct": out,
-                    "nll": n_ll,
-                    "nll_regret": rg,
-                    "in_noise_band": (
-                        sme(f["rate"], px) <= noise_funnel(k, sim_k) if sim_k is not None else None
-                    ),
-                }
-            )
-    card: dict[str, Any] = {
-        "forecast": manifest["content_hash"],
-        "candidate": manifest["candidate"],
-        "methods": per_method,
-        "categories": rows,
-    }
-    if "hypotheses" in manifest:  # version-1 manifests registered none
-        card["hypotheses"] = {
-            name: _paired_outcome(h, nll_by)
-            for name, h in manifest["hypotheses"].items()
-            if name in ("H1", "H2")
-        }
-        card["hypotheses"]["H3"] = _h3_outcome(manifest["hypotheses"]["H3"], coverage)
-    if coverage is not None:
-        card["taxonomy_coverage"] = coverage
-    return card
-
-
-def _paired_outcome(h: dict[str, Any], nll_by: dict[tuple[str, str], float]) -> dict[str, Any]:
-    """H1 or H2: the registered test on the categories both methods forecast."""
-    graders = sorted(g for m, g in nll_by if m == h["method"] and (h["baseline"], g) in nll_by)
-    out: dict[str, Any] = {"method": h["method"], "baseline": h["baseline"], "alpha": h["alpha"]}
-    if not graders:
-        return {**out, "categories": 0, "outcome": "not tested: no category has both forecasts"}
-    method = [nll_by[(h["method"], g)] for g in graders]
-    baseline = [nll_by[(h["baseline"], g)] for g in graders]
-    t = paired_sign_flip_test(method, baseline)
-    return {
-        **out,
-        "categories": t.n,
-        "nll_method": sum(method),
-        "nll_baseline": sum(baseline),
-        "mean_nll_difference": t.statistic,
-        "p_value": t.p_value,
-        "exact": t.exact,
-        "outcome": "supported" if t.p_value <= h["alpha"] else "not supported",
-    }
-
-
-def _h3_outcome(h3: dict[str, Any], coverage: dict[str, Any] | None) -> dict[str, Any]:
-    """H3 against the auditor's reading of production (``taxonomy_coverage``), if any.
-
-    The auditor flags turns whose behaviour the frozen taxonomy may miss, without sorting them
-    into types. When all flagged turns together stay at or under the threshold, no single
-    missing type can exceed it: H3 holds. Above it, whether the flags form a missing type is a
-    person's call (the descriptions are in the scorecard): the outcome says so.
-    """
-    out = {"threshold_rate": h3["threshold_rate"], "simulated_turns": h3["simulated_turns"]}
-    if coverage is None or not coverage.get("audited"):
-        return {**out, "outcome": "not tested: run the scorecard with --auditor"}
-    rate = coverage["flagged"] / coverage["audited"]
-    holds = rate <= h3["threshold_rate"]
-    return {
-        **out,
-        "flagged_rate": rate,
-        "outcome": "holds"
-        if holds
-        else "review: the auditor's flags exceed the threshold; check whether they form a "
-        "behaviour type missing from the taxonomy",
-    }
-
-
 def run_scorecard(
     manifest: dict[str, Any],
     store: Store,
     production: list[Path],
     *,
     auditor: str | None = None,
+    candidate_replay: ReplaySpec | None = None,
     min_examples: int = 10,
     deidentify: bool = True,
 ) -> dict[str, Any]:
     """Ingest X's production logs into ``store`` (de-identified unless ``deidentify`` is
-    off), grade them with the frozen graders, score.
+    off), grade them with the frozen graders, score (:func:`deploysim.scorecard.score`).
 
     With ``auditor`` (a judge model spec), the open-ended auditor also reads the production
     turns: its flags are the scorecard's taxonomy-coverage check (behaviours the frozen
-    categories may miss). Its descriptions are shown only when at least ``min_examples``
-    turns were flagged (a privacy threshold).
+    categories may miss) and H3's outcome. Its descriptions are shown only when at least
+    ``min_examples`` turns were flagged (a privacy threshold).
+
+    With ``candidate_replay`` (X's replay spec), X is replayed on its own production prefixes
+    and graded: X->X, for the §5.12 split of the error into prefix error and fidelity.
     """
     from deploysim.grading import run_grading
     from deploysim.ingest import ingest_file
     from deploysim.pipeline import ingest_options
-    from deploysim.replay import create_sample
+    from deploysim.replay import create_sample, run_replay
     from deploysim.sampling import SamplingSpec
 
     graders = frozen_graders(manifest)
@@ -490,33 +445,44 @@ def run_scorecard(
     graded_from = time.time()  # on record: the scorecard grades production after registration
     run_grading(store, graders, replays=False, references=True, sample=name)
     realised: dict[str, tuple[int, int]] = {}
-    for gh, k, n in store.db.execute(
-        "SELECT g.grader_hash, SUM(g.flagged = 1), COUNT(*) FROM grades g "
+    ungradable: dict[str, int] = {}
+    for gh, status, k, n in store.db.execute(
+        "SELECT g.grader_hash, g.status, SUM(g.flagged = 1), COUNT(*) FROM grades g "
         "JOIN prefixes p ON g.target = 'reference' AND p.id = g.target_id "
-        "JOIN samples s ON s.id = p.sample_id WHERE s.name = ? AND g.status = 'ok' "
-        "GROUP BY g.grader_hash",
+        "JOIN samples s ON s.id = p.sample_id WHERE s.name = ? GROUP BY 1, 2",
         (name,),
     ):
-        realised[gh] = (int(k), int(n))
+        if status == "ok":
+            realised[gh] = (int(k), int(n))
+        else:  # counted and reported, never silently dropped
+            ungradable[gh] = ungradable.get(gh, 0) + int(n)
+    sim_xx = None
+    if candidate_replay is not None:
+        run_replay(store, candidate_replay, sample_name=name)
+        run_grading(store, graders, models=[candidate_replay.model], references=False, sample=name)
+        sim_xx = _replay_counts(store, name, candidate_replay.hash)
     coverage = None
     if auditor is not None:
         audit = get_grader("auditor", default_judge=auditor)
         run_grading(store, [("auditor", audit)], replays=False, references=True, sample=name)
         audited = store.db.execute(
-            "SELECT g.flagged, g.rationale FROM grades g JOIN prefixes p ON g.target = "
-            "'reference' AND p.id = g.target_id JOIN samples s ON s.id = p.sample_id "
-            "WHERE s.name = ? AND g.grader_hash = ? AND g.status = 'ok'",
+            "SELECT g.status, g.flagged, g.rationale FROM grades g JOIN prefixes p ON "
+            "g.target = 'reference' AND p.id = g.target_id JOIN samples s ON "
+            "s.id = p.sample_id WHERE s.name = ? AND g.grader_hash = ?",
             (name, audit.spec_hash),
         ).fetchall()
-        flagged = [rationale for f, rationale in audited if f == 1]
+        ok = [(f, rationale) for status, f, rationale in audited if status == "ok"]
+        flagged = [rationale for f, rationale in ok if f == 1]
         coverage = {
             "auditor": auditor,
-            "audited": len(audited),
+            "auditor_hash": audit.spec_hash,
+            "audited": len(ok),
             "flagged": len(flagged),
+            "ungradable": len(audited) - len(ok),
             "descriptions": flagged[:50] if len(flagged) >= min_examples else [],
         }
     card = {
-        **score(manifest, realised, coverage),
+        **score(manifest, realised, coverage, ungradable=ungradable, sim_xx=sim_xx),
         "production_sample": name,
         "graded_from": graded_from,
     }
@@ -525,6 +491,20 @@ def run_scorecard(
         (manifest["content_hash"], time.time(), canonical_json(card)),
     )
     return card
+
+
+def _replay_counts(store: Store, sample: str, spec_hash: str) -> dict[str, tuple[int, int]]:
+    """(k, n) of ok grades per grader of one replay spec's replays in a sample."""
+    return {
+        gh: (int(k), int(n))
+        for gh, k, n in store.db.execute(
+            "SELECT g.grader_hash, SUM(g.flagged = 1), COUNT(*) FROM grades g JOIN replays r "
+            "ON g.target = 'replay' AND r.id = g.target_id JOIN prefixes p ON "
+            "p.id = r.prefix_id JOIN samples s ON s.id = p.sample_id WHERE s.name = ? AND "
+            "r.spec_hash = ? AND g.status = 'ok' GROUP BY 1",
+            (sample, spec_hash),
+        )
+    }
 
 
 def create_challenging_sample(

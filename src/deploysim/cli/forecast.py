@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -30,6 +30,13 @@ def forecast_register(
     primary: Annotated[
         str, typer.Option(help="The forecast method H1 and H2 test: sim or bias_corrected.")
     ] = "sim",
+    auditor: Annotated[
+        str | None,
+        typer.Option(
+            help="Judge model that audits the candidate's replays (H3's N); without it H3 is "
+            "not registered."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Freeze the forecasts, graders, data slice and hypotheses in an immutable manifest."""
@@ -45,6 +52,7 @@ def forecast_register(
             challenging_sample=challenging_sample,
             alpha=alpha,
             primary=primary,
+            auditor=str(parse_model(auditor)) if auditor else None,
         )
         write_manifest(manifest, output, st)
     if as_json:
@@ -69,15 +77,27 @@ def forecast_register(
         )
     out.print(table)
     for name, h in manifest["hypotheses"].items():
-        test = f" (alpha {h['alpha']})" if "test" in h else ""
-        threshold = (
-            f": {h['threshold_rate'] * 1e5:,.2f} per 100k (lambda* {h['lambda']:.2f} / N "
-            f"{h['simulated_turns']:,})"
-            if name == "H3"
-            else ""
+        out.print(f"{name}: {h['claim']}{_registered_detail(name, h)}")
+    for u in manifest.get("unmeasured", []):
+        out.print(
+            f"unmeasured: {u['model']} x {u['category']}: {u['attempted']} attempted, "
+            f"{u['failed']} failed, {u['ungradable']} ungradable (no forecast)"
         )
-        out.print(f"{name}: {h['claim']}{threshold}{test}")
     out.print(f"registered: {output}")
+
+
+def _registered_detail(name: str, h: dict[str, Any]) -> str:
+    """How a registered hypothesis is tested (its alpha, or H3's threshold and N)."""
+    if name != "H3":
+        return f" (alpha {h['alpha']})"
+    if h.get("registered") is False:
+        return f": not registered ({h['reason']})"
+    n = h.get("audited_turns", h.get("simulated_turns"))
+    return (
+        f": {h['threshold_rate'] * 1e5:,.2f} per 100k (lambda* {h['lambda']:.2f} / N {n:,} "
+        f"audited turns, {h.get('audit_flagged', 0)} flagged, "
+        f"{h.get('audit_ungradable', 0)} ungradable) (alpha {h['alpha']})"
+    )
 
 
 @forecast_app.command("challenging")
@@ -118,62 +138,159 @@ def scorecard(
         Path | None, typer.Option("--store", "-s", help="Store for the production logs.")
     ] = None,
     auditor: Annotated[
-        str | None, typer.Option(help="Judge model for the taxonomy-coverage audit.")
+        str | None, typer.Option(help="Judge model for the taxonomy-coverage audit (H3).")
+    ] = None,
+    replay: Annotated[
+        str | None,
+        typer.Option(
+            help="The candidate's model spec, replayed on its production prefixes (X->X) for "
+            "the error decomposition."
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Grade the candidate's production logs with the frozen graders and score the forecast."""
     from deploysim.forecast import read_manifest, run_scorecard
+    from deploysim.replay import ReplaySpec
 
     manifest = read_manifest(forecast)
     target = store or forecast.with_suffix(".production.db")
     with Store(target) as st:
-        card = run_scorecard(manifest, st, production, auditor=auditor)
+        card = run_scorecard(
+            manifest,
+            st,
+            production,
+            auditor=str(parse_model(auditor)) if auditor else None,
+            candidate_replay=ReplaySpec(model=str(parse_model(replay))) if replay else None,
+        )
     if as_json:
         print_json(card)
         return
+    for line in scorecard_lines(card):
+        if isinstance(line, Table):
+            out.print(line)
+        else:  # figures such as "[0.5, 15]" are text, not rich markup
+            out.print(line, markup=False)
+
+
+def _num(v: float | None, fmt: str = ".2f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def scorecard_lines(card: dict[str, Any]) -> list[Table | str]:
+    """The scorecard as rich tables and lines of text (every part of it, nothing dropped)."""
+    lines: list[Table | str] = []
     table = Table(title=f"scorecard for {card['candidate']} (forecast {card['forecast'][:12]})")
-    cols = ("method", "categories", "direction", "SME median", "SME p90", "SME max", "NLL regret")
+    cols = (
+        "method",
+        "categories",
+        "direction",
+        "SME median",
+        "SME p90",
+        "SME max",
+        "NLL regret",
+        "log Pearson",
+        "Spearman",
+        "in funnel",
+    )
     for col in cols:
         table.add_column(col, justify="left" if col == "method" else "right")
+    notes = []
     for method, m in card["methods"].items():
-        acc = (
-            f"{m['direction_correct']}/{m['direction_eligible']}"
-            if m["direction_eligible"]
-            else "-"
+        if m.get("direction_note") and m["direction_eligible"]:
+            acc = "undefined"
+        elif m["direction_eligible"]:
+            acc = f"{m['direction_correct']}/{m['direction_eligible']}"
+        else:
+            acc = "-"
+        funnel = (
+            f"{m['funnel_inside']}/{m['funnel_categories']}" if m.get("funnel_categories") else "-"
         )
         table.add_row(
             method,
             str(m["categories"]),
             acc,
-            f"{m['sme_median']:.2f}",
-            f"{m['sme_p90']:.2f}",
-            f"{m['sme_max']:.2f}",
-            f"{m['nll_regret']:.1f}",
+            _num(m["sme_median"]),
+            _num(m["sme_p90"]),
+            _num(m["sme_max"]),
+            _num(m["nll_regret"], ".1f"),
+            _num(m.get("log_pearson")),
+            _num(m.get("spearman")),
+            funnel,
         )
-    out.print(table)
+        for key in ("direction_note", "correlation_note"):
+            if m.get(key):
+                notes.append(f"{method}: {m[key]}")
+    lines.append(table)
+    lines.extend(notes)
+    for p in card.get("production", []):
+        lines.append(
+            f"production {p['category']} ({p['grader']}): {p['k']}/{p['n']} flagged, "
+            f"{p['ungradable']} ungradable"
+        )
+    for u in card.get("unscored", []):
+        lines.append(f"unscored: {u['category']} {u['method']}: {u['reason']}")
+    for u in card.get("unmeasured", []):
+        lines.append(
+            f"unmeasured at registration: {u['model']} x {u['category']}: {u['attempted']} "
+            f"attempted, {u['failed']} failed, {u['ungradable']} ungradable"
+        )
+    lost = [r for r in card["categories"] if r.get("sim_failed") or r.get("sim_ungradable")]
+    for r in lost:
+        lines.append(
+            f"registered {r['category']} {r['method']}: {r.get('sim_failed') or 0} failed, "
+            f"{r.get('sim_ungradable') or 0} ungradable"
+        )
+    dec = card.get("decomposition") or {}
+    if dec.get("categories"):
+        t = Table(title="error decomposition (SME; method.md 5.12)")
+        for col in ("category", "total", "prefix", "fidelity X", "fidelity Y", "X->X k/n"):
+            t.add_column(col, justify="left" if col == "category" else "right")
+        for r in dec["categories"]:
+            t.add_row(
+                r["category"],
+                _num(r["total"]),
+                _num(r["prefix"]),
+                _num(r["fidelity_x"]),
+                _num(r["fidelity_y"]),
+                f"{r['xx_k']}/{r['xx_n']}",
+            )
+        lines.append(t)
+    elif dec.get("note"):
+        lines.append(f"error decomposition: {dec['note']}")
     for name, h in card.get("hypotheses", {}).items():
-        if "p_value" in h:
-            detail = (
-                f"{h['method']} vs {h['baseline']} over {h['categories']} categories, NLL "
-                f"{h['nll_method']:.1f} vs {h['nll_baseline']:.1f}, p = {h['p_value']:.4g} "
-                f"(alpha {h['alpha']})"
-            )
-        elif "threshold_rate" in h:
-            flagged = (
-                f", auditor flags {h['flagged_rate'] * 1e5:,.2f} per 100k"
-                if "flagged_rate" in h
-                else ""
-            )
-            detail = f"threshold {h['threshold_rate'] * 1e5:,.2f} per 100k{flagged}"
-        else:
-            detail = f"{h['method']} vs {h['baseline']}"
-        out.print(f"{name}: {h['outcome']} ({detail})")
+        detail = _outcome_detail(h)
+        lines.append(f"{name}: {h['outcome']}" + (f" ({detail})" if detail else ""))
     if "taxonomy_coverage" in card:
         cov = card["taxonomy_coverage"]
-        out.print(f"taxonomy coverage: the auditor flagged {cov['flagged']} production turns")
-        for d in cov["descriptions"][:10]:
-            out.print(f"  - {d}")
+        lines.append(
+            f"taxonomy coverage: the auditor flagged {cov['flagged']} of {cov['audited']} "
+            f"production turns ({cov.get('ungradable', 0)} ungradable)"
+        )
+        lines.extend(f"  - {d}" for d in cov["descriptions"][:10])
+    return lines
+
+
+def _outcome_detail(h: dict[str, Any]) -> str:
+    """A hypothesis outcome's figures."""
+    if "p_value" in h:
+        return (
+            f"{h['method']} vs {h['baseline']} over {h['categories']} categories, NLL "
+            f"{h['nll_method']:.1f} vs {h['nll_baseline']:.1f}, p = {h['p_value']:.4g} "
+            f"(alpha {h['alpha']})"
+        )
+    if "threshold_rate" in h:
+        bounds = (
+            f", auditor flags {h['flagged']}/{h['audited']} = {h['flagged_rate'] * 1e5:,.2f} "
+            f"per 100k, one-sided 95% bounds [{h['lower_bound'] * 1e5:,.2f}, "
+            f"{h['upper_bound'] * 1e5:,.2f}]"
+            if "upper_bound" in h
+            else ""
+        )
+        return f"threshold {h['threshold_rate'] * 1e5:,.2f} per 100k{bounds}"
+    if "method" in h:
+        return f"{h['method']} vs {h['baseline']}"
+    return ""  # H3 not registered: the outcome says why
 
 
 def register(app: typer.Typer) -> None:
