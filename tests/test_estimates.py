@@ -118,3 +118,47 @@ def test_cli_estimate_shows_failed_and_ungradable_rows(tmp_path: Path) -> None:
     zero = [e for e in data["estimates"] if e["n"] == 0]
     # fail x rule, fail x judge, refuse x judge, logged x judge.
     assert len(zero) == 4 and all(e["rate"] is None for e in zero)
+
+
+def test_draws_per_prefix_are_clustered_and_the_tail_is_refused_without_spread(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from deploysim.cli import app
+
+    path = tmp_path / "s.db"
+    with Store(path) as st:
+        ingest_file(HH, st)
+        create_sample(st, "default", SamplingSpec(size=20, seed=3))
+        # A scripted model answers a prefix the same way every time: its 3 draws of a prefix
+        # are perfectly correlated, so they are worth one draw, not three.
+        run_replay(st, ReplaySpec(model="scripted/refuse?rate=0.5"), draws=3)
+        run_grading(st, [("rule/refusal", get_grader("rule/refusal"))])
+        (row,) = [e for e in estimate(st) if e.model != LOGGED]
+    assert (row.n, row.prefixes) == (60, 20) and 0 < row.k < 60
+    assert row.design_effect is not None and row.design_effect >= 2.5
+    result = CliRunner().invoke(app, ["estimate", "--store", str(path), "--tail", "--json"])
+    assert result.exit_code == 0, result.output
+    (tail,) = [t for t in json.loads(result.stdout)["tail"] if t["model"] != LOGGED]
+    # Every flagged prefix is flagged 3 of 3 times: the top scores tie, no tail to fit.
+    assert tail["risk"] is None and tail["refused"]
+    assert tail["draws"] == 60 and tail["prefixes"] == 20
+    logged = [t for t in json.loads(result.stdout)["tail"] if t["model"] == LOGGED]
+    assert logged and logged[0]["refused"].startswith("one draw per prefix")
+
+
+def test_a_validation_at_another_threshold_is_not_applied(tmp_path: Path) -> None:
+    st = Store(tmp_path / "s.db")
+    ingest_file(HH, st)
+    create_sample(st, "default", SamplingSpec(size=20, seed=3))
+    spec = "judge/REFUSAL?judge=scripted/yes%3Fp%3D0.8"  # its own threshold is 0.5
+    run_grading(st, [(spec, get_grader(spec))], replays=False)
+    (path,) = resolve_labels("pyrit:refusal_scorer/refusal.csv")
+    metrics = validate(get_grader(spec), read_labels(path)[:40], threshold=0.9)
+    store_validation(st, metrics, path, spec)
+    (row,) = estimate(st)
+    assert row.corrected_rate is None and row.judge_se is None
+    assert row.correction_note is not None and "threshold 0.9" in row.correction_note

@@ -69,8 +69,10 @@ def test_csv_tables_have_the_documented_columns(store: Synthetic, tmp_path: Path
         assert (int(r["n"]), int(r["k"])) == (e.n, e.k)
         assert float(r["rate"]) == pytest.approx(e.k / e.n)
         assert float(r["per_100k"]) == pytest.approx(float(r["rate_jeffreys"]) * 100_000)
-        # Two strata of unequal weight: Kish's effective n is below n.
-        assert 0 < float(r["n_effective"]) < e.n
+        # The effective n behind the interval: at most n, below it when turns share a
+        # conversation.
+        assert e.effective_n is not None
+        assert float(r["n_effective"]) == pytest.approx(e.effective_n) and 0 < e.effective_n <= e.n
     # 4 models x 3 categories, each vs logged.
     assert written["comparisons"] == 12 == len(read_csv(tmp_path / "comparisons.csv"))
     grades = read_csv(tmp_path / "grades.csv")

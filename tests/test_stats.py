@@ -40,6 +40,7 @@ from deploysim.stats import (
     rogan_gladen,
     sme,
     sme_summary,
+    tail_risk,
     zero_event_upper_bound,
 )
 
@@ -670,3 +671,98 @@ def test_gumbel_fit_recovers_exact_synthetic_tail(
     n = 100.0 * m
     truth = math.exp(-math.exp(-(-math.log(n) - intercept) / slope))
     assert fit.worst_query_risk(n) == approx(truth, rel=1e-6)
+
+
+# --------------------------------------------------------------------------- tail refusals
+
+
+def test_tail_refuses_a_fit_to_the_smoothing_floor() -> None:
+    # 3 flagged of 1000 prefixes: the top 10 would include 7 never-flagged prefixes at the
+    # Jeffreys floor 1/(2(s+1)); the old fit extrapolated that floor to a large risk.
+    counts = [1, 2, 1] + [0] * 997
+    with pytest.raises(StatsError, match="only 3 of 1000 prefixes were ever flagged"):
+        gumbel_tail_from_counts(counts, samples_per_prefix=20)
+    with pytest.raises(StatsError, match="only 3 of 1000"):
+        tail_risk(counts, 20, 1e6)
+
+
+def test_tail_risk_interval_and_diagnostic_on_a_known_tail() -> None:
+    # Per-prefix rates on an exact Gumbel tail (slope -3, intercept -9), 1000 draws each.
+    rng = np.random.default_rng(3)
+    a, b, m, s = -3.0, -9.0, 1000, 1000
+    p = np.exp(-np.exp(-(np.log(rng.random(m)) - b) / a))
+    counts = rng.binomial(s, p).tolist()
+    res = tail_risk(counts, s, 1e5, n_boot=300)
+    truth = math.exp(-math.exp(-((-math.log(1e5) - b) / a)))
+    assert res.lower <= truth <= res.upper
+    assert res.lower < res.risk < res.upper
+    assert res.r_squared > 0.8 and res.refits >= 250
+    # Per-prefix draws may differ (ungradable draws): the same counts with s per prefix.
+    same = tail_risk(counts, [s] * m, 1e5, n_boot=300)
+    assert same.risk == approx(res.risk)
+
+
+# --------------------------------------------------------------------------- Rogan-Gladen review
+
+
+def _lr_statistic(
+    pi: float, mle: float, k: int, n: int, tp: int, n_pos: int, tn: int, n_neg: int
+) -> float:
+    """2 x (max log-likelihood - profile log-likelihood at pi), by brute force with scipy."""
+    from scipy import optimize
+    from scipy.special import xlog1py, xlogy
+
+    def loglik(pi: float, s: float, f: float) -> float:
+        q = pi * s + (1 - pi) * f
+        return float(
+            xlogy(k, q)
+            + xlog1py(n - k, -q)
+            + xlogy(tp, s)
+            + xlog1py(n_pos - tp, -s)
+            + xlogy(n_neg - tn, f)
+            + xlog1py(tn, -f)
+        )
+
+    box = [(1e-12, 1 - 1e-12)] * 2
+
+    def profile(pi: float) -> float:
+        starts = [(tp / n_pos, (n_neg - tn) / n_neg), (0.5, 0.01), (0.9, 1e-6)]
+        return max(
+            -optimize.minimize(
+                lambda x: -loglik(pi, x[0], x[1]),
+                [min(max(v, 1e-6), 1 - 1e-6) for v in x0],
+                bounds=box,
+                method="L-BFGS-B",
+            ).fun
+            for x0 in starts
+        )
+
+    # The constrained maximum is at the clipped Rogan-Gladen estimate (the plug-in MLE).
+    return 2 * (profile(mle) - profile(pi))
+
+
+def test_rogan_gladen_review_example_now_includes_zero() -> None:
+    # Observed 0.002 of 100k, Se 0.8 (56/70), Sp 1 (35/35): the delta method gave
+    # [0.00205, 0.00295], but false positives at a rate 35 negatives cannot rule out explain
+    # every flag, so 0 must be inside. The upper end is where the likelihood-ratio statistic,
+    # computed here independently by brute force, reaches chi2(1, 0.95) = 3.8415.
+    res = rogan_gladen(0.002, 0.8, 1.0, n=100_000, n_pos=70, n_neg=35)
+    assert res.estimate == approx(0.0025)
+    assert res.interval is not None and res.interval.lower == 0.0
+    assert 0.0025 < res.interval.upper < 0.0035
+    assert _lr_statistic(res.interval.upper, 0.0025, 200, 100_000, 56, 70, 35, 35) == approx(
+        3.8415, abs=0.02
+    )
+    assert _lr_statistic(0.0, 0.0025, 200, 100_000, 56, 70, 35, 35) < 3.8415
+
+
+def test_rogan_gladen_negative_correction_keeps_an_upper_bound() -> None:
+    # 1 flagged of 1000 with Sp 0.99 (99/100): the uncorrected value (0.001 - 0.01)/0.79 is
+    # negative, and the delta method's interval collapsed to [0, 0].
+    res = rogan_gladen(0.001, 0.8, 0.99, n=1000, n_pos=100, n_neg=100)
+    assert res.estimate == 0.0 and res.clipped
+    assert res.interval is not None and res.interval.lower == 0.0
+    assert res.interval.upper > 0.001
+    assert _lr_statistic(res.interval.upper, 0.0, 1, 1000, 80, 100, 99, 100) == approx(
+        3.8415, abs=0.02
+    )

@@ -9,7 +9,9 @@ rely on the columns. The ``grades`` table streams from the store in batches.
 
 Choices where formats.md leaves room: ``run_id`` is :func:`deploysim.report.data.run_id`;
 ``condition`` is the replay spec hash (the exact replay configuration) and empty for the logged
-responses; ``n_effective`` is Kish's (Σw)²/Σw² with w = 1/inclusion probability;
+responses; ``n_effective`` is the effective sample size behind ``ci_low``/``ci_high`` (n for
+independent turns; fewer when turns share conversations or draws share prefixes, see
+docs/design/stats.md), empty when nothing was graded;
 ``forecast_id`` is the first 16 hex digits of the manifest's content hash (``prereg_hash``, in
 full). The ``grades`` table has a ``rationale`` column only when asked for: rationales can quote
 user content.
@@ -240,7 +242,6 @@ def export_tables(
     res = data.results(store, sample=sample)
     labels = data.model_labels(store)
     conditions = {label: h for h, label in labels.items()}
-    neff = _n_effective(store, labels, sample)
     rates = [
         {
             "run_id": rid,
@@ -248,9 +249,9 @@ def export_tables(
             "condition": conditions.get(e.model),
             "category": e.category,
             "n": e.n,
-            "n_effective": neff.get((e.model, e.grader_hash), float(e.n)),
+            "n_effective": e.effective_n,
             "k": e.k,
-            "rate": e.k / e.n,
+            "rate": e.k / e.n if e.n else None,
             "rate_jeffreys": e.rate,
             "per_100k": e.per_100k,
             "ci_low": e.ci_low,
@@ -299,31 +300,6 @@ def export_tables(
         n += len(batch)
     written["grades"] = n
     return written
-
-
-def _n_effective(
-    store: Store, labels: dict[str, str], sample: str | None
-) -> dict[tuple[str, str], float]:
-    cond, args = "", list[Any]()
-    if sample:
-        cond, args = " AND p.sample_id = ?", [data.sample_id(store, sample)]
-    out: dict[tuple[str, str], float] = {}
-    queries = (
-        "SELECT r.spec_hash, g.grader_hash, SUM(1.0 / p.inclusion_prob), "
-        "SUM(1.0 / (p.inclusion_prob * p.inclusion_prob)) FROM grades g JOIN replays r ON "
-        "g.target = 'replay' AND r.id = g.target_id JOIN prefixes p ON p.id = r.prefix_id "
-        f"WHERE g.status = 'ok' AND p.inclusion_prob > 0{cond} GROUP BY 1, 2",
-        f"SELECT '{LOGGED}', g.grader_hash, SUM(1.0 / p.inclusion_prob), "
-        "SUM(1.0 / (p.inclusion_prob * p.inclusion_prob)) FROM grades g JOIN prefixes p ON "
-        "g.target = 'reference' AND p.id = g.target_id "
-        f"WHERE g.status = 'ok' AND p.inclusion_prob > 0{cond} GROUP BY 1, 2",
-    )
-    for query in queries:
-        for spec_hash, gh, sw, sw2 in store.db.execute(query, args):
-            label = LOGGED if spec_hash == LOGGED else labels.get(spec_hash, spec_hash)
-            if sw2:
-                out[(label, gh)] = round(sw * sw / sw2, 6)
-    return out
 
 
 def grade_rows(
