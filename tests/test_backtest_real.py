@@ -14,6 +14,8 @@ from tests.conftest import HH, OASST
 
 
 @pytest.mark.slow
+@pytest.mark.local
+@pytest.mark.smollm2
 def test_backtest_with_two_local_releases(tmp_path: Path) -> None:
     cfg = tmp_path / "backtest.toml"
     cfg.write_text(
