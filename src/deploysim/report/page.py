@@ -25,12 +25,12 @@ from deploysim.estimates import LOGGED
 from deploysim.report import data
 from deploysim.report.assets import CSS, JS
 from deploysim.report.backtest import backtest_section
+from deploysim.report.scorecard import forecasts_section
 from deploysim.report.sections import (
     comparisons_section,
     deid_section,
     errors_section,
     esc,
-    forecasts_section,
     manifest_section,
     rates_section,
 )
