@@ -57,7 +57,29 @@ def test_backtest_section_tables_and_plot(backtested: Synthetic, tmp_path: Path)
     assert "61/1,000" in sec and "3/100,000" in sec
     assert "✓" in sec and "✗" in sec and "–</span>" in sec
     assert "not supported" in sec and "p = 0.04" in sec and "p = 0.31" in sec
-    assert "<th>H1</th><th>H2</th>" in sec and "<th>H3</th>" not in sec
+    assert "<th>H1</th><th>H2</th><th>H3</th>" in sec and "not tested" in sec
+    assert "Unscored forecasts" not in sec  # every forecast of the synthetic result scored
+
+
+def test_pairs_table_shows_h3_bounds_and_unscored_forecasts() -> None:
+    result = backtest_result()
+    pair = result["pairs"][0]
+    pair["hypotheses"]["H3"] = {
+        "outcome": "inconclusive: bounds straddle",
+        "upper_bound": 1.4978e-4,
+        "threshold_rate": 1e-4,
+    }
+    pair["unscored"] = [
+        {
+            "category": "PROFANITY",
+            "method": "sim",
+            "reason": "all 7 production grades were ungradable",
+        }
+    ]
+    sec = backtest_section(result)
+    assert "inconclusive: bounds straddle" in sec
+    assert "upper 15 vs threshold 10" in sec  # per 100k
+    assert "PROFANITY sim: all 7 production grades were ungradable" in sec
 
 
 def test_backtest_uses_the_latest_result_and_escapes(backtested: Synthetic, tmp_path: Path) -> None:

@@ -209,7 +209,7 @@ def _pairs(result: dict[str, Any], methods: Sequence[str]) -> str:
     if not pairs:
         return "<p>No pair in this backtest.</p>"
     shown = [m for m in methods if any(r.get("method") == m for r in rows)]
-    hyps = [h for h in ("H1", "H2") if any(h in (p.get("hypotheses") or {}) for p in pairs)]
+    hyps = [h for h in ("H1", "H2", "H3") if any(h in (p.get("hypotheses") or {}) for p in pairs)]
     head = [
         "deployed → candidate",
         "category",
@@ -266,11 +266,24 @@ def _pairs(result: dict[str, Any], methods: Sequence[str]) -> str:
         "<p class=note>Per 100k responses. Realised: the candidate's production rate, with its "
         "interval. Beside each forecast: ✓ the direction of change (vs the deployed release's "
         "production rate) was right, ✗ wrong, – not eligible (the category did not move by "
-        "1.5x). H1, H2: the pair's preregistered hypotheses and their outcomes.</p>"
+        "1.5x). H1-H3: the pair's preregistered hypotheses and their outcomes (H3 with the "
+        "one-sided 95% upper bound of the auditor's flagged production rate).</p>"
         + "<table class=backtest-pairs><thead><tr>"
         + "".join(f"<th>{esc(h)}</th>" for h in head)
         + f"</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        + _unscored(pairs)
     )
+
+
+def _unscored(pairs: list[dict[str, Any]]) -> str:
+    """Forecasts a pair's scorecard could not score, with the reason (never dropped)."""
+    items = [
+        f"<li>{esc(p.get('deployed'))} → {esc(p.get('candidate'))}: {esc(u.get('category'))} "
+        f"{esc(u.get('method'))}: {esc(u.get('reason'))}</li>"
+        for p in pairs
+        for u in p.get("unscored") or []
+    ]
+    return f"<p>Unscored forecasts:</p><ul>{''.join(items)}</ul>" if items else ""
 
 
 def _key(pair: dict[str, Any]) -> tuple[Any, Any]:
@@ -301,10 +314,16 @@ def _forecast_cell(row: dict[str, Any] | None) -> str:
 def _hypothesis(h: dict[str, Any] | None) -> str:
     if not h:
         return "–"
-    p = h.get("p_value")
-    return esc(h.get("outcome", "–")) + (
-        f"<div class=meta>p = {esc(f'{p:.3g}')}</div>" if isinstance(p, int | float) else ""
-    )
+    p, upper = h.get("p_value"), h.get("upper_bound")
+    meta = ""
+    if isinstance(p, int | float):
+        meta = f"<div class=meta>p = {esc(f'{p:.3g}')}</div>"
+    elif isinstance(upper, int | float) and isinstance(h.get("threshold_rate"), int | float):
+        meta = (
+            f"<div class=meta>upper {esc(_rate(upper))} vs threshold "
+            f"{esc(_rate(h['threshold_rate']))}</div>"
+        )
+    return esc(h.get("outcome", "–")) + meta
 
 
 def _moved(row: dict[str, Any]) -> str:
