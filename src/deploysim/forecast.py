@@ -11,12 +11,12 @@ The manifest also states the hypotheses (method.md §7) before any outcome is kn
 primary method's forecasts beat no-change, and H2 (with a challenging sample) beat the scaled
 challenging-prompts forecasts, each by a one-sided exact paired sign-flip test over categories on
 binomial NLL at the registered alpha; H3, no behaviour type missing from the taxonomy has a
-production rate above lambda*/N (§5.11, N the candidate's simulated turns).
+production rate above lambda*/N (§5.11), with N the candidate's simulated turns the open-ended
+auditor read (registered only with such an audit). Per grader it keeps the X->Y, Y->Y and
+prod Y counts for the §5.12 decomposition.
 
-The scorecard grades X's production logs with the *same* graders (refusing if any definition
-changed) and scores every method: directional accuracy on categories that moved >= 1.5x, SME
-(median, 90th percentile, max), binomial NLL and regret, and the noise funnel; then it tests
-the registered hypotheses.
+The scorecard (:func:`run_scorecard`) grades X's production logs with the *same* graders
+(refusing if any definition changed) and scores them with :func:`deploysim.scorecard.score`.
 """
 
 from __future__ import annotations
