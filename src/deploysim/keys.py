@@ -8,11 +8,15 @@ alone cannot reverse a pseudonym.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from pathlib import Path
+
+from deploysim.errors import UsageError
 
 ENV_KEY = "DEPLOYSIM_SECRET_KEY"
 ENV_KEY_FILE = "DEPLOYSIM_KEY_FILE"
@@ -34,16 +38,38 @@ def load_secret_key() -> bytes:
         return env.encode("utf-8")
     path = key_file()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: two processes creating the key at once must not end with different keys.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-    return path.read_text().strip().encode("utf-8")
+        _create_key_file(path)
+    key = path.read_text().strip()
+    if not key:
+        raise UsageError(
+            f"{path}: the secret key file is empty; delete it only if no store was "
+            "de-identified with it (pseudonyms would change), or set DEPLOYSIM_SECRET_KEY"
+        )
+    return key.encode("utf-8")
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new key so that no process ever reads a partial one.
+
+    The key is written in full to a private temporary file, which is then hard-linked to its
+    name: the link either appears with the whole key or fails because another process's key is
+    already there, in which case that key wins and every process reads the same one. (Creating
+    the file with O_EXCL and then writing left a window in which a second process read it
+    empty.)
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret.key.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        # Another process may win the race: its complete key is then the key.
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
 
 
 def pseudonym(raw_id: str, key: bytes, *, prefix: str = "c") -> str:

@@ -9,9 +9,10 @@ API keys come from the environment and never enter a spec.
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Sequence
 from typing import Literal, TypeVar
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +27,50 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"
 
 class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# Option names and URL query keys that carry secrets (an API key, a token, a password, an
+# auth header): a spec is stored, hashed and printed, so none may hold one. Whole words of the
+# name count ("access_token", "x-api-key"; not "max_tokens"), plus a few that hide inside words.
+_SECRET_PARTS = frozenset(
+    [
+        "key",
+        "apikey",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "token",
+        "auth",
+        "authorization",
+        "bearer",
+        "credential",
+        "credentials",
+        "cookie",
+        "session",
+        "sig",
+        "signature",
+        "header",
+        "headers",
+    ]
+)
+_SECRET_INSIDE = ("apikey", "secret", "password", "passwd")
+
+
+def _secret_name(name: str) -> bool:
+    low = name.lower()
+    parts = re.split(r"[^a-z0-9]+", low)
+    return any(p in _SECRET_PARTS for p in parts) or any(w in low for w in _SECRET_INSIDE)
+
+
+def _url_secret(value: str) -> bool:
+    """Whether ``value`` is a URL carrying credentials: userinfo, or a secret query key."""
+    if "://" not in value:
+        return False
+    parts = urlsplit(value)
+    if parts.username or parts.password or "@" in parts.netloc:
+        return True
+    return any(_secret_name(k) for k, _ in parse_qsl(parts.query, keep_blank_values=True))
 
 
 class ModelSpec(_Value):
@@ -46,14 +91,19 @@ class ModelSpec(_Value):
                 "e.g. openai/gpt-4.1-mini or llamacpp/smollm2-135m"
             )
         options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-        for key in options:
+        for key, value in options.items():
             # "*_env" options name an environment variable (e.g. api_key_env=MY_KEY): safe.
-            if key.endswith("_env"):
-                continue
-            if any(word in key.lower() for word in ("key", "secret", "password")):
+            if not key.endswith("_env") and _secret_name(key):
                 raise UsageError(
-                    f"model spec {spec!r}: option {key!r} looks like a secret; secrets come from "
-                    "the environment (e.g. OPENAI_API_KEY) and are never part of a spec"
+                    f"model spec {provider}/{name}: option {key!r} looks like a secret; "
+                    "secrets come from the environment (e.g. OPENAI_API_KEY) and are never part "
+                    "of a spec"
+                )
+            if _url_secret(value):
+                raise UsageError(
+                    f"model spec {provider}/{name}: option {key!r} holds a URL with "
+                    "credentials (user:password@ or a token in its query); give the bare URL "
+                    "and the secret through the environment (e.g. OPENAI_API_KEY)"
                 )
         return cls(provider=provider, name=name, options=dict(sorted(options.items())))
 
