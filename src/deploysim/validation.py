@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from deploysim.errors import InputError, UsageError
 from deploysim.graders import GradeItem, Grader, GradeResult
 from deploysim.schema import Message, canonical_json
-from deploysim.stats import grader_validation
+from deploysim.stats import auc, auc_interval, grader_validation, youden_threshold
 from deploysim.store import Store
 
 PROMPT_COLUMNS = ("objective", "prompt", "user", "question", "input", "request")
@@ -100,51 +98,6 @@ def _find(keys: Sequence[str], candidates: Sequence[str], path: Path, option: st
         if c in lowered:
             return lowered[c]
     raise InputError(f"{path}: cannot find a column among {list(keys)}; name it with {option}")
-
-
-def auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
-    s = np.asarray(scores, dtype=float)
-    y = np.asarray(labels, dtype=bool)
-    pos, neg = s[y], s[~y]
-    if len(pos) == 0 or len(neg) == 0:
-        raise UsageError("AUC needs at least one positive and one negative label")
-    greater = (pos[:, None] > neg[None, :]).sum()
-    ties = (pos[:, None] == neg[None, :]).sum()
-    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
-
-
-def auc_interval(
-    scores: Sequence[float], labels: Sequence[bool], *, n_boot: int = 1000, seed: int = 0
-) -> tuple[float, float]:
-    """95% stratified bootstrap interval of the AUC."""
-    rng = np.random.default_rng(seed)
-    s = np.asarray(scores, dtype=float)
-    y = np.asarray(labels, dtype=bool)
-    pos, neg = s[y], s[~y]
-    values = []
-    for _ in range(n_boot):
-        bp = rng.choice(pos, len(pos))
-        bn = rng.choice(neg, len(neg))
-        values.append(
-            ((bp[:, None] > bn[None, :]).sum() + 0.5 * (bp[:, None] == bn[None, :]).sum())
-            / (len(bp) * len(bn))
-        )
-    lo, hi = np.quantile(values, [0.025, 0.975])
-    return float(lo), float(hi)
-
-
-def youden_threshold(scores: Sequence[float], labels: Sequence[bool]) -> float:
-    """The threshold maximising Se + Sp - 1 (flag when score >= threshold)."""
-    s = np.asarray(scores, dtype=float)
-    y = np.asarray(labels, dtype=bool)
-    best, best_t = -2.0, 0.5
-    for t in np.unique(s):
-        flagged = s >= t
-        j = flagged[y].mean() + (~flagged[~y]).mean() - 1
-        if j > best:
-            best, best_t = float(j), float(t)
-    return best_t
 
 
 def validate(

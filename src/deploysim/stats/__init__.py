@@ -34,7 +34,15 @@ from deploysim.stats.forecasts import (
     bias_corrected_forecast,
     error_decomposition,
 )
-from deploysim.stats.graders import GraderValidation, RoganGladen, grader_validation, rogan_gladen
+from deploysim.stats.graders import (
+    GraderValidation,
+    RoganGladen,
+    auc,
+    auc_interval,
+    grader_validation,
+    rogan_gladen,
+    youden_threshold,
+)
 from deploysim.stats.rates import (
     DirectionalAccuracy,
     LogCorrelation,
@@ -78,6 +86,8 @@ __all__ = [
     "RoganGladen",
     "SmeSummary",
     "TailRisk",
+    "auc",
+    "auc_interval",
     "beta_interval",
     "bias_corrected_forecast",
     "binomial_nll",
@@ -104,5 +114,6 @@ __all__ = [
     "sme",
     "sme_summary",
     "tail_risk",
+    "youden_threshold",
     "zero_event_upper_bound",
 ]
