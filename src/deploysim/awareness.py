@@ -40,9 +40,8 @@ from deploysim.errors import InputError, UsageError
 from deploysim.graders.judge import yes_probability
 from deploysim.models import GenerateConfig, Model, ModelError, ModelSpec, get_model
 from deploysim.schema import Message, canonical_hash
-from deploysim.stats import jeffreys_interval
+from deploysim.stats import auc, auc_interval, jeffreys_interval
 from deploysim.store import Store
-from deploysim.validation import auc, auc_interval
 
 LABELS = ("eval", "real", "sim")
 KINDS = ("logs", "replays", "inspect", "file", "garak")
