@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from deploysim.cli._types import ClusterMethod, DiscoveryUnit
 from deploysim.cli.common import JsonOpt, StoreOpt, out, print_json, require_store
-from deploysim.errors import InputError
 
 SourceOpt = Annotated[
     list[str],
@@ -149,10 +149,11 @@ def discover(
         str, typer.Option(help="'logged' (the logged responses) or another model's spec.")
     ] = "logged",
     sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
-    unit: Annotated[str, typer.Option(help="segment (lines/sentences) or response.")] = "segment",
-    method: Annotated[
-        str, typer.Option(help="Clustering: auto, agglomerative, kmeans or hdbscan.")
-    ] = "auto",
+    unit: Annotated[
+        DiscoveryUnit,
+        typer.Option(help="What to cluster: segments (lines/sentences) or responses."),
+    ] = "segment",
+    method: Annotated[ClusterMethod, typer.Option(help="Clustering method.")] = "auto",
     clusters: Annotated[
         int | None, typer.Option("--clusters", help="Number of clusters (default: by distance).")
     ] = None,
@@ -174,18 +175,14 @@ def discover(
     as_json: JsonOpt = False,
 ) -> None:
     """Discovery: clusters of responses over-represented in the candidate vs the baseline."""
-    from deploysim.discovery import DiscoverySettings, Method, Unit, run_discovery
+    from deploysim.discovery import DiscoverySettings, run_discovery
     from deploysim.store import Store
 
     require_store(store)
-    if unit not in ("segment", "response"):
-        raise InputError(f"--unit must be segment or response, not {unit!r}")
-    if method not in ("auto", "agglomerative", "kmeans", "hdbscan"):
-        raise InputError(f"--method must be auto, agglomerative, kmeans or hdbscan, not {method!r}")
     settings = DiscoverySettings(
         sample=sample_name,
-        unit=cast("Unit", unit),
-        method=cast("Method", method),
+        unit=unit,
+        method=method,
         n_clusters=clusters,
         distance=distance,
         k_min=k_min,

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from deploysim.cli.common import JsonOpt, StoreOpt, out, parse_model, print_json, require_store
-from deploysim.errors import InputError
+from deploysim.errors import UsageError
 from deploysim.store import Store
 
 
@@ -165,7 +165,7 @@ def compare_cmd(
     b = baseline if baseline == LOGGED else str(parse_model(baseline))
     comps = compare(rows, a, b, alpha=alpha, correction="bh" if bh else "none")
     if not comps:
-        raise InputError(
+        raise UsageError(
             f"no category graded for both {a!r} and {b!r}; models with grades: "
             f"{sorted({e.model for e in rows})}"
         )

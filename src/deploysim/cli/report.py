@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from deploysim.cli._types import ExportFormat
 from deploysim.cli.common import JsonOpt, StoreOpt, out, print_json, require_store
 from deploysim.store import Store
 
@@ -82,10 +83,7 @@ def export(
             "a directory.",
         ),
     ],
-    fmt: Annotated[
-        str,
-        typer.Option("--format", "-f", help="openai, csv, parquet, inspect or otel."),
-    ] = "openai",
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="What to write.")] = "openai",
     sample: SampleOpt = None,
     include_explanations: Annotated[
         bool,

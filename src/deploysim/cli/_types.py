@@ -1,0 +1,47 @@
+"""The value types of CLI options with a fixed set of values.
+
+typer turns a ``Literal`` (or an enum, for repeatable options: typer takes no list of
+``Literal``) into a choice: it refuses any other value with a usage error and lists the values in
+``--help``. Each set here mirrors one in the package (``tests/test_cli_types.py`` checks that
+they agree); it is spelled out rather than derived because a type must be static, and because
+importing the package modules that own the sets (numpy, the ingest converters) would slow down
+every command's start.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+ExecutorName = Literal["local", "ray"]
+"""Where replay and grading run (:func:`deploysim.execute.choose`)."""
+
+ToolMode = Literal["none", "replay"]
+"""Replay's tool policy (:class:`deploysim.tools.ToolPolicy` ``mode``)."""
+
+SampleMode = Literal["turn", "final"]
+"""Sampling unit (:data:`deploysim.sampling.Mode`)."""
+
+Stratum = Literal["source_format", "source_file", "has_tools", "user_turns"]
+"""Stratification keys (:data:`deploysim.sampling.STRATA`)."""
+
+ExportFormat = Literal["openai", "csv", "parquet", "inspect", "otel"]
+"""Export formats (:data:`deploysim.export.FORMATS`)."""
+
+DiscoveryUnit = Literal["segment", "response"]
+"""What discovery clusters (:data:`deploysim.discovery.Unit`)."""
+
+ClusterMethod = Literal["auto", "agglomerative", "kmeans", "hdbscan"]
+"""Discovery's clustering (:data:`deploysim.discovery.Method`)."""
+
+
+class LogFormat(StrEnum):
+    """Input log formats (:data:`deploysim.ingest.FORMATS`). An enum, not a ``Literal``:
+    ``sample --source-format`` repeats, and typer takes lists of enums only."""
+
+    openai = "openai"
+    sharegpt = "sharegpt"
+    hh_rlhf = "hh-rlhf"
+    oasst = "oasst"
+    tau_bench = "tau-bench"
+    inspect = "inspect"

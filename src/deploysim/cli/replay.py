@@ -1,0 +1,270 @@
+"""Replay and grading commands: ``deploysim replay``, ``grade`` and ``realism``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from deploysim.cli._types import ExecutorName, ToolMode
+from deploysim.cli.common import JsonOpt, StoreOpt, out, parse_model, print_json, require_store
+from deploysim.errors import UsageError
+from deploysim.store import Store
+
+ExecutorOpt = Annotated[
+    ExecutorName,
+    typer.Option(
+        help="local: asyncio in this process; ray: Ray Data actor pools "
+        "(pip install 'deploysim\\[ray]', docs/ray.md)."
+    ),
+]
+
+
+def replay(
+    store: StoreOpt,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model spec, e.g. llamacpp/smollm2-135m.")
+    ],
+    sample_name: Annotated[
+        str, typer.Option("--sample", help="Which sample to replay.")
+    ] = "default",
+    samples_per_prefix: Annotated[
+        int, typer.Option("--samples-per-prefix", help="Regenerations per prefix.")
+    ] = 1,
+    concurrency: Annotated[int, typer.Option(help="Concurrent calls to the model.")] = 8,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Local processes sharing --concurrency (one tops out near 1,000 requests/s).",
+            min=1,
+        ),
+    ] = 1,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Cap on generated tokens.")] = 512,
+    seed: Annotated[int | None, typer.Option(help="Decoding seed, where supported.")] = None,
+    timeout: Annotated[float, typer.Option(help="Per-request timeout, seconds.")] = 120.0,
+    max_attempts: Annotated[int, typer.Option(help="Attempts per prefix (retryable errors).")] = 5,
+    system_prompt: Annotated[
+        str | None,
+        typer.Option(help="Override the logged system prompt (text, or @file to read it)."),
+    ] = None,
+    include_reasoning: Annotated[
+        bool, typer.Option("--include-reasoning", help="Send earlier hidden reasoning too.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Run stored failures again.")
+    ] = False,
+    tools: Annotated[
+        ToolMode,
+        typer.Option(
+            help="none: stop at the first tool call; replay: answer tool calls "
+            "(recorded, else simulated) and continue the agent loop."
+        ),
+    ] = "none",
+    simulator: Annotated[
+        str | None, typer.Option(help="Model spec that simulates unrecorded tool results.")
+    ] = None,
+    max_steps: Annotated[int, typer.Option(help="Model calls per replayed turn.")] = 8,
+    executor: ExecutorOpt = "local",
+    num_actors: Annotated[int, typer.Option(help="Ray executor: actors in the pool.")] = 2,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray executor: cluster address (default: RAY_ADDRESS).")
+    ] = None,
+    failure_injection: Annotated[
+        bool,
+        typer.Option(
+            "--failure-injection/--no-failure-injection",
+            help="Fail simulated tool calls at each tool's logged error rate.",
+        ),
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Regenerate the next assistant turn of every sampled prefix; resumes where it stopped."""
+    from deploysim.agent import RetryPolicy
+    from deploysim.cli.progress import count_progress
+    from deploysim.models import GenerateConfig
+    from deploysim.replay import ReplaySpec, run_replay
+    from deploysim.tools import ToolPolicy
+
+    require_store(store)
+    if system_prompt is not None and system_prompt.startswith("@"):
+        system_prompt = Path(system_prompt[1:]).read_text(encoding="utf-8")
+    spec = ReplaySpec(
+        model=str(parse_model(model)),
+        config=GenerateConfig(
+            temperature=temperature, max_tokens=max_tokens, seed=seed, timeout_s=timeout
+        ),
+        system_prompt=system_prompt,
+        include_reasoning=include_reasoning,
+        tools=ToolPolicy(
+            mode=tools,
+            simulator=str(parse_model(simulator)) if simulator else None,
+            max_steps=max_steps,
+            inject_failures=failure_injection,
+        ),
+    )
+    with Store(store) as st, count_progress("replay", quiet=as_json) as progress:
+        kw: dict[str, Any] = {
+            "sample_name": sample_name,
+            "draws": samples_per_prefix,
+            "retry": RetryPolicy(max_attempts=max_attempts),
+            "retry_failed": retry_failed,
+            "on_progress": lambda s: progress(s.ok + s.failed, s.pending, s.failed),
+        }
+        if executor == "ray":
+            from deploysim.execute.ray_executor import run_replay_ray
+
+            summary = run_replay_ray(
+                st,
+                spec,
+                concurrency_per_actor=concurrency,
+                num_actors=num_actors,
+                ray_address=ray_address,
+                **kw,
+            )
+        else:
+            summary = run_replay(st, spec, concurrency=concurrency, workers=workers, **kw)
+    if as_json:
+        print_json(summary.to_json())
+        return
+    out.print(
+        f"{spec.model}: {summary.ok} replayed, {summary.failed} failed "
+        f"({summary.retries} retries) in {summary.seconds:.1f} s; "
+        f"tokens in {summary.input_tokens}, out {summary.output_tokens}"
+    )
+    if summary.errors:
+        out.print("errors by type: " + ", ".join(f"{k} {v}" for k, v in summary.errors.items()))
+
+
+def grade(
+    store: StoreOpt,
+    graders: Annotated[
+        list[str],
+        typer.Option("--graders", "-g", help="Grader specs: judge/<CODE>, rule/<name>, auditor."),
+    ],
+    judge: Annotated[
+        str | None, typer.Option(help="Judge model for judge/auditor graders that name none.")
+    ] = None,
+    models: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Only replays of these model specs.")
+    ] = None,
+    references: Annotated[
+        bool, typer.Option("--references/--no-references", help="Grade logged responses too.")
+    ] = True,
+    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    taxonomy: Annotated[Path | None, typer.Option(help="Extra categories (TOML file).")] = None,
+    concurrency: Annotated[int, typer.Option(help="Concurrent grading calls.")] = 4,
+    executor: ExecutorOpt = "local",
+    num_actors: Annotated[int, typer.Option(help="Ray executor: actors in the pool.")] = 2,
+    ray_address: Annotated[str | None, typer.Option(help="Ray executor: cluster address.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grade replays and logged reference responses; grades already made are kept."""
+    from deploysim.cli.progress import count_progress
+    from deploysim.graders import get_grader
+    from deploysim.grading import run_grading
+
+    require_store(store)
+    built = [(g, get_grader(g, default_judge=judge, taxonomy_file=taxonomy)) for g in graders]
+    model_specs = [str(parse_model(m)) for m in models or []]
+    with Store(store) as st, count_progress("grade", quiet=as_json) as progress:
+        if executor == "ray":
+            from deploysim.execute.ray_executor import run_grading_ray
+
+            summary = run_grading_ray(
+                st,
+                graders,
+                default_judge=judge,
+                taxonomy_file=taxonomy,
+                models=model_specs,
+                references=references,
+                sample=sample_name,
+                concurrency_per_actor=concurrency,
+                num_actors=num_actors,
+                ray_address=ray_address,
+                on_progress=lambda s: progress(s.ok + s.ungradable, s.pending, s.ungradable),
+            )
+        else:
+            summary = run_grading(
+                st,
+                built,
+                models=model_specs,
+                references=references,
+                sample=sample_name,
+                concurrency=concurrency,
+                on_progress=lambda s: progress(s.ok + s.ungradable, s.pending, s.ungradable),
+            )
+    if as_json:
+        print_json(summary.to_json())
+        return
+    table = Table(title=f"grades ({summary.seconds:.1f} s)")
+    for col in ("grader", "graded", "flagged", "ungradable"):
+        table.add_column(col, justify="left" if col == "grader" else "right")
+    for spec, c in summary.by_grader.items():
+        table.add_row(spec, str(c["ok"]), str(c["flagged"]), str(c["ungradable"]))
+    out.print(table)
+    if summary.pending == 0:
+        out.print("nothing to grade: every response already has these graders' grades")
+
+
+def realism(
+    store: StoreOpt,
+    model: Annotated[str, typer.Option("--model", "-m", help="The replayed model spec.")],
+    judge: Annotated[str, typer.Option(help="Judge model spec.")],
+    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Judge at most N replays.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the A/B order.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Can a judge tell replays (with simulated tools) from the logged continuations?"""
+    from deploysim.cli.progress import count_progress
+    from deploysim.realism import run_realism
+
+    require_store(store)
+    model = str(parse_model(model))
+    spec = {
+        "model": model,
+        "judge": judge,
+        "sample": sample_name,
+        "limit": limit,
+        "seed": seed,
+    }
+    with Store(store) as st, count_progress("realism", quiet=as_json) as progress:
+        result = run_realism(
+            st,
+            judge=judge,
+            model=model,
+            sample=sample_name,
+            limit=limit,
+            seed=seed,
+            on_progress=progress,
+        )
+        st.add_analysis("realism", spec, result)
+    if as_json:
+        print_json(result)
+        return
+    o = result["overall"]
+    if not o["n"]:
+        raise UsageError("no replay could be judged (none has a logged continuation?)")
+    out.print(
+        f"judge {judge}: picked the replay as real in {o['k']}/{o['n']} = {o['win_rate']:.1%} "
+        f"[{o['ci'][0]:.1%}, {o['ci'][1]:.1%}] (50% = indistinguishable); "
+        f"{result['unjudgeable']} unjudgeable"
+    )
+    table = Table(title="per tool used in the replay")
+    for col in ("tool", "n", "win rate", "95% CI"):
+        table.add_column(col, justify="left" if col == "tool" else "right")
+    for tool, r in result["per_tool"].items():
+        table.add_row(
+            tool, str(r["n"]), f"{r['win_rate']:.1%}", f"{r['ci'][0]:.1%}-{r['ci'][1]:.1%}"
+        )
+    out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``replay``, ``grade`` and ``realism`` to the ``deploysim`` app."""
+    app.command()(replay)
+    app.command()(grade)
+    app.command()(realism)
