@@ -63,7 +63,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Synthetic:
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store made by the real commands: HH-RLHF and tau-bench logs, 40 prefixes, two
-    scripted models, two rule graders."""
+    scripted models, two rule graders and a scripted judge."""
     store = str(tmp_path_factory.mktemp("pipeline") / "s.db")
     outputs: list[tuple[int, str]] = []
 
@@ -75,6 +75,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ["replay", "--model", "scripted/refuse?rate=0.3"],
             ["replay", "--model", "scripted/echo"],
             ["grade", "-g", "rule/refusal", "-g", "rule/tool-claims"],
+            # A judge with a fractional score, for the viewer's rounding.
+            ["grade", "-g", "judge/S", "--judge", "scripted/yes?p=0.87654321"],
         ):
             result = runner.invoke(app, [*args, "--store", store])
             outputs.append((result.exit_code, result.output))
@@ -86,7 +88,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     thread.join()
     for code, output in outputs:
         assert code == 0, output
-    assert len(outputs) == 5
+    assert len(outputs) == 6
     return Path(store)
 
 

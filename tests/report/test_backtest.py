@@ -106,7 +106,7 @@ def test_plot_clamps_to_a_sane_range() -> None:
     assert svg.count("<g class=xy-pt ") == 4
     ticks = re.findall(r'text-anchor="middle" fill="#555">([^<]*)<', svg)
     # 1e-7 (the floor, for the 2e-9 forecast) to 1 (the ceiling), in per-100k labels.
-    assert ticks[0] == "0.01" and ticks[-1] == "100,000"
+    assert ticks[0] == "0.01" and ticks[-1] == "100k"
     coords = [float(v) for v in re.findall(r'c[xy]="([-\d.]+)"', svg)]
     assert all(0 <= v <= 700 for v in coords)
 

@@ -62,6 +62,17 @@ def test_report_opens_and_filters(browser: Any, pipeline: Path, tmp_path: Path) 
     before = visible_ids(page)
     assert len(before) == 20
     assert page.locator("svg.chart").count() >= 2
+    # The report's faces: round, short axis labels; scores at 3 decimals at most; the
+    # de-identification summary as a table; a "how to read this" at the top.
+    ticks = page.eval_on_selector_all("svg text.tick", "els => els.map(e => e.textContent)")
+    assert ticks and all(len(t) <= 6 for t in ticks), ticks
+    metas = page.eval_on_selector_all(".resp .meta", "els => els.map(e => e.textContent)")
+    scores = [m.split("score ")[1].split(" ")[0] for m in metas if "score " in m]
+    assert any("." in v for v in scores), metas[:5]  # the judge's fractional scores
+    assert all(len(v.split(".")[1]) <= 3 for v in scores if "." in v), scores
+    assert page.locator("#deid table").count() >= 1
+    assert "residual detections" in (page.locator("#deid").text_content() or "")
+    assert "How to read this" in (page.locator(".howto").text_content() or "")
     # Category + flagged only: the refusals of the refusing model.
     page.select_option("#filter-category", "REFUSAL")
     page.check("#filter-flagged")

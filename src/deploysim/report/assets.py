@@ -27,6 +27,7 @@ th{text-align:left;background:var(--bg2);font-weight:600}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.h{font-family:ui-monospace,monospace;font-size:12px}
 .meta,.note{color:var(--muted);font-size:.9rem}
+.howto{border-left:3px solid var(--muted);padding:.4rem .8rem;margin:1rem 0;font-size:.95rem}
 .sig{color:var(--bad);font-weight:600}
 pre{background:var(--bg2);padding:.5rem;overflow:auto;max-height:24rem;font-size:12px}
 details>summary{cursor:pointer;color:var(--accent)}
@@ -211,7 +212,8 @@ JS = r"""
         li.appendChild(verdict(g));
         li.appendChild(el("strong", null, g.category));
         var extra = " " + g.grader + (g.score !== null && g.score !== undefined ?
-          " \u00b7 score " + g.score : "") + (g.severity ? " \u00b7 severity " + g.severity : "");
+          " \u00b7 score " + Math.round(g.score * 1000) / 1000 : "") +
+          (g.severity ? " \u00b7 severity " + g.severity : "");
         li.appendChild(el("span", "meta", extra));
         if (g.rationale) { li.appendChild(el("div", "why", g.rationale)); }
         if (g.error) { li.appendChild(el("div", "why", "error: " + g.error)); }

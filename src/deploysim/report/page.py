@@ -31,6 +31,7 @@ from deploysim.report.sections import (
     deid_section,
     errors_section,
     esc,
+    how_to_read,
     manifest_section,
     rates_section,
 )
@@ -252,6 +253,7 @@ def _sections(store: Store, *, sample: str | None, alpha: float) -> str:
         f"<p>{esc(summary)}</p><nav>",
         "".join(f"<a href='#{a}'>{esc(t)}</a>" for a, t in nav),
         "</nav></header><main>",
+        how_to_read(res.estimates, res.comparisons, alpha),
         f"<section id=rates><h2>Rates by category</h2>{rates_section(res.estimates)}</section>",
         "<section id=comparisons><h2>Candidate vs baseline</h2>"
         f"{comparisons_section(res.comparisons, alpha)}</section>",

@@ -84,7 +84,7 @@ def rates_section(estimates: Sequence[Estimate]) -> str:
                 f"{title} (per 100k, Jeffreys 95% CI)",
                 [
                     Point(
-                        e.model,
+                        f"{e.model} ({e.k:,}/{e.n:,})",
                         e.rate,
                         e.ci_low,
                         e.ci_high,
@@ -108,7 +108,8 @@ def rates_section(estimates: Sequence[Estimate]) -> str:
             e.prefixes,
             e.n,
             e.k,
-            _p100k(e.rate),
+            # The smoothed rate alone misleads at small n (0 of 20 shows as 2,381): k/n beside.
+            f"{_p100k(e.rate)} ({e.k:,}/{e.n:,})" if e.n else "–",
             _ci100k(e.ci_low, e.ci_high),
             _p100k(e.weighted_rate),
             _p100k(e.corrected_rate)
@@ -144,6 +145,37 @@ def rates_section(estimates: Sequence[Estimate]) -> str:
             rows_html,
         )
     )
+
+
+def how_to_read(
+    estimates: Sequence[Estimate], comparisons: Sequence[Comparison], alpha: float
+) -> str:
+    """A few lines at the top: what the numbers are, which rows are validated, what moved."""
+    measured = [e for e in estimates if e.n]
+    validated = [e for e in measured if e.corrected_rate is not None]
+    moved = [c for c in comparisons if c.significant]
+    lines = [
+        "Rates are flagged responses per 100,000, Jeffreys-smoothed, with 95% intervals that "
+        "count clustered turns (several per conversation, several draws per prefix) as the "
+        "evidence they are; k/n is shown beside each.",
+        f"{len(validated)} of {len(measured)} rows come from graders validated against human "
+        "labels (the <i>corrected</i> column: Rogan–Gladen with the grader's own error); the "
+        "others measure what the grader flags, which may not be the behaviour."
+        if measured
+        else "Nothing was graded yet.",
+    ]
+    if comparisons:
+        if moved:
+            items = ", ".join(
+                f"{esc(c.model_a)} on {esc(c.category)} ({c.ratio:.3g}×)" for c in moved[:8]
+            )
+            more = f" and {len(moved) - 8} more" if len(moved) > 8 else ""
+            lines.append(
+                f"Moved significantly vs {esc(moved[0].model_b)} (p ≤ {alpha:g}): {items}{more}."
+            )
+        else:
+            lines.append(f"No comparison moved significantly (p ≤ {alpha:g}).")
+    return "<div class=howto><b>How to read this.</b> " + " ".join(lines) + "</div>"
 
 
 def comparisons_section(comparisons: Sequence[Comparison], alpha: float) -> str:
@@ -241,8 +273,38 @@ def errors_section(replay_errors: Sequence[dict[str, Any]], ungr: Sequence[dict[
 
 
 def deid_section(deid: dict[str, str]) -> str:
-    """The de-identification settings recorded in the store meta."""
-    return table(["key", "value"], [[k, v] for k, v in deid.items()])
+    """What de-identification did at ingest (store meta ``deid*``), as tables a person reads."""
+    totals: dict[str, Any] = {}
+    try:
+        totals = json.loads(deid.get("deid_totals", "{}"))
+    except json.JSONDecodeError:
+        totals = {}
+    version = deid.get("deid_version", "-")
+    if version == "off":
+        return "<p>De-identification was <b>off</b> at ingest: logs were stored as read.</p>"
+    rows: list[list[Any]] = [
+        ["version", version],
+        ["conversations de-identified", totals.get("conversations", "-")],
+        ["conversations dropped (strict mode, residual found)", totals.get("dropped", "-")],
+        ["residual detections", totals.get("residual", "-")],
+    ]
+    rows += [[k, v] for k, v in deid.items() if k not in ("deid_version", "deid_totals")]
+    entities = totals.get("entities") or {}
+    parts = [
+        table(["", ""], rows),
+        "<p class=note>Residual detections: after replacing what it found, de-identification "
+        "runs the detector again around every replacement; each hit there is a possible "
+        "leftover. 0 is the goal; with <code>--deid-strict</code> a conversation with any is "
+        "dropped instead of stored.</p>",
+    ]
+    if entities:
+        parts.append(
+            table(
+                ["entity type", "distinct values replaced"],
+                sorted(([k, v] for k, v in entities.items()), key=lambda r: (-r[1], r[0])),
+            )
+        )
+    return "".join(parts)
 
 
 def manifest_section(m: dict[str, Any]) -> str:

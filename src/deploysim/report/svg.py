@@ -53,9 +53,23 @@ def ratio_chart(title: str, points: Sequence[Point]) -> str:
     finite = [v for p in points for v in (p.low, p.high) if v > 0 and math.isfinite(v)]
     lo = min([*finite, 0.5])
     hi = max([*finite, 2.0])
-    ticks = [t for t in (0.01, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if lo <= t <= hi]
-    ticks = sorted({*ticks, lo, hi})
-    return _chart(title, points, ticks, scale=1.0, log=True, reference=1.0)
+    return _chart(title, points, _log_ticks(lo, hi), scale=1.0, log=True, reference=1.0)
+
+
+def _log_ticks(lo: float, hi: float, most: int = 9) -> list[float]:
+    """Round 1-2-5 ticks from the last one at or below ``lo`` to the first at or above ``hi``
+    (the axis ends on round values, never on a data value); thinned to powers of ten, then to
+    every other power, when there would be more than ``most``."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    seq = [m * 10.0**e for e in range(first, last + 1) for m in (1, 2, 5)]
+    start = max(t for t in seq if t <= lo * (1 + 1e-9))
+    end = min(t for t in seq if t >= hi * (1 - 1e-9))
+    ticks = [t for t in seq if start <= t <= end]
+    if len(ticks) > most:
+        ticks = [t for t in ticks if round(math.log10(t), 9).is_integer() or t in (start, end)]
+    while len(ticks) > most:
+        ticks = ticks[::2] if ticks[-1] == ticks[::2][-1] else [*ticks[:-1:2], ticks[-1]]
+    return ticks
 
 
 def ratio_colour(ratio: float, significant: bool) -> str:
@@ -101,7 +115,7 @@ def _chart(
             f'<line x1="{tx:.1f}" y1="{pad_top - 4}" x2="{tx:.1f}" y2="{axis_y}" stroke="#e4e4e4"/>'
         )
         parts.append(
-            f'<text x="{tx:.1f}" y="{axis_y + 14}" font-size="11" text-anchor="middle" '
+            f'<text x="{tx:.1f}" y="{axis_y + 14}" class="tick" font-size="11" text-anchor="middle" '
             f'fill="#555">{_t(_fmt_tick(t))}</text>'
         )
     if reference is not None:
@@ -187,9 +201,9 @@ def loglog_scatter(
         parts.append(
             f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + size}" stroke="#e4e4e4"/>'
             f'<line x1="{left}" y1="{y:.1f}" x2="{left + size}" y2="{y:.1f}" stroke="#e4e4e4"/>'
-            f'<text x="{x:.1f}" y="{top + size + 15}" font-size="11" text-anchor="middle" '
+            f'<text x="{x:.1f}" y="{top + size + 15}" class="tick" font-size="11" text-anchor="middle" '
             f'fill="#555">{label}</text>'
-            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
+            f'<text x="{left - 6}" y="{y + 4:.1f}" class="tick" font-size="11" text-anchor="end" '
             f'fill="#555">{label}</text>'
         )
     parts.append(
@@ -291,9 +305,17 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def _fmt_tick(v: float) -> str:
-    if v >= 100 or v == int(v):
-        return f"{v:,.0f}"
-    return f"{v:g}"
+    """A tick label of at most 6 characters: 0.05, 2.5, 250, 1.5k, 20k, 2M."""
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v / 1e6:.3g}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.3g}k"
+    if a >= 1e3:
+        return f"{v / 1e3:.2g}k" if len(f"{v:.4g}") > 4 else f"{v:.4g}"
+    if a == 0 or a >= 1e-3:
+        return f"{v:.3g}" if len(f"{v:.3g}") <= 6 else f"{v:.2g}"
+    return f"{v:.0e}"
 
 
 def _short(text: str, n: int) -> str:

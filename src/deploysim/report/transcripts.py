@@ -331,7 +331,8 @@ def _grade(row: Sequence[Any], graders: dict[str, str], max_text: int) -> dict[s
         "grader": graders.get(gh, gh),
         "grader_hash": gh,
         "status": status,
-        "score": score,
+        # Three decimals are all a 0-1 score means to a reader (and all the JSON needs).
+        "score": None if score is None else round(float(score), 3),
         "flagged": None if flagged is None else bool(flagged),
         "severity": severity,
         "rationale": _cut(rationale, max_text) if rationale else None,
