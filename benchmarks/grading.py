@@ -5,6 +5,11 @@ Grades the logged responses of real HH-RLHF and OpenAssistant prefixes with a lo
 harness overhead: wall time not spent inside the judge model's ``generate``, as a share of the
 wall time (target: under 5%).
 
+Then the same items with one category and with five: the judge's questions about one item share
+the transcript (transcript first, question last), so llama.cpp reuses the transcript's KV state
+across them and five categories should cost far less than five times one (target: at most 2x).
+Also prints CPU time / wall time (on 2 cores, 1.6 or more means both are busy).
+
     .venv/bin/python benchmarks/grading.py [JUDGE_SPEC] [N_PREFIXES]
 """
 
@@ -78,6 +83,27 @@ def main() -> None:
         f"{model.seconds:.1f} s inside the model; harness overhead "
         f"{(wall - model.seconds) / wall:.1%} of wall time"
     )
+    one = _per_item(judge, ("REFUSAL",), n)
+    five = _per_item(judge, ("REFUSAL", "K_NV", "S", "FAB", "H"), n)
+    print(
+        f"one category: {one[0]:.2f} s/item (CPU/wall {one[1]:.2f}); five categories: "
+        f"{five[0]:.2f} s/item (CPU/wall {five[1]:.2f}); five / one = {five[0] / one[0]:.2f}x"
+    )
+
+
+def _per_item(judge: str, codes: Sequence[str], n: int) -> tuple[float, float]:
+    """Seconds per item grading ``codes`` on n fresh items, and CPU time / wall time."""
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.db") as st:
+        for f in sorted(DATA.glob("*.jsonl")):
+            ingest_file(f, st)
+        # Another seed than the first pass: these transcripts are new to the judge's cache.
+        create_sample(st, "default", SamplingSpec(size=n, max_prefix_chars=3000, seed=len(codes)))
+        graders = [(f"judge/{c}", get_grader(f"judge/{c}", default_judge=judge)) for c in codes]
+        t, cpu = time.perf_counter(), time.process_time()
+        run_grading(st, graders, concurrency=1, replays=False)
+        wall = time.perf_counter() - t
+        items = st.db.execute("SELECT COUNT(DISTINCT target_id) FROM grades").fetchone()[0]
+    return wall / max(1, items), (time.process_time() - cpu) / wall
 
 
 if __name__ == "__main__":
