@@ -32,8 +32,8 @@ CHOICES: dict[tuple[str, str], set[str]] = {
     },
     ("sample", "--stratify"): {"source_format", "source_file", "has_tools", "user_turns"},
     ("replay", "--tools"): {"none", "replay"},
-    ("replay", "--executor"): {"local", "ray"},
-    ("grade", "--executor"): {"local", "ray"},
+    ("replay", "--executor"): {"local", "processes", "ray"},
+    ("grade", "--executor"): {"local", "processes", "ray"},
     ("export", "--format"): {"openai", "csv", "parquet", "inspect", "otel"},
     ("discover", "--unit"): {"segment", "response"},
     ("discover", "--method"): {"auto", "agglomerative", "kmeans", "hdbscan"},
@@ -130,7 +130,7 @@ def test_no_help_text_loses_brackets_to_markup() -> None:
         (_types.DiscoveryUnit, "deploysim.discovery:Unit"),
         (_types.ClusterMethod, "deploysim.discovery:Method"),
         (_types.LogFormat, "deploysim.ingest:FORMATS"),
-        (_types.ExecutorName, "deploysim.config:RunConfig.executor"),
+        (_types.ExecutorName, "deploysim.execute:EXECUTORS"),
     ],
 )
 def test_the_cli_sets_match_the_package(ours: Any, theirs: str) -> None:

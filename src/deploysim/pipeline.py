@@ -1,6 +1,8 @@
 """``deploysim run``: the whole pipeline from one config, every stage resumable.
 
 ingest (+ de-identify) -> sample -> replay (each model) -> grade -> estimate -> compare -> report.
+Replay and grading run on the config's executor (:func:`deploysim.execute.choose`: ``local``,
+or ``ray``; a replay's ``workers`` > 1 runs it in local processes).
 Each stage is idempotent on the store: ingested files are skipped, a drawn sample is reused,
 replays and grades continue where they stopped. So an interrupted run resumes by running again.
 """
@@ -19,6 +21,7 @@ from typing import Any
 from deploysim.agent import RetryPolicy
 from deploysim.config import ReplayConfig, RunConfig
 from deploysim.errors import UsageError
+from deploysim.execute import choose
 from deploysim.ingest import Transform, ingest_file
 from deploysim.models import GenerateConfig, ModelSpec
 from deploysim.replay import ReplaySpec, ReplaySummary, create_sample, run_replay
@@ -111,22 +114,16 @@ def run_pipeline(
         for rc in config.replay:
             spec = _replay_spec(rc)
             with progress(f"replay {spec.model}") as bar:
-                kw: dict[str, Any] = {
-                    "sample_name": config.sample.name,
-                    "draws": rc.samples_per_prefix,
-                    "retry": RetryPolicy(max_attempts=rc.max_attempts),
-                    "on_progress": _replay_bar(bar),
-                }
-                if config.executor == "ray":
-                    from deploysim.execute.ray_executor import run_replay_ray
-
-                    summary = run_replay_ray(
-                        store, spec, concurrency_per_actor=rc.concurrency, **kw
-                    )
-                else:
-                    summary = run_replay(
-                        store, spec, concurrency=rc.concurrency, workers=rc.workers, **kw
-                    )
+                summary = run_replay(
+                    store,
+                    spec,
+                    sample_name=config.sample.name,
+                    draws=rc.samples_per_prefix,
+                    concurrency=rc.concurrency,
+                    retry=RetryPolicy(max_attempts=rc.max_attempts),
+                    on_progress=_replay_bar(bar),
+                    executor=choose(config.executor, workers=rc.workers),
+                )
             log(f"replay {spec.model}: {summary.ok} ok, {summary.failed} failed")
             result["replay"].append(summary.to_json())
         if config.grade is not None:
@@ -193,26 +190,15 @@ def _grade(config: RunConfig, store: Store, progress: ProgressFactory, log: Log)
     assert gc is not None
     graders = [(g, get_grader(g, default_judge=gc.judge)) for g in gc.graders]
     with progress("grade") as bar:
-        if config.executor == "ray":
-            from deploysim.execute.ray_executor import run_grading_ray
-
-            summary = run_grading_ray(
-                store,
-                gc.graders,
-                default_judge=gc.judge,
-                references=gc.references,
-                sample=config.sample.name,
-                concurrency_per_actor=gc.concurrency,
-                on_progress=lambda s: bar(s.ok + s.ungradable, s.pending, s.ungradable),
-            )
-        else:
-            summary = run_grading(
-                store,
-                graders,
-                references=gc.references,
-                sample=config.sample.name,
-                concurrency=gc.concurrency,
-                on_progress=lambda s: bar(s.ok + s.ungradable, s.pending, s.ungradable),
-            )
+        summary = run_grading(
+            store,
+            graders,
+            references=gc.references,
+            sample=config.sample.name,
+            concurrency=gc.concurrency,
+            on_progress=lambda s: bar(s.ok + s.ungradable, s.pending, s.ungradable),
+            executor=choose(config.executor),
+            default_judge=gc.judge,
+        )
     log(f"grade: {summary.ok} grades, {summary.ungradable} ungradable, {summary.flagged} flagged")
     return summary.to_json()

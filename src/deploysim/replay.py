@@ -7,16 +7,21 @@ connections, malformed bodies) are retried with exponential backoff and jitter, 
 Retry-After; what still fails is stored as a failure with its error type and counted in every
 denominator. Every result is committed as it arrives and keyed by (prefix, replay spec, draw), so
 re-running after a crash or ``kill -9`` continues where it stopped and never duplicates work.
+
+Replay is a stage (:mod:`deploysim.stage`): :class:`ReplayQuery` finds the pending work,
+:class:`ReplayWorker` runs a batch of it wherever the executor puts it, and the driver's
+:class:`ResultWriter` stores the outcomes; the executor is the caller's choice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -32,6 +37,7 @@ from deploysim.schema import (
     canonical_hash,
     canonical_json,
 )
+from deploysim.stage import Executor, LocalExecutor
 from deploysim.store import Store
 from deploysim.tools import ToolDatabase, ToolLayer, ToolPolicy
 
@@ -206,67 +212,6 @@ def _without_reasoning(m: Message) -> Message:
 # --- the run ---------------------------------------------------------------------------------
 
 
-Shard = tuple[int, int]
-"""(index, count): the prefixes whose id % count == index (one process's share of a run)."""
-
-
-def pending(
-    store: Store,
-    sid: int,
-    spec_hash: str,
-    draws: int,
-    *,
-    retry_failed: bool,
-    batch: int = 1000,
-    shard: Shard = (0, 1),
-) -> Iterator[tuple[int, int]]:
-    """(prefix id, draw) pairs with no stored result yet, streamed in prefix order."""
-    done_status = ("ok",) if retry_failed else ("ok", "failed")
-    last = 0
-    while True:
-        ids = [
-            r[0]
-            for r in store.db.execute(
-                "SELECT id FROM prefixes WHERE sample_id = ? AND id > ? AND id % ? = ? "
-                "ORDER BY id LIMIT ?",
-                (sid, last, shard[1], shard[0], batch),
-            )
-        ]
-        if not ids:
-            return
-        marks = ",".join("?" * len(ids))
-        done = set(
-            store.db.execute(
-                f"SELECT prefix_id, draw FROM replays WHERE spec_hash = ? AND prefix_id IN "
-                f"({marks}) AND status IN ({','.join('?' * len(done_status))})",
-                (spec_hash, *ids, *done_status),
-            ).fetchall()
-        )
-        for pid in ids:
-            for d in range(draws):
-                if (pid, d) not in done:
-                    yield pid, d
-        last = ids[-1]
-
-
-def count_pending(
-    store: Store, sid: int, spec_hash: str, draws: int, *, retry_failed: bool, shard: Shard = (0, 1)
-) -> int:
-    """How many (prefix, draw) pairs still need a result."""
-    total = store.db.execute(
-        "SELECT COUNT(*) FROM prefixes WHERE sample_id = ? AND id % ? = ?",
-        (sid, shard[1], shard[0]),
-    ).fetchone()
-    statuses = ("ok",) if retry_failed else ("ok", "failed")
-    done = store.db.execute(
-        "SELECT COUNT(*) FROM replays r JOIN prefixes p ON p.id = r.prefix_id "
-        f"WHERE p.sample_id = ? AND r.spec_hash = ? AND r.draw < ? AND p.id % ? = ? "
-        f"AND r.status IN ({','.join('?' * len(statuses))})",
-        (sid, spec_hash, draws, shard[1], shard[0], *statuses),
-    ).fetchone()
-    return int(total[0]) * draws - int(done[0])
-
-
 def run_replay(
     store: Store,
     spec: ReplaySpec,
@@ -278,114 +223,165 @@ def run_replay(
     retry_failed: bool = False,
     on_progress: Progress | None = None,
     model: Model | None = None,
-    workers: int = 1,
-    shard: Shard = (0, 1),
+    executor: Executor | None = None,
 ) -> ReplaySummary:
     """Replay every pending prefix of a sample with the spec's model; see the module docstring.
 
-    ``workers`` > 1 runs the replay in that many processes, ``concurrency`` split between them
-    (:mod:`deploysim.execute.processes`): one Python process tops out near 1,000 requests/s
-    against a fast endpoint. ``shard`` restricts this process to its share of the prefixes.
+    ``executor`` runs the turns (default: :class:`~deploysim.stage.LocalExecutor`, asyncio in
+    this process; see :func:`deploysim.execute.choose`); every executor stores the same results.
+    ``concurrency`` is the calls in flight (per worker on Ray). ``model`` replaces the model the
+    spec names, in this process only: other executors build theirs from the spec.
     """
-    if workers > 1:
-        if model is not None:
-            raise UsageError("workers > 1 needs the model as a spec, not a model object")
-        from deploysim.execute.processes import run_replay_processes
-
-        return run_replay_processes(
-            store,
-            spec,
-            sample_name=sample_name,
-            draws=draws,
-            concurrency=concurrency,
-            retry=retry or RetryPolicy(),
-            retry_failed=retry_failed,
-            on_progress=on_progress,
-            workers=workers,
-        )
-    return asyncio.run(
-        replay_async(
-            store,
-            spec,
-            sample_name=sample_name,
-            draws=draws,
-            concurrency=concurrency,
-            retry=retry or RetryPolicy(),
-            retry_failed=retry_failed,
-            on_progress=on_progress,
-            model=model,
-            shard=shard,
-        )
-    )
-
-
-async def replay_async(
-    store: Store,
-    spec: ReplaySpec,
-    *,
-    sample_name: str,
-    draws: int,
-    concurrency: int,
-    retry: RetryPolicy,
-    retry_failed: bool,
-    on_progress: Progress | None,
-    model: Model | None,
-    shard: Shard = (0, 1),
-) -> ReplaySummary:
-    """The async body of :func:`run_replay` (usable from a running event loop)."""
     if draws < 1 or concurrency < 1:
         raise UsageError("--samples-per-prefix and --concurrency must be at least 1")
     sid = sample_id(store, sample_name)
-    model = model or get_model(ModelSpec.parse(spec.model))
     register_spec(store, spec)
-    layer = _tool_layer(store, spec.tools)
     summary = ReplaySummary(spec_hash=spec.hash, model=spec.model)
-    summary.pending = count_pending(
-        store, sid, spec.hash, draws, retry_failed=retry_failed, shard=shard
-    )
     writer = ResultWriter(store, spec.hash, summary, on_progress)
-    queue: asyncio.Queue[tuple[LoadedPrefix, int] | None] = asyncio.Queue(maxsize=concurrency * 2)
-    rng = random.Random()
+    stage = ReplayStage(
+        store=store,
+        spec=spec,
+        sample_id=sid,
+        draws=draws,
+        concurrency=concurrency,
+        retry=retry or RetryPolicy(),
+        retry_failed=retry_failed,
+        model=model,
+        tool_db=_tool_db(store, spec.tools),
+        writer=writer,
+        since=time.time(),
+    )
     start = time.perf_counter()
-
-    async def produce() -> None:
-        cached: LoadedPrefix | None = None
-        for pid, draw in pending(
-            store, sid, spec.hash, draws, retry_failed=retry_failed, shard=shard
-        ):
-            if cached is None or cached.id != pid:
-                cached = load_prefix(store, pid)
-            await queue.put((cached, draw))
-        for _ in range(concurrency):
-            await queue.put(None)
-
-    async def work() -> None:
-        while (item := await queue.get()) is not None:
-            prefix, draw = item
-            outcome = await run_turn(
-                model,
-                prepare_messages(prefix.messages, spec),
-                prefix.tools,
-                spec.config,
-                retry,
-                rng,
-                layer=layer,
-                max_steps=spec.tools.max_steps if layer else 1,
-                conversation=prefix.conversation_hash,
-                continuation=render_continuation(prefix.continuation),
-                salt=f"{prefix.id}:{draw}",
-            )
-            writer.add(prefix.id, draw, outcome)
-
     try:
-        await asyncio.gather(produce(), *(work() for _ in range(concurrency)))
+        (executor or LocalExecutor()).run(store, stage)
     finally:
         writer.flush()
         summary.seconds = time.perf_counter() - start
-        await model.aclose()
-        if layer is not None:
-            await layer.aclose()
     return summary
+
+
+@dataclass
+class ReplayStage:
+    """Replay as a stage (:class:`deploysim.stage.Stage`): pending (prefix, draw) pairs in,
+    turn outcomes out, stored by the driver's :class:`ResultWriter`."""
+
+    store: Store
+    spec: ReplaySpec
+    sample_id: int
+    draws: int
+    concurrency: int
+    retry: RetryPolicy
+    retry_failed: bool
+    model: Model | None
+    tool_db: ToolDatabase | None
+    writer: ResultWriter
+    since: float
+    name: str = "replay"
+
+    def query(self, before: float) -> ReplayQuery:
+        """The pending pairs as of ``before``."""
+        return ReplayQuery(
+            str(self.store.path),
+            self.sample_id,
+            self.spec.hash,
+            self.draws,
+            self.retry_failed,
+            self.since,
+            before,
+        )
+
+    def local_worker(self, concurrency: int) -> ReplayWorker:
+        """The worker in this process, with the caller's model if there is one."""
+        model = self.model or get_model(ModelSpec.parse(self.spec.model))
+        return ReplayWorker(self.spec, model, self.tool_db, self.retry, concurrency, encode=False)
+
+    def remote_worker(self) -> Callable[[int], ReplayWorker]:
+        """A picklable factory of the worker, from the spec (and the driver's tool corpus)."""
+        if self.model is not None:
+            raise UsageError("this executor builds the model from its spec: pass no model object")
+        return functools.partial(
+            ReplayWorker.build, self.spec.model_dump_json(), self.retry, self.tool_db
+        )
+
+    def begin(self, pending: int) -> None:
+        """Record the pairs pending at the start."""
+        self.writer.summary.pending = pending
+
+    def flush(self) -> None:
+        """Commit the buffered results."""
+        self.writer.flush()
+
+    def write(self, results: Sequence[dict[str, Any]]) -> None:
+        """Store outcomes (JSON text from other processes, objects from this one)."""
+        for r in results:
+            o = r["outcome"]
+            self.writer.add(
+                int(r["prefix_id"]), int(r["draw"]), decode_outcome(o) if isinstance(o, str) else o
+            )
+
+
+class ReplayWorker:
+    """Replay's per-batch function: the candidate model (and tool layer) built once per worker;
+    the turns of a batch run concurrently, ``concurrency`` calls at once across batches."""
+
+    def __init__(
+        self,
+        spec: ReplaySpec,
+        model: Model,
+        tool_db: ToolDatabase | None,
+        retry: RetryPolicy,
+        concurrency: int,
+        *,
+        encode: bool = True,
+    ) -> None:
+        self.spec = spec
+        self.model = model
+        self.layer = ToolLayer(tool_db, spec.tools) if tool_db is not None else None
+        self.retry = retry
+        self.encode = encode
+        # Python >= 3.10: a semaphore binds to the loop that first waits on it (the worker's).
+        self.slots = asyncio.Semaphore(concurrency)
+        self.rng = random.Random()  # backoff jitter only: results never depend on it
+
+    @classmethod
+    def build(
+        cls, spec: str, retry: RetryPolicy, tool_db: ToolDatabase | None, concurrency: int
+    ) -> ReplayWorker:
+        """A worker built from the spec's JSON (in a process other than the driver)."""
+        replay_spec = ReplaySpec.model_validate_json(spec)
+        model = get_model(ModelSpec.parse(replay_spec.model))
+        return cls(replay_spec, model, tool_db, retry, concurrency)
+
+    async def __call__(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Replay every item; one row per item: its ids and the outcome."""
+        outcomes = await asyncio.gather(*(self._one(item) for item in items))
+        return [
+            {"prefix_id": item["prefix_id"], "draw": item["draw"], "outcome": outcome}
+            for item, outcome in zip(items, outcomes, strict=True)
+        ]
+
+    async def _one(self, item: dict[str, Any]) -> TurnOutcome | str:
+        async with self.slots:
+            outcome = await run_turn(
+                self.model,
+                prepare_messages(decode_messages(item["messages"]), self.spec),
+                decode_tools(item["tools"]),
+                self.spec.config,
+                self.retry,
+                self.rng,
+                layer=self.layer,
+                max_steps=self.spec.tools.max_steps if self.layer else 1,
+                conversation=item["conversation"],
+                continuation=item["continuation"],
+                salt=f"{item['prefix_id']}:{item['draw']}",
+            )
+        return encode_outcome(outcome) if self.encode else outcome
+
+    async def aclose(self) -> None:
+        """Close the model and the tool layer."""
+        await self.model.aclose()
+        if self.layer is not None:
+            await self.layer.aclose()
 
 
 def register_spec(store: Store, spec: ReplaySpec) -> None:
@@ -396,14 +392,15 @@ def register_spec(store: Store, spec: ReplaySpec) -> None:
     )
 
 
-def _tool_layer(store: Store, policy: ToolPolicy) -> ToolLayer | None:
-    """The tool layer for a replay, built from every stored conversation with tool calls."""
+def _tool_db(store: Store, policy: ToolPolicy) -> ToolDatabase | None:
+    """The recorded tool results a replay answers from: every stored conversation with tool
+    calls (none when tool calls end the turn)."""
     if policy.mode == "none":
         return None
     db = ToolDatabase()
     for conv in store.conversations(with_tool_calls=True):
         db.add(conv)
-    return ToolLayer(db, policy)
+    return db
 
 
 def render_continuation(messages: Sequence[Message]) -> str:
@@ -487,3 +484,144 @@ class ResultWriter:
         self.last_flush = time.monotonic()
         if self.on_progress is not None:
             self.on_progress(self.summary)
+
+
+# --- work items ------------------------------------------------------------------------------
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayQuery:
+    """The pending (prefix, draw) pairs of one replay pass; picklable, so readers can run it.
+
+    A pair is done when it has a row written before the pass (``before``) that is final: an
+    ``ok`` row, a ``failed`` row unless failures are retried, or any row this run wrote (from
+    ``since``, the run's start: a failure is retried once per run, as the local executor does).
+    """
+
+    path: str
+    sample_id: int
+    spec_hash: str
+    draws: int
+    retry_failed: bool
+    since: float
+    before: float
+
+    def _done(self, alias: str = "") -> tuple[str, list[Any]]:
+        statuses = ("ok",) if self.retry_failed else ("ok", "failed")
+        sql = (
+            f"{alias}created_at < ? AND ({alias}status IN ({_marks(len(statuses))}) "
+            f"OR {alias}created_at >= ?)"
+        )
+        return sql, [self.before, *statuses, self.since]
+
+    def count(self, store: Store) -> int:
+        """How many pairs this pass has to do."""
+        (total,) = store.db.execute(
+            "SELECT COUNT(*) FROM prefixes WHERE sample_id = ?", (self.sample_id,)
+        ).fetchone()
+        done_sql, done_args = self._done("r.")
+        (done,) = store.db.execute(
+            "SELECT COUNT(*) FROM replays r JOIN prefixes p ON p.id = r.prefix_id "
+            f"WHERE p.sample_id = ? AND r.spec_hash = ? AND r.draw < ? AND {done_sql}",
+            (self.sample_id, self.spec_hash, self.draws, *done_args),
+        ).fetchone()
+        return int(total) * self.draws - int(done)
+
+    def plan(self, store: Store, rows: int) -> Iterator[tuple[int, int]]:
+        """Prefix-id ranges ``(lo, hi]`` holding about ``rows`` pending pairs each (a prefix's
+        draws stay together): one block of work each. Streams ids only."""
+        lo, hi = store.db.execute(
+            "SELECT MIN(id) - 1, MAX(id) FROM prefixes WHERE sample_id = ?", (self.sample_id,)
+        ).fetchone()
+        if lo is None:
+            return
+        start, last, n = lo, lo, 0
+        for pid, _ in self.pending(store, lo, hi):
+            if pid != last and n >= rows:
+                yield start, last
+                start, n = last, 0
+            last, n = pid, n + 1
+        if n:
+            yield start, last
+
+    def pending(
+        self, store: Store, lo: int, hi: int, *, batch: int = 500
+    ) -> Iterator[tuple[int, int]]:
+        """Pending pairs with ``lo < prefix id <= hi``, streamed in prefix order."""
+        done_sql, done_args = self._done()
+        last = lo
+        while True:
+            ids = [
+                r[0]
+                for r in store.db.execute(
+                    "SELECT id FROM prefixes WHERE sample_id = ? AND id > ? AND id <= ? "
+                    "ORDER BY id LIMIT ?",
+                    (self.sample_id, last, hi, batch),
+                )
+            ]
+            if not ids:
+                return
+            done = set(
+                store.db.execute(
+                    f"SELECT prefix_id, draw FROM replays WHERE spec_hash = ? AND prefix_id IN "
+                    f"({_marks(len(ids))}) AND {done_sql}",
+                    (self.spec_hash, *ids, *done_args),
+                ).fetchall()
+            )
+            for pid in ids:
+                for d in range(self.draws):
+                    if (pid, d) not in done:
+                        yield pid, d
+            last = ids[-1]
+
+    def items(self, store: Store, block: tuple[int, int]) -> Iterator[dict[str, Any]]:
+        """The work items of one block of :meth:`plan`: ids, and the prefix as JSON (see
+        :func:`decode_messages`); a prefix is loaded once for all its draws."""
+        cached: dict[str, Any] = {"prefix_id": None}
+        for pid, draw in self.pending(store, *block):
+            if cached["prefix_id"] != pid:
+                prefix = load_prefix(store, pid)
+                cached = {
+                    "prefix_id": pid,
+                    "conversation": prefix.conversation_hash,
+                    "continuation": render_continuation(prefix.continuation),
+                    "messages": encode_messages(prefix.messages),
+                    "tools": json.dumps(
+                        [t.model_dump(mode="json", exclude_defaults=True) for t in prefix.tools],
+                        ensure_ascii=False,
+                    ),
+                }
+            yield {**cached, "draw": draw}
+
+
+def encode_messages(messages: Iterable[Message]) -> str:
+    """Messages as JSON text, in the store's own encoding (defaults omitted)."""
+    return json.dumps([m.to_json_dict() for m in messages], ensure_ascii=False)
+
+
+def decode_messages(text: str) -> list[Message]:
+    """The messages of :func:`encode_messages`."""
+    return [Message.model_validate(m) for m in json.loads(text)]
+
+
+def decode_tools(text: str) -> tuple[ToolDef, ...]:
+    """The tool definitions of a replay work item."""
+    return tuple(ToolDef.model_validate(t) for t in json.loads(text))
+
+
+def encode_outcome(outcome: TurnOutcome) -> str:
+    """A turn's outcome as JSON text, for the trip back to the driver."""
+    data = {f.name: getattr(outcome, f.name) for f in fields(outcome)}
+    data["messages"] = [m.to_json_dict() for m in outcome.messages]
+    return json.dumps(data, ensure_ascii=False)
+
+
+def decode_outcome(text: str) -> TurnOutcome:
+    """The outcome of :func:`encode_outcome`."""
+    data = json.loads(text)
+    data["messages"] = [Message.model_validate(m) for m in data["messages"]]
+    return TurnOutcome(**data)

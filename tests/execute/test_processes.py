@@ -1,5 +1,5 @@
-"""Replay in several processes against a real loopback server that injects faults: every prefix
-ends once (completion or recorded failure), shards are disjoint, progress is summed."""
+"""The processes executor against a real loopback server that injects faults: every prefix ends
+once (completion or recorded failure), progress is summed, worker errors stop the run."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ from typer.testing import CliRunner
 from deploysim.agent import RetryPolicy
 from deploysim.cli import app
 from deploysim.errors import DeploysimError, UsageError
+from deploysim.execute.processes import ProcessExecutor
 from deploysim.ingest import ingest_file
 from deploysim.models import GenerateConfig, get_model
-from deploysim.replay import ReplaySpec, ReplaySummary, create_sample, pending, run_replay
+from deploysim.replay import ReplaySpec, ReplaySummary, create_sample, run_replay
 from deploysim.sampling import SamplingSpec
 from deploysim.store import Store
 from deploysim.testing import OpenAIServer
 from tests.conftest import HH, OASST, TAU
+
+TWO = ProcessExecutor(2)
 
 
 def _store(path: Path, size: int) -> None:
@@ -41,11 +44,11 @@ def test_two_processes_every_prefix_ends_once(
         )
         retry = RetryPolicy(max_attempts=4, base_s=0.01, cap_s=0.05)
         summary = run_replay(
-            st, spec, concurrency=8, workers=2, retry=retry, on_progress=seen.append
+            st, spec, concurrency=8, executor=TWO, retry=retry, on_progress=seen.append
         )
         served = sum(srv.counts.values())
         rows = st.db.execute("SELECT prefix_id, draw, status, error_kind FROM replays").fetchall()
-        again = run_replay(st, spec, workers=2)
+        again = run_replay(st, spec, executor=TWO)
     assert len(rows) == 120 and len({(p, d) for p, d, _, _ in rows}) == 120
     assert summary.pending == 120 and summary.ok + summary.failed == 120
     assert summary.ok == sum(r[2] == "ok" for r in rows) and summary.retries > 0
@@ -58,17 +61,6 @@ def test_two_processes_every_prefix_ends_once(
     assert again.pending == 0 and again.ok == again.failed == 0
 
 
-def test_shards_partition_the_prefixes(tmp_path: Path) -> None:
-    db = tmp_path / "s.db"
-    _store(db, 50)
-    with Store(db) as st:
-        (sid,) = st.db.execute("SELECT id FROM samples").fetchone()
-        parts = [set(pending(st, sid, "h", 2, retry_failed=False, shard=(i, 3))) for i in range(3)]
-        everything = set(pending(st, sid, "h", 2, retry_failed=False))
-    assert set().union(*parts) == everything and len(everything) == 100
-    assert sum(len(p) for p in parts) == 100
-
-
 def test_worker_errors_stop_the_run_with_their_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -77,15 +69,15 @@ def test_worker_errors_stop_the_run_with_their_message(
     _store(db, 10)
     with Store(db) as st:
         spec = ReplaySpec(model="scripted/fail")
-        summary = run_replay(st, spec, workers=2, retry=RetryPolicy(max_attempts=1))
+        summary = run_replay(st, spec, executor=TWO, retry=RetryPolicy(max_attempts=1))
         assert summary.failed == 10  # per-item failures are data, not a stopped run
         with pytest.raises(UsageError, match="no sample 'nope'"):
-            run_replay(st, spec, workers=2, sample_name="nope")
+            run_replay(st, spec, executor=TWO, sample_name="nope")
         remote = ReplaySpec(model="openai/m?base_url=https://api.example.com/v1")
         with pytest.raises(DeploysimError, match=r"replay worker . of 2: .*OPENAI_API_KEY"):
-            run_replay(st, remote, workers=2)
-        with pytest.raises(UsageError, match="model as a spec"):
-            run_replay(st, spec, workers=2, model=get_model("scripted/echo"))
+            run_replay(st, remote, executor=TWO)
+        with pytest.raises(UsageError, match="builds the model from its spec"):
+            run_replay(st, spec, executor=TWO, model=get_model("scripted/echo"))
 
 
 def test_cli_workers(tmp_path: Path) -> None:

@@ -26,11 +26,10 @@ extras.require("ray")
 from deploysim.agent import RetryPolicy
 from deploysim.execute import ray_executor
 from deploysim.execute.ray_executor import run_grading_ray, run_replay_ray
-from deploysim.execute.work import ReplayQuery
 from deploysim.graders import get_grader
 from deploysim.grading import run_grading
 from deploysim.ingest import ingest_file
-from deploysim.replay import ReplaySpec, create_sample, run_replay
+from deploysim.replay import ReplayQuery, ReplaySpec, create_sample, run_replay
 from deploysim.sampling import SamplingSpec
 from deploysim.store import Store
 from deploysim.tools import ToolPolicy
@@ -185,7 +184,7 @@ def test_work_a_pass_loses_is_done_by_the_next_one(
 
 
 def _actor_pids() -> list[int]:
-    """Processes of replay actors (Ray titles them ray::MapWorker(MapBatches(ReplayActor)))."""
+    """Processes of stage actors (Ray titles them ray::MapWorker(MapBatches(StageActor)))."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -193,7 +192,7 @@ def _actor_pids() -> list[int]:
                 cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"MapBatches(ReplayActor)" in cmdline:
+            if b"MapBatches(StageActor)" in cmdline:
                 pids.append(int(entry))
     return pids
 

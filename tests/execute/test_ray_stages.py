@@ -5,6 +5,7 @@ Ray instance started)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from pathlib import Path
@@ -21,18 +22,19 @@ extras.require("ray")
 
 from deploysim.agent import RetryPolicy
 from deploysim.errors import UsageError
-from deploysim.execute.ray_executor import MAX_PASSES, IncompleteRunError, _passes, ray_session
-from deploysim.execute.ray_stages import (
-    GradeActor,
-    ReplayActor,
-    grade_source,
-    replay_source,
-)
-from deploysim.execute.work import GradeQuery, ReplayQuery, decode_outcome
+from deploysim.execute.ray_executor import ray_session
+from deploysim.execute.ray_stages import StageActor, store_source
 from deploysim.graders import GradeResult, get_grader
-from deploysim.grading import register_grader, run_grading
+from deploysim.grading import GradeQuery, GradeWorker, register_grader, run_grading
 from deploysim.ingest import ingest_file
-from deploysim.replay import ReplaySpec, create_sample, run_replay
+from deploysim.replay import (
+    ReplayQuery,
+    ReplaySpec,
+    ReplayWorker,
+    create_sample,
+    decode_outcome,
+    run_replay,
+)
 from deploysim.sampling import SamplingSpec
 from deploysim.store import Store
 from tests.conftest import HH, TAU
@@ -62,14 +64,13 @@ def test_replay_read_tasks_and_actors_make_what_the_local_executor_stores(store:
     sid = store.db.execute("SELECT id FROM samples").fetchone()[0]
     query = ReplayQuery(str(store.path), sid, SPEC.hash, 2, False, now, now)
     ranges = list(query.plan(store, 8))
-    tasks = replay_source(query, ranges).get_read_tasks(200)
+    tasks = store_source(query, ranges).get_read_tasks(200)
     assert len(tasks) == len(ranges) > 1  # one read task (one block) per planned range
     rows = _rows([block for task in tasks for block in task()])
     assert len(rows) == 40 and len({(r["prefix_id"], r["draw"]) for r in rows}) == 40
 
-    actor = ReplayActor(
-        spec=SPEC.model_dump_json(), retry=RetryPolicy(), tool_db=None, concurrency=3
-    )
+    factory = functools.partial(ReplayWorker.build, SPEC.model_dump_json(), RetryPolicy(), None)
+    actor = StageActor(factory=factory, concurrency=3)
     out = asyncio.run(actor(_batch(rows)))
     run_replay(store, SPEC, draws=2)
     stored = {
@@ -87,10 +88,9 @@ def test_grade_read_tasks_and_actors_make_what_the_local_executor_stores(store: 
     hashes = tuple(register_grader(store, get_grader(s), s) for s in specs)
     query = GradeQuery(str(store.path), hashes, (), True, True, None, time.time())
     chunks = list(query.plan(store, 6))
-    rows = _rows([b for task in grade_source(query, chunks).get_read_tasks(1) for b in task()])
-    actor = GradeActor(
-        specs=specs, hashes=list(hashes), default_judge=None, taxonomy_file=None, concurrency=2
-    )
+    rows = _rows([b for task in store_source(query, chunks).get_read_tasks(1) for b in task()])
+    factory = functools.partial(GradeWorker.build, specs, list(hashes), None, None)
+    actor = StageActor(factory=factory, concurrency=2)
     out = asyncio.run(actor(_batch(rows)))
     run_grading(store, [(s, get_grader(s)) for s in specs])
     stored = {
@@ -108,14 +108,9 @@ def test_grade_read_tasks_and_actors_make_what_the_local_executor_stores(store: 
 
 
 def test_an_actor_refuses_a_grader_that_builds_differently() -> None:
+    factory = functools.partial(GradeWorker.build, ["rule/refusal"], ["0" * 64], None, None)
     with pytest.raises(UsageError, match="builds differently"):
-        GradeActor(
-            specs=["rule/refusal"],
-            hashes=["0" * 64],
-            default_judge=None,
-            taxonomy_file=None,
-            concurrency=1,
-        )
+        StageActor(factory=factory, concurrency=1)
 
 
 def test_ray_client_addresses_are_refused() -> None:
@@ -126,22 +121,3 @@ def test_ray_client_addresses_are_refused() -> None:
     with pytest.raises(UsageError, match="Ray Client"), ray_session("ray://127.0.0.1:1"):
         pass
     assert not ray.is_initialized()
-
-
-class _Stuck:
-    """A query whose work never gets done."""
-
-    def __init__(self, before: float) -> None:
-        self.before = before
-
-    def count(self, store: Store) -> int:
-        return 5
-
-
-def test_passes_stop_with_an_error_when_work_stays_missing(store: Store) -> None:
-    seen = []
-    with pytest.raises(IncompleteRunError, match="5 items still missing after 3 passes"):
-        for query, todo in _passes(store, "replay", 100.0, _Stuck):
-            seen.append((query.before, todo))
-    assert len(seen) == MAX_PASSES == 3
-    assert seen[0] == (100.0, 5) and all(before > 100.0 for before, _ in seen[1:])

@@ -1,4 +1,5 @@
-"""Work items and their queries (no Ray needed): snapshots, plans, encodings, read-only store."""
+"""Work items and their queries (no Ray needed): snapshots, plans, encodings, read-only store.
+Every executor (local, processes, Ray) runs the work these queries plan."""
 
 from __future__ import annotations
 
@@ -12,31 +13,25 @@ from pathlib import Path
 import pytest
 
 from deploysim.agent import TurnOutcome
-from deploysim.execute.work import (
-    GradeQuery,
-    ReadOnlyStore,
+from deploysim.graders import get_grader
+from deploysim.grading import GradeQuery, decode_item, load_item, register_grader, run_grading
+from deploysim.ingest import ingest_file
+from deploysim.replay import (
     ReplayQuery,
-    decode_item,
+    ReplaySpec,
+    ReplaySummary,
+    ResultWriter,
+    create_sample,
     decode_messages,
     decode_outcome,
     decode_tools,
     encode_outcome,
-)
-from deploysim.graders import get_grader
-from deploysim.grading import load_item, register_grader, run_grading
-from deploysim.ingest import ingest_file
-from deploysim.replay import (
-    ReplaySpec,
-    ReplaySummary,
-    ResultWriter,
-    count_pending,
-    create_sample,
     load_prefix,
-    pending,
     run_replay,
 )
 from deploysim.sampling import SamplingSpec
 from deploysim.schema import Message, ToolCall
+from deploysim.stage import ReadOnlyStore
 from deploysim.store import Store
 from tests.conftest import HH, TAU
 
@@ -67,17 +62,14 @@ def _all(st: Store, q: ReplayQuery) -> list[tuple[int, int]]:
 def test_a_pass_reads_a_snapshot_and_the_next_pass_skips_what_it_wrote(store: Store) -> None:
     run_replay(store, SPEC, draws=2)
     store.db.execute("DELETE FROM replays WHERE prefix_id % 4 = 0")  # lost to a crash
-    sid = store.db.execute("SELECT id FROM samples").fetchone()[0]
     since = time.time()
     first = _query(store, draws=2, retry_failed=True, since=since, before=since)
     todo = _all(store, first)
-    # The local executor's notion of pending work, exactly.
-    assert todo == list(pending(store, sid, SPEC.hash, 2, retry_failed=True))
-    assert (
-        first.count(store)
-        == len(todo)
-        == count_pending(store, sid, SPEC.hash, 2, retry_failed=True)
-    )
+    # Pending: every (prefix, draw) without an ok row (failures are retried), in prefix order.
+    ok = set(store.db.execute("SELECT prefix_id, draw FROM replays WHERE status = 'ok'"))
+    prefixes = [p for (p,) in store.db.execute("SELECT id FROM prefixes ORDER BY id")]
+    assert todo == [(p, d) for p in prefixes for d in range(2) if (p, d) not in ok]
+    assert first.count(store) == len(todo)
     failed = set(store.db.execute("SELECT prefix_id, draw FROM replays WHERE status = 'failed'"))
     assert failed and failed < set(todo)
     # The pass writes results for half of its work, failures included.
@@ -106,7 +98,7 @@ def test_replay_work_items_carry_the_prefix_exactly(store: Store) -> None:
     now = time.time()
     q = _query(store, draws=2, since=now, before=now)
     lo, hi = store.db.execute("SELECT MIN(id) - 1, MAX(id) FROM prefixes").fetchone()
-    items = list(q.items(store, lo, hi))
+    items = list(q.items(store, (lo, hi)))
     assert [(i["prefix_id"], i["draw"]) for i in items] == _all(store, q)
     agentic = 0
     for item in items:
@@ -171,7 +163,8 @@ def test_readers_cannot_write_and_see_the_drivers_commits(store: Store) -> None:
 def test_importing_deploysim_imports_no_ray() -> None:
     code = (
         "import sys, deploysim, deploysim.replay, deploysim.grading, deploysim.execute, "
-        "deploysim.execute.work; assert not any(m == 'ray' or m.startswith('ray.') "
-        "for m in sys.modules), sorted(m for m in sys.modules if m.startswith('ray'))"
+        "deploysim.execute.processes, deploysim.cli; "
+        "assert not any(m == 'ray' or m.startswith('ray.') for m in sys.modules), "
+        "sorted(m for m in sys.modules if m.startswith('ray'))"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,8 +13,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-ExecutorName = Literal["local", "ray"]
-"""Where replay and grading run (:func:`deploysim.execute.choose`)."""
+from deploysim.execute import ExecutorName as _ExecutorName
+
+# Where replay and grading run: execute owns the names (a light import: no Ray).
+ExecutorName = _ExecutorName
 
 ToolMode = Literal["none", "replay"]
 """Replay's tool policy (:class:`deploysim.tools.ToolPolicy` ``mode``)."""

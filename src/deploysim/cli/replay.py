@@ -16,9 +16,22 @@ from deploysim.store import Store
 ExecutorOpt = Annotated[
     ExecutorName,
     typer.Option(
-        help="local: asyncio in this process; ray: Ray Data actor pools "
-        "(pip install 'deploysim\\[ray]', docs/ray.md)."
+        help="Where the calls run. local: asyncio in this process; processes: --workers local "
+        "processes (fast endpoints: one process tops out near 1,000 requests/s); ray: Ray Data "
+        "actor pools (pip install 'deploysim\\[ray]', docs/ray.md)."
     ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="processes executor: processes sharing --concurrency (default 2; more than 1 with "
+        "--executor local means processes).",
+        min=1,
+    ),
+]
+NumActorsOpt = Annotated[int, typer.Option(help="ray executor: actors in the pool.", min=1)]
+RayAddressOpt = Annotated[
+    str | None, typer.Option(help="ray executor: cluster address (default: RAY_ADDRESS).")
 ]
 
 
@@ -33,14 +46,9 @@ def replay(
     samples_per_prefix: Annotated[
         int, typer.Option("--samples-per-prefix", help="Regenerations per prefix.")
     ] = 1,
-    concurrency: Annotated[int, typer.Option(help="Concurrent calls to the model.")] = 8,
-    workers: Annotated[
-        int,
-        typer.Option(
-            help="Local processes sharing --concurrency (one tops out near 1,000 requests/s).",
-            min=1,
-        ),
-    ] = 1,
+    concurrency: Annotated[
+        int, typer.Option(help="Concurrent calls to the model (per actor on Ray).")
+    ] = 8,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Cap on generated tokens.")] = 512,
     seed: Annotated[int | None, typer.Option(help="Decoding seed, where supported.")] = None,
@@ -68,10 +76,9 @@ def replay(
     ] = None,
     max_steps: Annotated[int, typer.Option(help="Model calls per replayed turn.")] = 8,
     executor: ExecutorOpt = "local",
-    num_actors: Annotated[int, typer.Option(help="Ray executor: actors in the pool.")] = 2,
-    ray_address: Annotated[
-        str | None, typer.Option(help="Ray executor: cluster address (default: RAY_ADDRESS).")
-    ] = None,
+    workers: WorkersOpt = None,
+    num_actors: NumActorsOpt = 2,
+    ray_address: RayAddressOpt = None,
     failure_injection: Annotated[
         bool,
         typer.Option(
@@ -84,6 +91,7 @@ def replay(
     """Regenerate the next assistant turn of every sampled prefix; resumes where it stopped."""
     from deploysim.agent import RetryPolicy
     from deploysim.cli.progress import count_progress
+    from deploysim.execute import choose
     from deploysim.models import GenerateConfig
     from deploysim.replay import ReplaySpec, run_replay
     from deploysim.tools import ToolPolicy
@@ -113,19 +121,15 @@ def replay(
             "retry_failed": retry_failed,
             "on_progress": lambda s: progress(s.ok + s.failed, s.pending, s.failed),
         }
-        if executor == "ray":
-            from deploysim.execute.ray_executor import run_replay_ray
-
-            summary = run_replay_ray(
-                st,
-                spec,
-                concurrency_per_actor=concurrency,
-                num_actors=num_actors,
-                ray_address=ray_address,
-                **kw,
-            )
-        else:
-            summary = run_replay(st, spec, concurrency=concurrency, workers=workers, **kw)
+        summary = run_replay(
+            st,
+            spec,
+            concurrency=concurrency,
+            executor=choose(
+                executor, workers=workers, num_actors=num_actors, ray_address=ray_address
+            ),
+            **kw,
+        )
     if as_json:
         print_json(summary.to_json())
         return
@@ -157,12 +161,14 @@ def grade(
     taxonomy: Annotated[Path | None, typer.Option(help="Extra categories (TOML file).")] = None,
     concurrency: Annotated[int, typer.Option(help="Concurrent grading calls.")] = 4,
     executor: ExecutorOpt = "local",
-    num_actors: Annotated[int, typer.Option(help="Ray executor: actors in the pool.")] = 2,
-    ray_address: Annotated[str | None, typer.Option(help="Ray executor: cluster address.")] = None,
+    workers: WorkersOpt = None,
+    num_actors: NumActorsOpt = 2,
+    ray_address: RayAddressOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Grade replays and logged reference responses; grades already made are kept."""
     from deploysim.cli.progress import count_progress
+    from deploysim.execute import choose
     from deploysim.graders import get_grader
     from deploysim.grading import run_grading
 
@@ -170,32 +176,20 @@ def grade(
     built = [(g, get_grader(g, default_judge=judge, taxonomy_file=taxonomy)) for g in graders]
     model_specs = [str(parse_model(m)) for m in models or []]
     with Store(store) as st, count_progress("grade", quiet=as_json) as progress:
-        if executor == "ray":
-            from deploysim.execute.ray_executor import run_grading_ray
-
-            summary = run_grading_ray(
-                st,
-                graders,
-                default_judge=judge,
-                taxonomy_file=taxonomy,
-                models=model_specs,
-                references=references,
-                sample=sample_name,
-                concurrency_per_actor=concurrency,
-                num_actors=num_actors,
-                ray_address=ray_address,
-                on_progress=lambda s: progress(s.ok + s.ungradable, s.pending, s.ungradable),
-            )
-        else:
-            summary = run_grading(
-                st,
-                built,
-                models=model_specs,
-                references=references,
-                sample=sample_name,
-                concurrency=concurrency,
-                on_progress=lambda s: progress(s.ok + s.ungradable, s.pending, s.ungradable),
-            )
+        summary = run_grading(
+            st,
+            built,
+            models=model_specs,
+            references=references,
+            sample=sample_name,
+            concurrency=concurrency,
+            on_progress=lambda s: progress(s.ok + s.ungradable, s.pending, s.ungradable),
+            executor=choose(
+                executor, workers=workers, num_actors=num_actors, ray_address=ray_address
+            ),
+            default_judge=judge,
+            taxonomy_file=taxonomy,
+        )
     if as_json:
         print_json(summary.to_json())
         return
