@@ -42,6 +42,7 @@ CONCURRENCY = 64
 _CHILD = """
 import json, os, resource, sys, time
 from pathlib import Path
+from deploysim.execute import choose
 from deploysim.ingest import ingest_file
 from deploysim.replay import ReplaySpec, create_sample, run_replay
 from deploysim.sampling import SamplingSpec
@@ -56,7 +57,7 @@ with Store(db) as st:
     usage = lambda: [resource.getrusage(w) for w in who]
     r0 = usage()
     t = time.perf_counter()
-    s = run_replay(st, spec, concurrency=conc, workers=workers)
+    s = run_replay(st, spec, concurrency=conc, executor=choose("local", workers=workers))
     dt = time.perf_counter() - t
     r1 = usage()
     # Steady state: the rate over the middle 90% of completions (each replay's created_at is
