@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -10,6 +10,9 @@ from rich.table import Table
 from deploysim.cli.common import JsonOpt, StoreOpt, out, parse_model, print_json, require_store
 from deploysim.errors import UsageError
 from deploysim.store import Store
+
+if TYPE_CHECKING:
+    from deploysim.estimates import TailEstimate
 
 
 def _per_100k(rate: float | None) -> str:
@@ -104,42 +107,19 @@ def estimate_cmd(
         _print_tails(tails, queries)
 
 
-def _print_tails(tails: list[Any], queries: float) -> None:
+def _print_tails(tails: list[TailEstimate], queries: float) -> None:
     table = Table(title=f"worst-query risk at {queries:,.0f} queries (Gumbel tail, 95% bootstrap)")
-    for col in (
-        "model",
-        "category",
-        "prefixes",
-        "draws",
-        "flagged prefixes",
-        "risk",
-        "95% CI",
-        "fit R²",
-    ):
-        table.add_column(col, justify="left" if col in ("model", "category") else "right")
+    cols = ("model", "category", "prefixes", "draws", "flagged prefixes", "risk", "95% CI")
+    for col in (*cols, "fit R²", "note"):
+        table.add_column(col, justify="left" if col in ("model", "category", "note") else "right")
     for t in tails:
-        if t.risk is None:
-            table.add_row(
-                t.model,
-                t.category,
-                str(t.prefixes),
-                str(t.draws),
-                str(t.flagged_prefixes),
-                "refused",
-                t.refused,
-                "-",
-            )
+        counts = (t.model, t.category, str(t.prefixes), str(t.draws), str(t.flagged_prefixes))
+        if t.risk is None or t.ci_low is None or t.ci_high is None or t.r_squared is None:
+            table.add_row(*counts, "-", "-", "-", f"refused: {t.refused}")
         else:
-            table.add_row(
-                t.model,
-                t.category,
-                str(t.prefixes),
-                str(t.draws),
-                str(t.flagged_prefixes),
-                f"{t.risk:.3g}",
-                f"{t.ci_low:.3g}-{t.ci_high:.3g}",
-                f"{t.r_squared:.3f}",
-            )
+            fit = f"{t.r_squared:.3f}"
+            note = "" if t.r_squared >= 0.8 else "the top scores are far from a line: doubtful fit"
+            table.add_row(*counts, f"{t.risk:.3g}", f"{t.ci_low:.3g}-{t.ci_high:.3g}", fit, note)
     out.print(table)
 
 
