@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,7 +13,29 @@ from deploysim.errors import UsageError
 from deploysim.store import Store
 
 if TYPE_CHECKING:
-    from deploysim.estimates import TailEstimate
+    from deploysim.estimates import Estimate, TailEstimate
+
+
+def _open(store: Path, sample_name: str | None) -> Store:
+    """The store, after checking that it and the named sample exist (an unknown sample is an
+    error, not an empty table)."""
+    from deploysim.replay import sample_id
+
+    require_store(store)
+    st = Store(store)
+    if sample_name is not None:
+        try:
+            sample_id(st, sample_name)
+        except BaseException:
+            st.close()
+            raise
+    return st
+
+
+def _estimates(st: Store, sample_name: str | None) -> list[Estimate]:
+    from deploysim.estimates import estimate
+
+    return estimate(st, sample=sample_name)
 
 
 def _per_100k(rate: float | None) -> str:
@@ -37,14 +60,10 @@ def estimate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Per model x category: n, k, rate with interval, corrected rate, failures, ungradable."""
-    from deploysim.estimates import estimate, tail_estimates
-    from deploysim.replay import sample_id
+    from deploysim.estimates import tail_estimates
 
-    require_store(store)
-    with Store(store) as st:
-        if sample_name is not None:
-            sample_id(st, sample_name)  # an unknown sample is an error, not an empty table
-        rows = estimate(st, sample=sample_name)
+    with _open(store, sample_name) as st:
+        rows = _estimates(st, sample_name)
         tails = tail_estimates(st, sample=sample_name, queries=queries, top_k=top_k) if tail else []
     if as_json:
         print_json(
@@ -133,14 +152,10 @@ def compare_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Candidate vs baseline per category: ratio with interval, Fisher p-value, significance."""
-    from deploysim.estimates import LOGGED, compare, estimate
-    from deploysim.replay import sample_id
+    from deploysim.estimates import LOGGED, compare
 
-    require_store(store)
-    with Store(store) as st:
-        if sample_name is not None:
-            sample_id(st, sample_name)  # an unknown sample is an error, not an empty table
-        rows = estimate(st, sample=sample_name)
+    with _open(store, sample_name) as st:
+        rows = _estimates(st, sample_name)
     a = str(parse_model(candidate))
     b = baseline if baseline == LOGGED else str(parse_model(baseline))
     comps = compare(rows, a, b, alpha=alpha, correction="bh" if bh else "none")
