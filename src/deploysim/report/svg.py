@@ -115,8 +115,8 @@ def _chart(
             f'<line x1="{tx:.1f}" y1="{pad_top - 4}" x2="{tx:.1f}" y2="{axis_y}" stroke="#e4e4e4"/>'
         )
         parts.append(
-            f'<text x="{tx:.1f}" y="{axis_y + 14}" class="tick" font-size="11" text-anchor="middle" '
-            f'fill="#555">{_t(_fmt_tick(t))}</text>'
+            f'<text x="{tx:.1f}" y="{axis_y + 14}" class="tick" font-size="11" '
+            f'text-anchor="middle" fill="#555">{_t(_fmt_tick(t))}</text>'
         )
     if reference is not None:
         rx = x(reference)
@@ -201,8 +201,8 @@ def loglog_scatter(
         parts.append(
             f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + size}" stroke="#e4e4e4"/>'
             f'<line x1="{left}" y1="{y:.1f}" x2="{left + size}" y2="{y:.1f}" stroke="#e4e4e4"/>'
-            f'<text x="{x:.1f}" y="{top + size + 15}" class="tick" font-size="11" text-anchor="middle" '
-            f'fill="#555">{label}</text>'
+            f'<text x="{x:.1f}" y="{top + size + 15}" class="tick" font-size="11" '
+            f'text-anchor="middle" fill="#555">{label}</text>'
             f'<text x="{left - 6}" y="{y + 4:.1f}" class="tick" font-size="11" text-anchor="end" '
             f'fill="#555">{label}</text>'
         )
