@@ -15,14 +15,21 @@ import io
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from deploysim.errors import InputError, UsageError
 from deploysim.graders import GradeItem, Grader, GradeResult
 from deploysim.schema import Message, canonical_json
-from deploysim.stats import auc, auc_interval, grader_validation, youden_threshold
+from deploysim.stats import (
+    auc,
+    auc_interval,
+    expected_calibration_error,
+    grader_validation,
+    reliability_bins,
+    youden_threshold,
+)
 from deploysim.store import Store
 
 PROMPT_COLUMNS = ("objective", "prompt", "user", "question", "input", "request")
@@ -46,8 +53,13 @@ def read_labels(
     response_col: str | None = None,
     label_col: str | None = None,
     positive_at: float = 0.5,
+    label_map: dict[str, bool] | None = None,
 ) -> list[LabelledItem]:
-    """Labelled items from a CSV or JSONL file (a label >= ``positive_at`` is positive)."""
+    """Labelled items from a CSV or JSONL file (a label >= ``positive_at`` is positive).
+
+    ``label_map`` reads multi-class labels: each label text maps to positive or negative (e.g.
+    ``{"full": True, "partial": True, "none": False}``); a label it does not name is an error.
+    """
     if not path.is_file():
         raise InputError(f"{path}: no such labels file")
     text = path.read_text(encoding="utf-8")
@@ -64,16 +76,39 @@ def read_labels(
     lab = label_col or _find(keys, LABEL_COLUMNS, path, "--label-column")
     items: list[LabelledItem] = []
     for i, row in enumerate(rows, start=1):
-        try:
-            value = float(row[lab])
-        except (KeyError, TypeError, ValueError) as e:
-            raise InputError(
-                f"{path}, row {i}: label {row.get(lab)!r} in column {lab!r} is not a number"
-            ) from e
-        items.append(
-            LabelledItem(str(row.get(p) or ""), str(row.get(r) or ""), value >= positive_at)
-        )
+        raw = row.get(lab)
+        if label_map is not None:
+            key = str(raw).strip().lower()
+            if key not in label_map:
+                raise InputError(
+                    f"{path}, row {i}: label {raw!r} in column {lab!r} is not in the label map "
+                    f"({', '.join(sorted(label_map))}); add it to --label-map"
+                )
+            positive = label_map[key]
+        else:
+            try:
+                positive = float(raw) >= positive_at
+            except (TypeError, ValueError) as e:
+                raise InputError(
+                    f"{path}, row {i}: label {raw!r} in column {lab!r} is not a number; map "
+                    "text labels with --label-map (e.g. 'full=1,partial=1,none=0')"
+                ) from e
+        items.append(LabelledItem(str(row.get(p) or ""), str(row.get(r) or ""), positive))
     return items
+
+
+def parse_label_map(text: str) -> dict[str, bool]:
+    """``"full=1,partial=1,none=0"`` -> ``{"full": True, "partial": True, "none": False}``."""
+    out: dict[str, bool] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip() or value.strip() not in ("0", "1"):
+            raise UsageError(
+                f"--label-map {text!r}: write label=1 (positive) or label=0 (negative), "
+                "separated by commas, e.g. 'full=1,partial=1,none=0'"
+            )
+        out[name.strip().lower()] = value.strip() == "1"
+    return out
 
 
 def resolve_labels(spec: str) -> list[Path]:
@@ -134,6 +169,7 @@ def validate(
         return {**base, "error": "need graded items with both positive and negative labels"}
     v = grader_validation(tp, fn, tn, fp)
     lo, hi = auc_interval(scores, labels)
+    table = reliability_bins(scores, labels)
     return {
         "category": grader.category,
         "grader_hash": grader.spec_hash,
@@ -153,6 +189,8 @@ def validate(
         "precision": v.precision,
         "precision_ci": [v.precision_ci.lower, v.precision_ci.upper] if v.precision_ci else None,
         "confusion": {"tp": tp, "fn": fn, "tn": tn, "fp": fp},
+        "reliability": [asdict(b) for b in table],
+        "ece": expected_calibration_error(table),
     }
 
 

@@ -49,6 +49,13 @@ def graders_validate(
     prompt_column: Annotated[str | None, typer.Option(help="Column with the request.")] = None,
     response_column: Annotated[str | None, typer.Option(help="Column with the response.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Column with the human label.")] = None,
+    label_map: Annotated[
+        str | None,
+        typer.Option(
+            help="Text labels as positive/negative, e.g. 'full=1,partial=1,none=0' (multi-class "
+            "label files)."
+        ),
+    ] = None,
     store: Annotated[
         Path | None, typer.Option("--store", "-s", help="Record the validation in this store.")
     ] = None,
@@ -59,14 +66,25 @@ def graders_validate(
     """Measure a grader against human labels: Se, Sp, precision and AUC with intervals."""
     from deploysim.cli.progress import count_progress
     from deploysim.graders import get_grader
-    from deploysim.validation import read_labels, resolve_labels, store_validation, validate
+    from deploysim.validation import (
+        parse_label_map,
+        read_labels,
+        resolve_labels,
+        store_validation,
+        validate,
+    )
 
+    mapping = parse_label_map(label_map) if label_map else None
     paths = [p for spec in labels for p in resolve_labels(spec)]
     items = [
         it
         for p in paths
         for it in read_labels(
-            p, prompt_col=prompt_column, response_col=response_column, label_col=label_column
+            p,
+            prompt_col=prompt_column,
+            response_col=response_column,
+            label_col=label_column,
+            label_map=mapping,
         )
     ][:limit]
     g = get_grader(grader, default_judge=judge)
@@ -95,6 +113,21 @@ def graders_validate(
         bounds = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
         out.print(f"  {name:12s} {shown}{bounds}")
     out.print(f"  threshold    {m['threshold']:.3f} (Youden-optimal {m['youden_threshold']:.3f})")
+    table = Table(title=f"reliability (expected calibration error {m['ece']:.3f})")
+    for col in ("score", "n", "mean score", "labelled positive", "95% CI"):
+        table.add_column(col, justify="left" if col == "score" else "right")
+    for b in m["reliability"]:
+        if b["n"] == 0:
+            table.add_row(f"{b['lower']:.1f}-{b['upper']:.1f}", "0", "-", "-", "-")
+            continue
+        table.add_row(
+            f"{b['lower']:.1f}-{b['upper']:.1f}",
+            str(b["n"]),
+            f"{b['mean_score']:.3f}",
+            f"{b['positive_rate']:.3f}",
+            f"{b['ci_low']:.3f}-{b['ci_high']:.3f}",
+        )
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:

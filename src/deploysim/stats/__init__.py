@@ -36,10 +36,13 @@ from deploysim.stats.forecasts import (
 )
 from deploysim.stats.graders import (
     GraderValidation,
+    ReliabilityBin,
     RoganGladen,
     auc,
     auc_interval,
+    expected_calibration_error,
     grader_validation,
+    reliability_bins,
     rogan_gladen,
     youden_threshold,
 )
@@ -83,6 +86,7 @@ __all__ = [
     "LogCorrelation",
     "NovelTypeThreshold",
     "PairedTest",
+    "ReliabilityBin",
     "RoganGladen",
     "SmeSummary",
     "TailRisk",
@@ -95,6 +99,7 @@ __all__ = [
     "detection_sample_size",
     "directional_accuracy",
     "error_decomposition",
+    "expected_calibration_error",
     "fisher_compare",
     "fisher_compare_many",
     "grader_validation",
@@ -110,6 +115,7 @@ __all__ = [
     "paired_sign_flip_test",
     "per_100k",
     "prefix_probabilities",
+    "reliability_bins",
     "rogan_gladen",
     "sme",
     "sme_summary",

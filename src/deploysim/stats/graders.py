@@ -300,3 +300,65 @@ def youden_threshold(scores: Sequence[float], labels: Sequence[bool]) -> float:
         if j > best:
             best, best_t = float(j), float(t)
     return best_t
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    """Items whose score fell in ``[lower, upper)`` (the last bin includes 1): how many, their
+    mean score, and the share that humans labelled positive, with its Jeffreys interval."""
+
+    lower: float
+    upper: float
+    n: int
+    mean_score: float | None
+    positive_rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+def reliability_bins(
+    scores: Sequence[float], labels: Sequence[bool], *, bins: int = 10
+) -> tuple[ReliabilityBin, ...]:
+    """The reliability table of a grader's scores: equal-width bins over [0, 1].
+
+    A calibrated grader's positive rate in each bin is close to the bin's mean score; empty bins
+    are kept (n = 0) so the table always has ``bins`` rows.
+    """
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(labels, dtype=bool)
+    if s.shape != y.shape or s.ndim != 1:
+        raise StatsError("scores and labels must be 1-D of equal length")
+    if not np.all((s >= 0.0) & (s <= 1.0)):
+        raise StatsError("scores must lie in [0, 1]")
+    if bins < 1:
+        raise StatsError(f"bins must be >= 1, got {bins}")
+    which = np.minimum((s * bins).astype(int), bins - 1)
+    out = []
+    for b in range(bins):
+        inside = which == b
+        n = int(inside.sum())
+        k = int(y[inside].sum())
+        ci = jeffreys_interval(k, n) if n else None
+        out.append(
+            ReliabilityBin(
+                lower=b / bins,
+                upper=(b + 1) / bins,
+                n=n,
+                mean_score=float(s[inside].mean()) if n else None,
+                positive_rate=k / n if n else None,
+                ci_low=ci.lower if ci else None,
+                ci_high=ci.upper if ci else None,
+            )
+        )
+    return tuple(out)
+
+
+def expected_calibration_error(table: Sequence[ReliabilityBin]) -> float:
+    """Mean |positive rate - mean score| over bins, weighted by their items."""
+    total = sum(b.n for b in table)
+    if total == 0:
+        raise StatsError("no item in any bin")
+    return (
+        sum(b.n * abs((b.positive_rate or 0.0) - (b.mean_score or 0.0)) for b in table if b.n)
+        / total
+    )
