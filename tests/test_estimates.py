@@ -56,6 +56,9 @@ def test_estimates_count_failures_and_compare_models(tmp_path: Path) -> None:
         min(1.0, (refuse.k / refuse.n) / metrics["sensitivity"])
     )
     assert refuse.corrected_ci is not None and refuse.correction_note is None
+    # The grader's standing follows its validation AUC (>= 0.80: validated, else weak).
+    assert refuse.validation_auc == pytest.approx(metrics["auc"])
+    assert refuse.validation == ("validated" if metrics["auc"] >= 0.8 else "weak")
     lo, hi = refuse.corrected_ci
     assert lo < refuse.corrected_rate <= hi
     comps = compare(list(rows.values()), "scripted/refuse?rate=0.6", LOGGED)
@@ -95,6 +98,7 @@ def test_nothing_is_dropped_from_estimates(tmp_path: Path) -> None:
     assert not failed.measured
     echo = rows[("scripted/refuse?rate=0.5", "judge/S")]
     assert (echo.attempted, echo.ungradable, echo.n, echo.ci_low) == (20, 20, 0, None)
+    assert echo.validation == "unvalidated" and echo.validation_auc is None
     # The failed model x the ungradable grader is there too.
     both = rows[("scripted/fail?kind=bad_request&rate=1", "judge/S")]
     assert (both.attempted, both.failed, both.n) == (20, 20, 0)

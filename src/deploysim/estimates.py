@@ -12,7 +12,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import scipy.stats as sps
 
@@ -30,6 +30,11 @@ from deploysim.stats import (
 from deploysim.store import Store
 
 LOGGED = "logged"
+
+#: How far a row's grader can be trusted: validated against human labels with AUC >= 0.80,
+#: validated but weaker ("weak": its flags rank poorly), or never validated.
+Validation = Literal["validated", "weak", "unvalidated"]
+WEAK_AUC = 0.80
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,8 @@ class Estimate:
     judge_se: float | None
     judge_sp: float | None
     correction_note: str | None  # why no correction was applied, when a validation exists
+    validation: Validation = "unvalidated"
+    validation_auc: float | None = None
 
     @property
     def measured(self) -> bool:
@@ -98,6 +105,7 @@ class Comparison:
     significant: bool
     design_effect_a: float
     design_effect_b: float
+    validation: Validation = "unvalidated"  # the grader's standing (see Estimate)
 
     def to_json(self) -> dict[str, Any]:
         """The comparison as JSON-ready data."""
@@ -224,6 +232,8 @@ def _estimate(
         judge_se=None,
         judge_sp=None,
         correction_note=None,
+        validation=_status(validations.get(gh)),
+        validation_auc=(validations.get(gh) or {}).get("auc"),
     )
     if n == 0:
         return empty
@@ -275,6 +285,12 @@ def _estimate(
         judge_sp=sp,
         correction_note=note,
     )
+
+
+def _status(metrics: dict[str, Any] | None) -> Validation:
+    if metrics is None or metrics.get("auc") is None:
+        return "unvalidated"
+    return "validated" if float(metrics["auc"]) >= WEAK_AUC else "weak"
 
 
 def _validations(store: Store) -> dict[str, dict[str, Any]]:
@@ -344,6 +360,7 @@ def compare(
                 significant=t.significant,
                 design_effect_a=a.design_effect or 1.0,
                 design_effect_b=b.design_effect or 1.0,
+                validation=a.validation,
             )
         )
     return out

@@ -121,7 +121,14 @@ def register(
         if model != candidate or (LOGGED, gh) not in by:
             continue
         y_prod = by[(LOGGED, gh)]
-        used[gh] = {"spec": graders[gh][0], "definition": graders[gh][1]}
+        used[gh] = {
+            "spec": graders[gh][0],
+            "definition": graders[gh][1],
+            # validated / weak / unvalidated at registration: a forecast from a weak grader
+            # forecasts what that grader flags.
+            "validation": x.validation,
+            "validation_auc": x.validation_auc,
+        }
         methods = {"sim": _point(x), "no_change": _point(y_prod)}
         yy = by.get((deployed, gh)) if deployed else None
         rates[gh] = {

@@ -38,6 +38,12 @@ def _estimates(st: Store, sample_name: str | None) -> list[Estimate]:
     return estimate(st, sample=sample_name)
 
 
+def _validation(e: Estimate) -> str:
+    """The grader's standing: validated or weak with its AUC, or unvalidated."""
+    auc = f" (AUC {e.validation_auc:.2f})" if e.validation_auc is not None else ""
+    return f"{e.validation}{auc}"
+
+
 def _per_100k(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 1e5:,.0f}"
 
@@ -87,10 +93,15 @@ def estimate_cmd(
         "per 100k",
         "95% CI",
         "corrected",
+        "validation",
     )
     for col in cols:
-        left = col in ("model", "category", "grader")
-        table.add_column(col, justify="left" if left else "right")
+        left = col in ("model", "category", "grader", "validation")
+        # Long model specs and grader hashes wrap rather than lose their ends.
+        fold = col in ("model", "grader")
+        table.add_column(
+            col, justify="left" if left else "right", overflow="fold" if fold else "ellipsis"
+        )
     notes: list[str] = []
     for e in rows:
         corrected = _per_100k(e.corrected_rate)
@@ -113,6 +124,7 @@ def estimate_cmd(
             _per_100k(e.rate),
             ci,
             corrected,
+            _validation(e),
         )
     out.print(table)
     for note in notes:
@@ -168,8 +180,9 @@ def compare_cmd(
         print_json({"comparisons": [c.to_json() for c in comps]})
         return
     table = Table(title=f"{a} vs {b}")
-    for col in ("category", "k/n cand.", "k/n base.", "ratio", "95% CI", "p", "significant"):
-        table.add_column(col, justify="left" if col == "category" else "right")
+    cols = ("category", "k/n cand.", "k/n base.", "ratio", "95% CI", "p", "significant")
+    for col in (*cols, "grader"):
+        table.add_column(col, justify="left" if col in ("category", "grader") else "right")
     for c in comps:
         table.add_row(
             c.category,
@@ -179,8 +192,14 @@ def compare_cmd(
             f"{c.ratio_ci_low:.2f}-{c.ratio_ci_high:.2f}",
             f"{c.p_adjusted:.3g}",
             "yes" if c.significant else "no",
+            c.validation,
         )
     out.print(table)
+    if any(c.validation != "validated" for c in comps):
+        out.print(
+            "a weak or unvalidated grader measures what it flags, which may not be the "
+            "behaviour: validate it (deploysim graders validate) before trusting a move"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -115,6 +115,8 @@ def rates_section(estimates: Sequence[Estimate]) -> str:
             _p100k(e.corrected_rate)
             + ("" if e.correctable in (None, True) else " (uncorrectable)")
             + (f" ({e.correction_note})" if e.correction_note else ""),
+            e.validation
+            + (f" (AUC {e.validation_auc:.2f})" if e.validation_auc is not None else ""),
         ]
         for e in sorted(estimates, key=lambda e: (e.category, models.index(e.model)))
     ]
@@ -141,6 +143,7 @@ def rates_section(estimates: Sequence[Estimate]) -> str:
                 "95% CI",
                 "weighted",
                 "corrected",
+                "grader validation",
             ],
             rows_html,
         )
@@ -152,30 +155,46 @@ def how_to_read(
 ) -> str:
     """A few lines at the top: what the numbers are, which rows are validated, what moved."""
     measured = [e for e in estimates if e.n]
-    validated = [e for e in measured if e.corrected_rate is not None]
+    validated = [e for e in measured if e.validation == "validated"]
+    trusted = {(e.grader_hash) for e in validated}
     moved = [c for c in comparisons if c.significant]
     lines = [
         "Rates are flagged responses per 100,000, Jeffreys-smoothed, with 95% intervals that "
         "count clustered turns (several per conversation, several draws per prefix) as the "
         "evidence they are; k/n is shown beside each.",
         f"{len(validated)} of {len(measured)} rows come from graders validated against human "
-        "labels (the <i>corrected</i> column: Rogan–Gladen with the grader's own error); the "
-        "others measure what the grader flags, which may not be the behaviour."
+        "labels with AUC ≥ 0.80 (<i>grader validation</i> column; their <i>corrected</i> rate "
+        "carries the grader's own error). The others are weak or unvalidated: they measure what "
+        "the grader flags, which may not be the behaviour."
         if measured
         else "Nothing was graded yet.",
     ]
     if comparisons:
-        if moved:
+        headline = [c for c in moved if _grader_of(c, estimates) in trusted]
+        other = len(moved) - len(headline)
+        if headline:
             items = ", ".join(
-                f"{esc(c.model_a)} on {esc(c.category)} ({c.ratio:.3g}×)" for c in moved[:8]
+                f"{esc(c.model_a)} on {esc(c.category)} ({c.ratio:.3g}×)" for c in headline[:8]
             )
-            more = f" and {len(moved) - 8} more" if len(moved) > 8 else ""
+            more = f" and {len(headline) - 8} more" if len(headline) > 8 else ""
             lines.append(
-                f"Moved significantly vs {esc(moved[0].model_b)} (p ≤ {alpha:g}): {items}{more}."
+                f"Moved significantly vs {esc(headline[0].model_b)} (p ≤ {alpha:g}), validated "
+                f"graders: {items}{more}."
             )
         else:
-            lines.append(f"No comparison moved significantly (p ≤ {alpha:g}).")
+            lines.append(f"No move on a validated grader is significant (p ≤ {alpha:g}).")
+        if other:
+            lines.append(
+                f"{other} significant move(s) on weak or unvalidated graders are in the "
+                "comparisons table, not here."
+            )
     return "<div class=howto><b>How to read this.</b> " + " ".join(lines) + "</div>"
+
+
+def _grader_of(c: Comparison, estimates: Sequence[Estimate]) -> str:
+    return next(
+        (e.grader_hash for e in estimates if e.model == c.model_a and e.grader == c.grader), ""
+    )
 
 
 def comparisons_section(comparisons: Sequence[Comparison], alpha: float) -> str:
