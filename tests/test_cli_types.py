@@ -16,20 +16,19 @@ from typer.testing import CliRunner
 from deploysim.cli import _types, app
 
 # Wide enough that no metavar or value wraps.
-runner = CliRunner(env={"COLUMNS": "250"})
+runner = CliRunner(env={"COLUMNS": "400"})
+
+LOG_FORMATS = {
+    *("openai", "openai-responses", "anthropic", "sharegpt", "hh-rlhf", "oasst", "tau-bench"),
+    *("inspect", "otel-genai", "openinference", "langfuse", "langsmith", "swe-agent"),
+    *("openhands", "atif", "toolbench"),
+}
 
 # (command path, option) -> the values it takes.
 CHOICES: dict[tuple[str, str], set[str]] = {
-    ("ingest", "--format"): {"openai", "sharegpt", "hh-rlhf", "oasst", "tau-bench", "inspect"},
+    ("ingest", "--format"): LOG_FORMATS,
     ("sample", "--mode"): {"turn", "final"},
-    ("sample", "--source-format"): {
-        "openai",
-        "sharegpt",
-        "hh-rlhf",
-        "oasst",
-        "tau-bench",
-        "inspect",
-    },
+    ("sample", "--source-format"): LOG_FORMATS,
     ("sample", "--stratify"): {"source_format", "source_file", "has_tools", "user_turns"},
     ("replay", "--tools"): {"none", "replay"},
     ("replay", "--executor"): {"local", "processes", "ray"},

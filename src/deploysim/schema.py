@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 JSONValue = Any  # a JSON-compatible value (dict, list, str, int, float, bool, None)
@@ -108,6 +108,30 @@ class Message(_Value):
     model: str | None = None
     timestamp: str | None = None
     metadata: dict[str, JSONValue] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _part_types(cls, data: Any) -> Any:
+        """Content parts stored without their ``type`` (:meth:`to_json_dict` omits defaults, and
+        each part's ``type`` is its default) get it back from the field that marks the kind."""
+        content = data.get("content") if isinstance(data, dict) else None
+        if not isinstance(content, list | tuple) or not any(
+            isinstance(p, dict) and "type" not in p for p in content
+        ):
+            return data
+        kinds = (
+            ("reasoning", "reasoning"),
+            ("kind", "other"),
+            ("image", "image"),
+            ("text", "text"),
+        )
+        parts = [
+            {**p, "type": next((t for key, t in kinds if key in p), "text")}
+            if isinstance(p, dict) and "type" not in p
+            else p
+            for p in content
+        ]
+        return {**data, "content": parts}
 
     @property
     def text(self) -> str:

@@ -195,10 +195,10 @@ def test_hh_rlhf_keeps_two_turns_of_one_speaker_as_logged(tmp_path: Path) -> Non
         assert ingest_file(bad, st, fmt="hh-rlhf").skipped == 1
 
 
-def test_a_json_document_that_is_not_an_inspect_log_is_refused(tmp_path: Path) -> None:
-    # Shaped like an agent trajectory file (written here): one JSON document, no 'eval' header.
-    doc = {"history": [{"role": "user", "content": "fix the bug"}], "info": {"exit": "ok"}}
-    path = tmp_path / "run.traj"
+def test_a_json_document_no_reader_knows_is_refused(tmp_path: Path) -> None:
+    # One JSON document whose top-level keys no reader knows (written here).
+    doc = {"results": [{"score": 1}], "config": {"seed": 0}}
+    path = tmp_path / "run.json"
     path.write_text(json.dumps(doc, indent=2))
-    with Store(tmp_path / "s.db") as st, pytest.raises(InputError, match="not an Inspect log"):
+    with Store(tmp_path / "s.db") as st, pytest.raises(InputError, match="not ingested"):
         ingest_file(path, st)

@@ -135,6 +135,9 @@ def _print_ingest_table(reports: list[FileReport], failed: list[dict[str, str]])
                 f"(by reason: {r.skip_reasons})",
                 highlight=False,
             )
+    for r in reports:
+        for w in r.warnings:
+            err.print(f"[yellow]warning[/] {r.path}: {w}", highlight=False)
     for f in failed:
         err.print(f"[red]not ingested[/] {f['reason']}", highlight=False)
 

@@ -8,6 +8,7 @@ is marked complete only at its end, so an interrupted ingest resumes by simply r
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class FileReport:
     dropped: int = 0
     skips: tuple[Skip, ...] = ()
     skip_reasons: dict[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-compatible data."""
@@ -81,6 +83,7 @@ class FileReport:
             "dropped": self.dropped,
             "skips": [{"record": s.record, "line": s.line, "reason": s.reason} for s in self.skips],
             "skip_reasons": self.skip_reasons,
+            "warnings": list(self.warnings),
         }
 
 
@@ -166,13 +169,20 @@ def ingest_file(
             conversations=existing.conversations,
         )
     form, layout = read_file(path, fmt)
-    store.begin_input(
-        sha256=sha, path=str(path), fmt=form.name, size=path.stat().st_size, options=options
-    )
     key = load_secret_key()
     run = _Run(path=str(path), form=form, sha=sha, store=store, transform=transform)
     with records(path, layout) as (items, position):
-        for item in items:
+        # A file with no record at all is refused before the store records it as an input.
+        first = next(items, None)
+        if first is None:
+            raise InputError(
+                f"{path}: not ingested: read as {form.name} but it holds no records; "
+                "check that it is a log file (or name its format with --format)"
+            )
+        store.begin_input(
+            sha256=sha, path=str(path), fmt=form.name, size=path.stat().st_size, options=options
+        )
+        for item in itertools.chain([first], items):
             if limit is not None and run.records >= limit:
                 break
             if isinstance(item, Record):
@@ -203,6 +213,17 @@ def ingest_file(
         dropped=run.dropped,
         skips=tuple(run.all_skips[:MAX_LISTED_SKIPS]),
         skip_reasons=dict(Counter(_reason_class(s.reason) for s in run.all_skips)),
+        warnings=_warnings(form.name, run),
+    )
+
+
+def _warnings(fmt: str, run: _Run) -> tuple[str, ...]:
+    """A file read without error that gave no conversation says so, with its counts."""
+    if run.found:
+        return ()
+    return (
+        f"read as {fmt} but no conversation found: {run.records} records, {run.kept} kept, "
+        f"{len(run.all_skips)} skipped, {run.empty} empty",
     )
 
 

@@ -1,24 +1,37 @@
-"""The registry of input formats and format auto-detection."""
+"""The registry of input formats, record layouts and reading records.
+
+Detection is in :mod:`deploysim.ingest.detection`.
+"""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ijson
-
 from deploysim.errors import InputError
-from deploysim.ingest import hh_rlhf, inspect, oasst, openai, sharegpt, tau_bench
+from deploysim.ingest import (
+    agents,
+    anthropic,
+    hh_rlhf,
+    inspect,
+    oasst,
+    openai,
+    openinference,
+    otel_genai,
+    responses,
+    sharegpt,
+    tau_bench,
+    traces,
+)
 from deploysim.ingest.common import Found
 from deploysim.ingest.sources import (
     ZIP_MAGIC,
+    Record,
     RecordOrError,
     first_char,
-    first_json_item,
     first_jsonl_value,
     iter_json_items,
     iter_jsonl,
@@ -27,15 +40,38 @@ from deploysim.ingest.sources import (
 )
 
 Converter = Callable[[Any], list[Found]]
+Reader = Callable[[Path, str], Iterator[RecordOrError]]
 
 
 @dataclass(frozen=True, slots=True)
 class Format:
-    """An input format: its name, how its records are laid out, and its record converter."""
+    """An input format: its name, its record converter, and its own record reader when records
+    are not simply a file's lines, array items or documents (span formats group a file's spans
+    into one record per conversation)."""
 
     name: str
     description: str
     convert: Converter
+    read: Reader | None = None
+
+
+def _whole_list(path: Path, kind: str) -> Iterator[RecordOrError]:
+    """A JSON array that is one record (OpenHands' exported event list), else records as usual."""
+    if kind != "json-array":
+        yield from _plain(path, kind)
+        return
+    items: list[Any] = []
+    with open_binary(path) as (stream, _):
+        for item in iter_json_items(stream):
+            if not isinstance(item, Record):
+                yield item
+                return
+            items.append(item.value)
+    yield Record(1, None, items)
+
+
+def _inspect(path: Path, kind: str) -> Iterator[RecordOrError]:
+    return inspect.read_records(path)
 
 
 FORMATS: dict[str, Format] = {
@@ -43,6 +79,16 @@ FORMATS: dict[str, Format] = {
     for f in (
         Format(
             "openai", "OpenAI chat JSONL ({messages, tools} or bare message lists)", openai.convert
+        ),
+        Format(
+            "openai-responses",
+            "OpenAI Responses API items ({instructions, input[], output[]})",
+            responses.convert,
+        ),
+        Format(
+            "anthropic",
+            "Anthropic Messages requests (+ responses): tool_use/tool_result/thinking blocks",
+            anthropic.convert,
         ),
         Format(
             "sharegpt",
@@ -56,93 +102,100 @@ FORMATS: dict[str, Format] = {
             "tau-bench trajectories ([{task_id, trial, reward, info, traj}])",
             tau_bench.convert,
         ),
-        Format("inspect", "Inspect eval logs (.eval zip or .json)", inspect.convert),
+        Format("inspect", "Inspect eval logs (.eval zip or .json)", inspect.convert, _inspect),
+        Format(
+            "otel-genai",
+            "OpenTelemetry GenAI spans (OTLP JSON or SDK JSON), one conversation per id/trace",
+            otel_genai.convert,
+            otel_genai.read_records,
+        ),
+        Format(
+            "openinference",
+            "OpenInference / Arize Phoenix LLM spans (llm.input_messages.N.message.*)",
+            openinference.convert,
+            openinference.read_records,
+        ),
+        Format(
+            "langfuse",
+            "Langfuse traces + observations export (GENERATION input/output)",
+            traces.convert_langfuse,
+            traces.read_langfuse,
+        ),
+        Format(
+            "langsmith",
+            "LangSmith runs export (llm runs' inputs.messages / outputs)",
+            traces.convert_langsmith,
+            traces.read_langsmith,
+        ),
+        Format("swe-agent", "SWE-agent trajectories (.traj: history[])", agents.swe_agent),
+        Format(
+            "openhands",
+            "OpenHands runs (history events with tool_call_metadata) or event lists",
+            agents.openhands,
+            _whole_list,
+        ),
+        Format("atif", "Harbor ATIF trajectories ({schema_version, steps[]})", agents.atif),
+        Format(
+            "toolbench",
+            "ToolBench answer files (answer_generation.train_messages)",
+            agents.toolbench,
+        ),
     )
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """How a file's records are laid out: ``jsonl``, ``json-array`` or ``inspect``."""
+    """How a file's records are laid out: ``jsonl``, ``json-array``, ``document`` (one or more
+    JSON documents) or ``zip``; ``reader`` names the format whose own reader makes records."""
 
     kind: str
+    reader: str | None = None
 
 
 def layout_of(path: Path, forced: str | None = None) -> Layout:
-    """Work out whether a file is a zip (Inspect .eval), a JSON array, JSONL or one document.
+    """Work out whether a file is a zip (Inspect .eval), a JSON array, JSONL or JSON documents.
 
-    With a ``forced`` format other than ``inspect`` the file is JSONL unless it is an array.
+    With a ``forced`` format, its own reader (if it has one) makes the records.
     """
-    head = magic(path)
-    if head.startswith(ZIP_MAGIC) or forced == "inspect":
-        return Layout("inspect")
+    reader = forced if forced is not None and FORMATS[forced].read is not None else None
+    if magic(path).startswith(ZIP_MAGIC):
+        return Layout("zip", "inspect")
+    if forced == "inspect":
+        return Layout("document", "inspect")
     c = first_char(path)
     if c == "[":
         # JSONL of bare message lists also starts with '[': its first line is a message list.
         first = first_jsonl_value(path, max_lines=1)
-        is_messages = isinstance(first, list) and isinstance(first[0], dict) and "role" in first[0]
-        return Layout("jsonl" if is_messages else "json-array")
-    if forced is not None:
-        return Layout("jsonl")
+        is_messages = (
+            isinstance(first, list)
+            and bool(first)
+            and isinstance(first[0], dict)
+            and "role" in first[0]
+        )
+        return Layout("jsonl" if is_messages else "json-array", reader)
     if c == "{":
-        # JSONL when a line on its own parses; otherwise one JSON document (an Inspect log).
-        return Layout("jsonl") if first_jsonl_value(path) is not None else Layout("inspect")
+        # JSONL when a line on its own parses; otherwise JSON documents (pretty-printed).
+        kind = "jsonl" if first_jsonl_value(path) is not None else "document"
+        return Layout(kind, reader)
     if c == "":
         raise InputError(f"{path}: the file is empty; nothing to ingest")
+    if forced is not None:  # a named line format: bad lines are reported record by record
+        return Layout("jsonl", reader)
     raise InputError(
         f"{path}: not a JSON, JSONL or Inspect log (starts with {c!r}); "
         "pass only log files, or use --format to name the format"
     )
 
 
-def detect(path: Path) -> tuple[Format, Layout]:
-    """The format and layout of a file, from its first readable record."""
-    layout = layout_of(path)
-    if layout.kind == "inspect":
-        if not magic(path).startswith(ZIP_MAGIC) and not _has_top_level_key(
-            path, ("eval", "samples")
-        ):
-            raise InputError(
-                f"{path}: one JSON document, but not an Inspect log (no 'eval' or 'samples' "
-                f"key); deploysim reads {', '.join(FORMATS)}: use --format if it is one of them"
-            )
-        return FORMATS["inspect"], layout
-    sample = first_json_item(path) if layout.kind == "json-array" else first_jsonl_value(path)
-    name = _guess(sample)
-    if name is None:
-        raise InputError(
-            f"{path}: cannot tell the log format from its first record; "
-            f"use --format with one of: {', '.join(FORMATS)}"
-        )
-    return FORMATS[name], layout
-
-
-def _has_top_level_key(path: Path, keys: tuple[str, ...]) -> bool:
-    """Whether a JSON document has one of ``keys`` at its top level (streamed)."""
-    with open_binary(path) as (stream, _), contextlib.suppress(ijson.common.JSONError):
-        for prefix, event, value in ijson.parse(stream):
-            if prefix == "" and event == "map_key" and value in keys:
-                return True
-    return False
-
-
-def _guess(sample: Any) -> str | None:
-    if isinstance(sample, list):
-        return "openai" if sample and isinstance(sample[0], dict) and "role" in sample[0] else None
-    if not isinstance(sample, dict):
-        return None
-    keys = set(sample)
-    if "traj" in keys:
-        return "tau-bench"
-    if "conversations" in keys:
-        return "sharegpt"
-    if "chosen" in keys or "transcript" in keys:
-        return "hh-rlhf"
-    if "message_tree_id" in keys or ("prompt" in keys and isinstance(sample.get("prompt"), dict)):
-        return "oasst"
-    if "messages" in keys:
-        return "openai"
-    return None
+def _plain(path: Path, kind: str) -> Iterator[RecordOrError]:
+    with open_binary(path) as (stream, _):
+        if kind == "jsonl":
+            yield from iter_jsonl(stream)
+        elif kind == "json-array":
+            yield from iter_json_items(stream)
+        else:
+            yield from iter_json_items(stream, "", multiple_values=True)
 
 
 @contextmanager
@@ -150,9 +203,21 @@ def records(
     path: Path, layout: Layout
 ) -> Iterator[tuple[Iterator[RecordOrError], Callable[[], int]]]:
     """The records of a file and a function giving bytes read so far (for progress)."""
-    if layout.kind == "inspect":
-        yield inspect.read_records(path), lambda: 0
+    read = FORMATS[layout.reader].read if layout.reader is not None else None
+    if read is not None:
+        yield read(path, layout.kind), lambda: 0
         return
     with open_binary(path) as (stream, position):
-        it = iter_jsonl(stream) if layout.kind == "jsonl" else iter_json_items(stream)
-        yield it, position
+        if layout.kind == "jsonl":
+            yield iter_jsonl(stream), position
+        elif layout.kind == "json-array":
+            yield iter_json_items(stream), position
+        else:
+            yield iter_json_items(stream, "", multiple_values=True), position
+
+
+def detect(path: Path) -> tuple[Format, Layout]:
+    """The format and layout of a file (see :func:`deploysim.ingest.detection.detect`)."""
+    from deploysim.ingest.detection import detect as _detect
+
+    return _detect(path)

@@ -89,8 +89,13 @@ def iter_jsonl(stream: IO[bytes]) -> Iterator[RecordOrError]:
             yield RecordError("JSON nested too deeply", record=number, line=line_no)
 
 
-def iter_json_items(stream: IO[bytes], prefix: str = "item") -> Iterator[RecordOrError]:
+def iter_json_items(
+    stream: IO[bytes], prefix: str = "item", *, multiple_values: bool = False
+) -> Iterator[RecordOrError]:
     """The items of a JSON array (at ``prefix``), streamed.
+
+    With ``prefix=""`` and ``multiple_values`` each top-level document of the stream is one item
+    (one JSON document, or several written one after another as pretty-printing exporters do).
 
     A file that ends mid-item (a truncated download) yields every whole item and then one
     error describing the broken tail; a syntax error mid-file ends the file the same way,
@@ -98,7 +103,7 @@ def iter_json_items(stream: IO[bytes], prefix: str = "item") -> Iterator[RecordO
     """
     number = 0
     try:
-        for item in ijson.items(stream, prefix, use_float=True):
+        for item in ijson.items(stream, prefix, use_float=True, multiple_values=multiple_values):
             number += 1
             yield Record(number, None, item)
     except ijson.common.IncompleteJSONError as e:
