@@ -36,6 +36,9 @@ DiscoveryUnit = Literal["segment", "response"]
 ClusterMethod = Literal["auto", "agglomerative", "kmeans", "hdbscan"]
 """Discovery's clustering (:data:`deploysim.discovery.Method`)."""
 
+PrimaryMethod = Literal["sim", "bias_corrected"]
+"""The forecast method H1 and H2 test (:data:`deploysim.forecast.PRIMARY_METHODS`)."""
+
 
 class LogFormat(StrEnum):
     """Input log formats (:data:`deploysim.ingest.FORMATS`). An enum, not a ``Literal``:

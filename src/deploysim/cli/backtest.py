@@ -16,7 +16,9 @@ def _ci(ci: list[float] | None, fmt: str) -> str:
 
 
 def backtest(
-    config: Annotated[Path, typer.Argument(help="The backtest config (TOML, a [backtest] table).")],
+    config: Annotated[
+        Path, typer.Argument(help="The backtest config (TOML, a \\[backtest] table).")
+    ],
     size: Annotated[
         int | None,
         typer.Option(help="Conversations per window of the rollout (overrides the config)."),

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from deploysim.cli._types import PrimaryMethod
 from deploysim.cli.common import JsonOpt, StoreOpt, out, parse_model, print_json, require_store
 from deploysim.store import Store
 
@@ -28,7 +29,7 @@ def forecast_register(
     ] = None,
     alpha: Annotated[float, typer.Option(help="Significance level of the hypotheses.")] = 0.1,
     primary: Annotated[
-        str, typer.Option(help="The forecast method H1 and H2 test: sim or bias_corrected.")
+        PrimaryMethod, typer.Option(help="The forecast method H1 and H2 test.")
     ] = "sim",
     auditor: Annotated[
         str | None,
