@@ -156,7 +156,6 @@ def how_to_read(
     """A few lines at the top: what the numbers are, which rows are validated, what moved."""
     measured = [e for e in estimates if e.n]
     validated = [e for e in measured if e.validation == "validated"]
-    trusted = {(e.grader_hash) for e in validated}
     moved = [c for c in comparisons if c.significant]
     lines = [
         "Rates are flagged responses per 100,000, Jeffreys-smoothed, with 95% intervals that "
@@ -170,7 +169,7 @@ def how_to_read(
         else "Nothing was graded yet.",
     ]
     if comparisons:
-        headline = [c for c in moved if _grader_of(c, estimates) in trusted]
+        headline = [c for c in moved if c.validation == "validated"]
         other = len(moved) - len(headline)
         if headline:
             items = ", ".join(
@@ -189,12 +188,6 @@ def how_to_read(
                 "comparisons table, not here."
             )
     return "<div class=howto><b>How to read this.</b> " + " ".join(lines) + "</div>"
-
-
-def _grader_of(c: Comparison, estimates: Sequence[Estimate]) -> str:
-    return next(
-        (e.grader_hash for e in estimates if e.model == c.model_a and e.grader == c.grader), ""
-    )
 
 
 def comparisons_section(comparisons: Sequence[Comparison], alpha: float) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from deploysim.errors import StatsError
 from deploysim.stats._base import FloatSeq
@@ -81,6 +82,12 @@ def gumbel_tail_from_counts(
     include the Jeffreys floor ``1/(2(s+1))`` of never-flagged prefixes, and the fit would
     extrapolate the smoothing, not the data.
     """
+    _require_flagged(flag_counts, top_k)
+    return gumbel_tail_fit(prefix_probabilities(flag_counts, samples_per_prefix), top_k)
+
+
+def _require_flagged(flag_counts: Sequence[int] | npt.NDArray[np.int64], top_k: int) -> int:
+    """The number of ever-flagged prefixes; refused when fewer than ``top_k``."""
     flagged = sum(1 for k in flag_counts if k > 0)
     if flagged < top_k:
         raise StatsError(
@@ -88,7 +95,7 @@ def gumbel_tail_from_counts(
             f"top {top_k} the tail fit needs: regenerate each prefix more often (samples per "
             "prefix), replay more prefixes, or lower top_k"
         )
-    return gumbel_tail_fit(prefix_probabilities(flag_counts, samples_per_prefix), top_k)
+    return flagged
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +147,7 @@ def tail_risk(
         raise StatsError("flag_counts and samples_per_prefix must match, one per prefix")
     if np.any(draws < 1) or np.any(counts < 0) or np.any(counts > draws):
         raise StatsError("every prefix needs 0 <= flagged <= draws and draws >= 1")
-    flagged = int((counts > 0).sum())
-    if flagged < top_k:
-        raise StatsError(
-            f"only {flagged} of {len(counts)} prefixes were ever flagged, fewer than the "
-            f"top {top_k} the tail fit needs: regenerate each prefix more often (samples per "
-            "prefix), replay more prefixes, or lower top_k"
-        )
+    flagged = _require_flagged(counts, top_k)
     p = (counts + 0.5) / (draws + 1.0)  # J(k_i, s_i)
     fit = gumbel_tail_fit(p, top_k)
     risk = fit.worst_query_risk(queries)
