@@ -13,6 +13,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deploysim.errors import UsageError
+from deploysim.execute import ExecutorName
 from deploysim.sampling import SamplingSpec
 
 M = TypeVar("M", bound=BaseModel)
@@ -50,7 +51,9 @@ class ReplayConfig(_Section):
     model: str
     samples_per_prefix: int = Field(1, ge=1)
     concurrency: int = Field(4, ge=1)
-    workers: int = Field(1, ge=1)
+    workers: int | None = Field(None, ge=1)
+    """Processes of the ``processes`` executor (default 2); more than one with ``local`` means
+    ``processes``, as ``--workers`` does (:func:`deploysim.execute.choose`)."""
     temperature: float | None = None
     max_tokens: int | None = 256
     seed: int | None = 0
@@ -90,7 +93,9 @@ class RunConfig(_Section):
     """The whole pipeline."""
 
     store: str = "deploysim.db"
-    executor: Literal["local", "ray"] = "local"
+    executor: ExecutorName = "local"
+    """Where replay and grading run: the CLI's ``--executor`` choices, turned into an executor
+    by the one seam :func:`deploysim.execute.choose`."""
     ingest: IngestConfig
     sample: SampleConfig = SampleConfig()
     replay: list[ReplayConfig] = []

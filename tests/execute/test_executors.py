@@ -150,6 +150,25 @@ def test_choose_is_the_one_place_names_become_executors() -> None:
         choose("processes", workers=0)
 
 
+def test_run_config_takes_the_cli_executor_names(tmp_path: Path) -> None:
+    from deploysim.config import load_config
+    from deploysim.execute import EXECUTORS
+
+    def config(name: str) -> Path:
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f'executor = "{name}"\n[ingest]\npaths = ["x"]\n[[replay]]\nmodel = "m"\n')
+        return path
+
+    for name in EXECUTORS:
+        assert load_config(config(name)).executor == name
+    run = load_config(config("processes"))
+    # `run` hands the config's name and the replay's workers to the one seam, as the CLI does.
+    executor = choose(run.executor, workers=run.replay[0].workers)
+    assert isinstance(executor, ProcessExecutor) and executor.workers == 2
+    with pytest.raises(UsageError, match=r"dask.toml.*executor"):
+        load_config(config("dask"))
+
+
 def test_stages_never_import_execute() -> None:
     import ast
 
