@@ -19,6 +19,7 @@ from typing import Any
 from deploysim.errors import RecordError
 from deploysim.ingest.common import Found, clean_metadata, optional, parse_tool_call, require
 from deploysim.ingest.openai import parse_tools
+from deploysim.ingest.parts import PartReader, read_content, str_field, text_part
 from deploysim.schema import (
     ContentPart,
     Conversation,
@@ -27,7 +28,6 @@ from deploysim.schema import (
     Message,
     OtherPart,
     ReasoningPart,
-    TextPart,
     ToolCall,
 )
 
@@ -151,42 +151,35 @@ def _tool_result(block: dict[str, Any], where: str) -> Message:
     )
 
 
-def _content(blocks: list[Any], where: str) -> str | tuple[ContentPart, ...]:
-    from deploysim.ingest.chat import simplify
+def _redacted(b: dict[str, Any], where: str) -> ReasoningPart:
+    # The opaque data is all a redacted block holds; it goes back to the provider as is.
+    return ReasoningPart(reasoning="", redacted=True, signature=str_field(b, "data"))
 
-    parts: list[ContentPart] = []
-    for k, b in enumerate(blocks):
-        kind = require(b, "type", str, f"{where} block {k}")
-        if kind == "text":
-            parts.append(TextPart(text=require(b, "text", str, f"{where} block {k}")))
-        elif kind == "thinking":
-            parts.append(
-                ReasoningPart(
-                    reasoning=require(b, "thinking", str, f"{where} block {k}"),
-                    signature=b.get("signature") if isinstance(b.get("signature"), str) else None,
-                )
-            )
-        elif kind == "redacted_thinking":
-            data = b.get("data")
-            parts.append(
-                ReasoningPart(
-                    reasoning="", redacted=True, signature=data if isinstance(data, str) else None
-                )
-            )
-        elif kind == "image" and isinstance(b.get("source"), dict):
-            source = b["source"]
-            image = source.get("url") or (
-                f"data:{source.get('media_type')};base64,{source.get('data')}"
-                if source.get("type") == "base64"
-                else None
-            )
-            parts.append(
-                ImagePart(image=image)
-                if isinstance(image, str)
-                else OtherPart(kind="image", data=dict(b))
-            )
-        else:
-            parts.append(
-                OtherPart(kind=kind, data={key: v for key, v in b.items() if key != "type"})
-            )
-    return simplify(parts)
+
+def _image(b: dict[str, Any], where: str) -> ContentPart | None:
+    source = b.get("source")
+    if not isinstance(source, dict):
+        return None
+    image = source.get("url") or (
+        f"data:{source.get('media_type')};base64,{source.get('data')}"
+        if source.get("type") == "base64"
+        else None
+    )
+    return (
+        ImagePart(image=image) if isinstance(image, str) else OtherPart(kind="image", data=dict(b))
+    )
+
+
+# Messages API content blocks (tool_use and tool_result are taken out before, by parse_message).
+_READERS: dict[str, PartReader] = {
+    "text": text_part,
+    "thinking": lambda b, where: ReasoningPart(
+        reasoning=require(b, "thinking", str, where), signature=str_field(b, "signature")
+    ),
+    "redacted_thinking": _redacted,
+    "image": _image,
+}
+
+
+def _content(blocks: Any, where: str) -> str | tuple[ContentPart, ...]:
+    return read_content(blocks, where, _READERS, merge=True)

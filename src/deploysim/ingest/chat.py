@@ -15,6 +15,7 @@ from typing import Any
 from deploysim.errors import RecordError
 from deploysim.ingest.common import parse_tool_call
 from deploysim.ingest.openai import parse_message
+from deploysim.ingest.parts import image_url, other_part, simplify, str_field
 from deploysim.schema import (
     ContentPart,
     ImagePart,
@@ -189,24 +190,11 @@ def _generic_part(p: Any) -> ContentPart:
     if not isinstance(p, dict):
         return OtherPart(kind="unknown", data={"value": p})
     kind = str(p.get("type", "unknown"))
-    if kind in ("text", "input_text", "output_text") and isinstance(p.get("text"), str):
-        return TextPart(text=p["text"])
-    if kind == "image_url":
-        url = p.get("image_url")
-        url = url.get("url") if isinstance(url, dict) else url
-        if isinstance(url, str):
-            return ImagePart(image=url)
-    return OtherPart(kind=kind, data={k: v for k, v in p.items() if k != "type"})
-
-
-def simplify(parts: list[ContentPart]) -> str | tuple[ContentPart, ...]:
-    """Content parts as a plain string when they are one text part (how chat logs store it), so
-    that the same message read from two shapes is the same value."""
-    if len(parts) == 1 and isinstance(parts[0], TextPart):
-        return parts[0].text
-    if not parts:
-        return ""
-    return tuple(parts)
+    text = str_field(p, "text")
+    if kind in ("text", "input_text", "output_text") and text is not None:
+        return TextPart(text=text)
+    url = image_url(p) if kind == "image_url" else None
+    return other_part(kind, p) if url is None else ImagePart(image=url)
 
 
 def _key(m: Message) -> tuple[Any, ...]:

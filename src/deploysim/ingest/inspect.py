@@ -19,16 +19,13 @@ import ijson
 from deploysim.errors import RecordError
 from deploysim.ingest.common import Found, optional, require
 from deploysim.ingest.openai import parse_tools
+from deploysim.ingest.parts import PartReader, image_part, read_content, reasoning_part, text_part
 from deploysim.ingest.sources import Record, RecordOrError, iter_json_items, open_binary, open_zip
 from deploysim.schema import (
     ContentPart,
     Conversation,
-    ImagePart,
     JSONValue,
     Message,
-    OtherPart,
-    ReasoningPart,
-    TextPart,
     ToolCall,
 )
 
@@ -145,31 +142,13 @@ def _call(c: Any, where: str) -> ToolCall:
     )
 
 
+# Inspect's ``Content`` union.
+_READERS: dict[str, PartReader] = {
+    "text": text_part,
+    "reasoning": reasoning_part,
+    "image": lambda p, where: image_part(p, "image"),
+}
+
+
 def _content(raw: Any, where: str) -> str | tuple[ContentPart, ...]:
-    if raw is None:
-        return ""
-    if isinstance(raw, str):
-        return raw
-    if not isinstance(raw, list):
-        raise RecordError(f"{where} 'content' must be a string or a list of content parts")
-    parts: list[ContentPart] = []
-    for k, p in enumerate(raw):
-        kind = require(p, "type", str, f"{where} content {k}")
-        if kind == "text":
-            parts.append(TextPart(text=require(p, "text", str, f"{where} content {k}")))
-        elif kind == "reasoning":
-            parts.append(
-                ReasoningPart(
-                    reasoning=require(p, "reasoning", str, f"{where} content {k}"),
-                    summary=p.get("summary") if isinstance(p.get("summary"), str) else None,
-                    signature=p.get("signature") if isinstance(p.get("signature"), str) else None,
-                    redacted=bool(p.get("redacted", False)),
-                )
-            )
-        elif kind == "image" and isinstance(p.get("image"), str):
-            parts.append(ImagePart(image=p["image"], detail=p.get("detail")))
-        else:
-            parts.append(
-                OtherPart(kind=kind, data={key: v for key, v in p.items() if key != "type"})
-            )
-    return tuple(parts)
+    return read_content(raw, where, _READERS)

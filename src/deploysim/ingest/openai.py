@@ -19,13 +19,13 @@ from deploysim.ingest.common import (
     parse_tool_call,
     require,
 )
+from deploysim.ingest.parts import PartReader, image_url, read_content, text_part
 from deploysim.schema import (
     ContentPart,
     Conversation,
     ImagePart,
     JSONValue,
     Message,
-    OtherPart,
     ReasoningPart,
     Reference,
     TextPart,
@@ -139,30 +139,25 @@ def parse_message(m: Any, where: str, *, legacy_call_id: str) -> Message:
     )
 
 
+def _image(p: dict[str, Any], where: str) -> ImagePart:
+    url = image_url(p)
+    if url is None:
+        raise RecordError(f"{where} has no image_url.url")
+    return ImagePart(image=url)
+
+
+# Chat Completions part types; Responses' text types are accepted too (proxies mix them).
+_READERS: dict[str, PartReader] = {
+    "text": text_part,
+    "input_text": text_part,
+    "output_text": text_part,
+    "image_url": _image,
+    "reasoning": lambda p, where: ReasoningPart.model_validate(p),
+}
+
+
 def _parse_content(raw: Any, where: str) -> str | tuple[ContentPart, ...]:
-    if raw is None:
-        return ""
-    if isinstance(raw, str):
-        return raw
-    if not isinstance(raw, list):
-        raise RecordError(f"{where} 'content' must be a string, a list of parts or null")
-    parts: list[ContentPart] = []
-    for k, p in enumerate(raw):
-        kind = require(p, "type", str, f"{where} content part {k}")
-        if kind in ("text", "input_text", "output_text"):
-            parts.append(TextPart(text=require(p, "text", str, f"{where} content part {k}")))
-        elif kind == "image_url":
-            url = p.get("image_url")
-            url = url.get("url") if isinstance(url, dict) else url
-            if not isinstance(url, str):
-                raise RecordError(f"{where} content part {k} has no image_url.url")
-            parts.append(ImagePart(image=url))
-        elif kind == "reasoning":
-            parts.append(ReasoningPart.model_validate(p))
-        else:
-            data = {key: v for key, v in p.items() if key != "type"}
-            parts.append(OtherPart(kind=kind, data=data))
-    return tuple(parts)
+    return read_content(raw, where, _READERS)
 
 
 def _parse_call(c: Any, where: str) -> ToolCall:

@@ -19,16 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from deploysim.errors import RecordError
-from deploysim.ingest.chat import simplify
 from deploysim.ingest.common import Found, clean_metadata, optional, parse_tool_call, require
 from deploysim.ingest.openai import parse_tools
+from deploysim.ingest.parts import PartReader, image_part, read_content, simplify, text_part
 from deploysim.schema import (
     ContentPart,
     Conversation,
-    ImagePart,
     JSONValue,
     Message,
-    OtherPart,
     ReasoningPart,
     TextPart,
     ToolCall,
@@ -205,24 +203,15 @@ class _Turn:
         return [message]
 
 
+# Responses API input/output part types.
+_READERS: dict[str, PartReader] = {
+    "input_text": text_part,
+    "output_text": text_part,
+    "text": text_part,
+    "refusal": lambda p, where: TextPart(text=str(p.get("refusal", ""))),
+    "input_image": lambda p, where: image_part(p, "image_url"),
+}
+
+
 def _content(raw: Any, where: str) -> str | tuple[ContentPart, ...]:
-    if raw is None:
-        return ""
-    if isinstance(raw, str):
-        return raw
-    if not isinstance(raw, list):
-        raise RecordError(f"{where} 'content' must be a string or a list of parts")
-    parts: list[ContentPart] = []
-    for k, p in enumerate(raw):
-        kind = require(p, "type", str, f"{where} part {k}")
-        if kind in ("input_text", "output_text", "text"):
-            parts.append(TextPart(text=require(p, "text", str, f"{where} part {k}")))
-        elif kind == "refusal":
-            parts.append(TextPart(text=str(p.get("refusal", ""))))
-        elif kind == "input_image" and isinstance(p.get("image_url"), str):
-            parts.append(ImagePart(image=p["image_url"], detail=p.get("detail")))
-        else:
-            parts.append(
-                OtherPart(kind=kind, data={key: v for key, v in p.items() if key != "type"})
-            )
-    return simplify(parts)
+    return read_content(raw, where, _READERS, merge=True)
