@@ -13,6 +13,7 @@ import contextlib
 import glob
 import importlib.util
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -105,14 +106,20 @@ def run_pipeline(
 
     result: dict[str, Any] = {}
     store_path = base / config.store
+    seconds: dict[str, float] = {}
     with Store(store_path) as store:
+        clock = time.perf_counter()
         result["ingest"] = _ingest(config, base, store, log)
+        seconds["ingest"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         info = create_sample(store, config.sample.name, config.sample.spec())
+        seconds["sample"] = time.perf_counter() - clock
         result["sample"] = {"name": info.name, "size": info.size, "population": info.population}
         log(f"sample {info.name!r}: {info.size} prefixes of {info.population} eligible")
         result["replay"] = []
         for rc in config.replay:
             spec = _replay_spec(rc)
+            clock = time.perf_counter()
             with progress(f"replay {spec.model}") as bar:
                 summary = run_replay(
                     store,
@@ -124,10 +131,14 @@ def run_pipeline(
                     on_progress=_replay_bar(bar),
                     executor=choose(config.executor, workers=rc.workers),
                 )
-            log(f"replay {spec.model}: {summary.ok} ok, {summary.failed} failed")
+            seconds[f"replay {spec.model}"] = took = time.perf_counter() - clock
+            log(f"replay {spec.model}: {summary.ok} ok, {summary.failed} failed ({took:.0f} s)")
             result["replay"].append(summary.to_json())
         if config.grade is not None:
+            clock = time.perf_counter()
             result["grade"] = _grade(config, store, progress, log)
+            seconds["grade"] = time.perf_counter() - clock
+        clock = time.perf_counter()
         estimates = estimate(store, sample=config.sample.name)
         result["estimates"] = [e.to_json() for e in estimates]
         result["comparisons"] = []
@@ -142,11 +153,15 @@ def run_pipeline(
         write_report(store, report_path, sample=config.sample.name)
         result["report"] = str(report_path)
         result["store"] = str(store_path)
+        seconds["estimates and report"] = time.perf_counter() - clock
+        result["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
+        log(f"estimates, comparisons and report ({seconds['estimates and report']:.0f} s)")
     return result
 
 
 def _ingest(config: RunConfig, base: Path, store: Store, log: Log) -> list[dict[str, Any]]:
     ic = config.ingest
+    clock = time.perf_counter()
     transform, options = ingest_options(store, deidentify=ic.deidentify, strict=ic.deid_strict)
     reports = []
     for path in resolve_paths(ic.paths, base):
@@ -159,7 +174,11 @@ def _ingest(config: RunConfig, base: Path, store: Store, log: Log) -> list[dict[
             options=options,
             limit=ic.limit,
         )
-        log(f"ingest {path.name}: {r.status}, {r.conversations} conversations, {r.skipped} skipped")
+        took, clock = time.perf_counter() - clock, time.perf_counter()
+        log(
+            f"ingest {path.name}: {r.status}, {r.conversations} conversations, "
+            f"{r.skipped} skipped ({took:.0f} s)"
+        )
         reports.append(r.to_json())
     return reports
 
@@ -200,5 +219,8 @@ def _grade(config: RunConfig, store: Store, progress: ProgressFactory, log: Log)
             executor=choose(config.executor),
             default_judge=gc.judge,
         )
-    log(f"grade: {summary.ok} grades, {summary.ungradable} ungradable, {summary.flagged} flagged")
+    log(
+        f"grade: {summary.ok} grades, {summary.ungradable} ungradable, {summary.flagged} flagged "
+        f"({summary.seconds:.0f} s)"
+    )
     return summary.to_json()

@@ -66,6 +66,12 @@ def ingest_with_progress(
 def count_progress(label: str, *, quiet: bool) -> Iterator[Callable[[int, int, int], None]]:
     """A progress bar over a known number of items: done/total, rate, ETA, failures."""
     console = Console(stderr=True)
+    if not quiet and not console.is_terminal:
+        # Piped to a file or a CI log, a bar draws nothing; a line now and then shows that a
+        # stage which runs for minutes is moving.
+        with _line_progress(label, console) as update:
+            yield update
+        return
     progress = Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
@@ -87,3 +93,39 @@ def count_progress(label: str, *, quiet: bool) -> Iterator[Callable[[int, int, i
             progress.update(task, total=total, completed=done, failed=failed, rate=rate)
 
         yield update
+
+
+LINE_EVERY_S = 30.0
+
+
+@contextmanager
+def _line_progress(label: str, console: Console) -> Iterator[Callable[[int, int, int], None]]:
+    """Plain progress lines: the first item, then at most one line every ``LINE_EVERY_S``."""
+    start = time.perf_counter()
+    last, finished = -LINE_EVERY_S, False
+
+    def update(done: int, total: int, failed: int) -> None:
+        nonlocal last, finished
+        now = time.perf_counter() - start
+        if done == 0 or finished or (now - last < LINE_EVERY_S and done < total):
+            return
+        finished = done >= total
+        last = now
+        rate = done / now if now > 0 else 0.0
+        left = ""
+        if rate > 0 and done < total:
+            left = f", about {_duration((total - done) / rate)} left"
+        bad = f", {failed} failed" if failed else ""
+        console.print(
+            f"{label}: {done}/{total} after {_duration(now)} ({rate:.2f}/s{bad}{left})",
+            highlight=False,
+            markup=False,
+        )
+
+    yield update
+
+
+def _duration(seconds: float) -> str:
+    """``42 s`` or ``3 min 5 s``."""
+    s = round(seconds)
+    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60} s"

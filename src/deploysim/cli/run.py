@@ -62,21 +62,46 @@ def _finish(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    table = Table(title="estimates (per 100k, Jeffreys 95% interval)")
-    for col in ("model", "category", "grader", "n", "k", "per 100k", "95% CI"):
-        table.add_column(col, justify="left" if col in ("model", "category", "grader") else "right")
+    # The same reading as `deploysim estimate`: k of n beside the smoothed rate (a smoothed rate
+    # alone reads 0 of 20 as thousands per 100k), and each grader's standing.
+    table = Table(title="estimates (per 100k: smoothed rate, 95% interval; k of n graded)")
+    cols = ("model", "category", "grader", "k/n", "per 100k", "95% CI", "corrected", "validation")
+    for col in cols:
+        left = col in ("model", "category", "grader", "validation")
+        table.add_column(col, justify="left" if left else "right")
     for e in result["estimates"]:
         table.add_row(
             e["model"],
             e["category"],
             e["grader"].split("?")[0],
-            str(e["n"]),
-            str(e["k"]),
-            f"{e['per_100k']:,.0f}",
-            f"{e['ci_low'] * 1e5:,.0f}-{e['ci_high'] * 1e5:,.0f}",
+            f"{e['k']}/{e['n']}",
+            _per_100k(e["rate"]),
+            "-" if e["ci_low"] is None else f"{_per_100k(e['ci_low'])}-{_per_100k(e['ci_high'])}",
+            _corrected(e),
+            e["validation"]
+            + (f" (AUC {e['validation_auc']:.2f})" if e["validation_auc"] is not None else ""),
         )
     out.print(table)
+    stages = result.get("seconds", {})
+    if stages:
+        out.print(
+            "time: " + ", ".join(f"{k} {v:,.0f} s" for k, v in stages.items()),
+            highlight=False,
+        )
     out.print(f"report: {result['report']}")
+
+
+def _per_100k(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 1e5:,.0f}"
+
+
+def _corrected(e: dict[str, Any]) -> str:
+    """The Rogan-Gladen rate with its interval; "-" where the grader has no usable validation."""
+    if e["corrected_rate"] is None:
+        return "-"
+    low, high = e["corrected_ci"] or (None, None)
+    bounds = f" ({_per_100k(low)}-{_per_100k(high)})" if low is not None else ""
+    return _per_100k(e["corrected_rate"]) + bounds
 
 
 def register(app: typer.Typer) -> None:
