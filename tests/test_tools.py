@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from deploysim.ingest import ingest_file
+from deploysim.models import GenerateConfig, Generation, Model, ModelSpec
 from deploysim.replay import ReplaySpec, create_sample, run_replay
 from deploysim.sampling import SamplingSpec
-from deploysim.schema import Message, ToolCall
+from deploysim.schema import Message, ToolCall, ToolDef
 from deploysim.store import Store
 from deploysim.tools import (
     ToolDatabase,
@@ -187,3 +189,176 @@ def test_simulator_sees_whole_examples_and_has_room_to_answer() -> None:
     assert _output_budget([short], "{}") == 512
     assert _output_budget([short], "x" * 2000) == 1004  # outputs echo long arguments
     assert _output_budget([long], "x" * 9000) == 2048
+
+
+# --- state consistency: ids a call names must exist in the trajectory's state ---------------
+
+
+def test_id_arguments_are_recognised_by_name_and_value() -> None:
+    from deploysim.tool_state import id_arguments
+
+    args = {
+        "orderId": "q7",  # camelCase name
+        "items": [{"sku_code": "box"}, {"sku_code": "lid"}],  # nested, lists keep their key
+        "ticket": "TK-4410",  # no id name, an id-like value
+        "account_number": 88120,  # an integer id
+        "note": "call me at 5 pm",  # free text
+        "day": "2031-02-03",  # a date is not an id
+        "count": 3,
+        "email": "kim@example.org",
+    }
+    found = [(a.name, a.value) for a in id_arguments(args)]
+    assert found == [
+        ("orderId", "q7"),
+        ("sku_code", "box"),
+        ("sku_code", "lid"),
+        ("ticket", "TK-4410"),
+        ("account_number", "88120"),
+    ]
+
+
+def _conversation() -> list[Message]:
+    return [
+        Message(role="system", content="You help the customers of a bike shop."),
+        Message(role="user", content="Hi, my customer id is ola_n_17."),
+        Message(
+            role="assistant",
+            content="Looking at order ZZ900 for you.",  # the assistant's word is no evidence
+            tool_calls=(ToolCall(id="1", function="find_customer", arguments={"id": "ola_n_17"}),),
+        ),
+        Message(
+            role="tool",
+            tool_call_id="1",
+            function="find_customer",
+            content=json.dumps({"name": "Ola", "orders": ["RB31X", "RB32Y"]}),
+        ),
+        Message(
+            role="tool", function="get_order", content="Oops: order QQ7 not found", error="404"
+        ),
+    ]
+
+
+def test_state_holds_user_and_tool_ids_only() -> None:
+    from deploysim.tool_state import State
+
+    state = State.of(_conversation())
+    assert state.unknown({"customer_id": "ola_n_17", "order_id": "rb31x"}) is None  # any case
+    assert state.unknown({"order_id": "ZZ900"}) is not None  # only the assistant said it
+    assert state.unknown({"order_id": "QQ7"}) is not None  # only a failed result named it
+    missing = state.unknown({"order_id": "RB32Y", "coupon_code": "SPRING50"})
+    assert missing is not None and (missing.name, missing.value) == ("coupon_code", "SPRING50")
+
+
+def test_not_found_errors_take_the_logged_shape() -> None:
+    from deploysim.tool_state import IdArgument, not_found_shape
+
+    mine = ["Oops: order QQ7 not found", "Oops: order QQ8 not found", "Oops: shop not found"]
+    corpus = ["Error: customer not found"]
+    shape = not_found_shape(mine, corpus)  # the trajectory's own errors win
+    assert shape.render(IdArgument("order_id", "AB1")) == "Oops: order AB1 not found"
+    assert shape.render(IdArgument("customer_id", "x_2")) == "Oops: customer x_2 not found"
+    assert not_found_shape([], corpus).render(IdArgument("cart_id", "c9")) == (
+        "Error: cart not found"
+    )
+    # A logged name that extends the argument's is the tool's own wording.
+    long = not_found_shape(["Error: gift card gc_1 not found"])
+    assert long.render(IdArgument("gift_id", "gc_2")) == "Error: gift card gc_2 not found"
+    as_json = not_found_shape(['{"status": 404, "detail": "item it_5 not found"}'])
+    assert json.loads(as_json.render(IdArgument("item_id", "it_9"))) == {
+        "status": 404,
+        "detail": "item it_9 not found",
+    }
+    generic = not_found_shape(["Error: payment declined"], [])
+    assert generic.render(IdArgument("seat_no", "12C")) == "Error: seat 12C not found"
+
+
+def _ask(layer: ToolLayer, call: ToolCall, history: list[Message]) -> object:
+    return asyncio.run(
+        layer.resolve(
+            call, offered=(), conversation=None, continuation="", salt="s", history=history
+        )
+    )
+
+
+def test_made_up_ids_get_the_logged_error_not_a_simulated_success(db: ToolDatabase) -> None:
+    keys = result_shape(db.examples["cancel_reservation"])[1]
+    success = _Recorder(json.dumps({k: "ok" for k in keys}))  # a plausible success
+    policy = ToolPolicy(mode="replay", inject_failures=False)
+    layer = ToolLayer(db, policy, simulator=success)
+    history = _conversation()[:2]
+    made_up = ToolCall(
+        id="9", function="cancel_reservation", arguments={"reservation_id": "1234567890"}
+    )
+    r = _ask(layer, made_up, history)
+    # tau-bench's logged not-found errors name the thing and its id after "Error: ".
+    assert r.source == "unknown_id"  # type: ignore[attr-defined]
+    assert r.content == "Error: reservation 1234567890 not found" == r.error  # type: ignore[attr-defined]
+    # The same call once a tool result has shown the id goes on to the simulator.
+    shown = Message(role="tool", function="find_customer", content='{"orders": ["1234567890"]}')
+    assert _ask(layer, made_up, [*history, shown]).source == "simulated"  # type: ignore[attr-defined]
+    off = ToolLayer(db, policy.model_copy(update={"state": "off"}), simulator=success)
+    assert _ask(off, made_up, history).source == "simulated"  # type: ignore[attr-defined]
+
+
+def test_state_check_refuses_no_real_successful_tau_call() -> None:
+    from deploysim.tool_state import State, id_arguments, is_failure
+
+    with Store(Path(tempfile_dir()) / "s.db") as st:
+        ingest_file(TAU, st)
+        convs = list(st.conversations(with_tool_calls=True))
+    checked = refused = with_ids = 0
+    for conv in convs:
+        for i, m in enumerate(conv.messages):
+            for call in m.tool_calls:
+                result = next((r for r in conv.messages[i:] if r.tool_call_id == call.id), None)
+                if result is None or is_failure(result):
+                    continue
+                checked += 1
+                with_ids += any(id_arguments(call.arguments))
+                refused += State.of(conv.messages[:i]).unknown(call.arguments) is not None
+    # Counted by benchmarks/simulator.py: 558 successful calls, none refused.
+    assert checked > 400 and with_ids > 200 and refused <= checked * 0.01
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp()
+
+
+class _Recorder(Model):
+    """A simulator that remembers its prompts and answers with a fixed JSON object."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(ModelSpec.parse("scripted/constant"))
+        self.answer = answer
+        self.prompts: list[str] = []
+
+    async def generate(
+        self, messages: Sequence[Message], tools: Sequence[ToolDef], config: GenerateConfig
+    ) -> Generation:
+        self.prompts.append(messages[-1].text)
+        return Generation(text=self.answer, finish_reason="stop")
+
+
+def test_simulator_sees_the_state_and_the_continuation_unless_hidden(db: ToolDatabase) -> None:
+    keys = result_shape(db.examples["get_user_details"])[1]
+    sim = _Recorder(json.dumps({k: "x" for k in keys}))
+    call = ToolCall(id="1", function="get_user_details", arguments={"user_id": "ola_n_17"})
+    history = _conversation()
+    for show in (True, False):
+        layer = ToolLayer(db, ToolPolicy(mode="replay", show_continuation=show), simulator=sim)
+        r = asyncio.run(
+            layer.resolve(
+                call,
+                offered=(),
+                conversation=None,
+                continuation="TOOL get_user_details: the logged answer",
+                salt="s",
+                history=history,
+            )
+        )
+        assert r.source == "simulated"
+        assert '"RB31X"' in sim.prompts[-1]  # an earlier successful result: the state
+        assert "QQ7" not in sim.prompts[-1]  # failed results are not state
+        assert ("the logged answer" in sim.prompts[-1]) is show

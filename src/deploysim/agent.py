@@ -129,6 +129,7 @@ async def run_turn(
                 conversation=conversation,
                 continuation=continuation,
                 salt=f"{salt}:{out.steps}:{i}",
+                history=history,
             )
             tool_message = result.message(call)
             out.messages.append(tool_message)

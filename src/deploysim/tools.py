@@ -6,14 +6,19 @@ Resolution order, recorded on every result (``metadata["tool_source"]``):
    way a real tool runtime would;
 2. ``recorded``: the call matches (tool name + normalised arguments) a call/result pair in the
    ingested corpus, preferring the same conversation's own record (its world state);
-3. ``simulated``: a simulator model sees the tool definition, recorded results of that tool,
-   what actually happened next in the log, and the call; its output must have the format of the
-   recorded results (JSON with their common fields when they are JSON objects), retried on
-   mismatch, recorded as ``simulator_error`` after that;
+3. ``unknown_id``: a call naming an id the trajectory's state never showed (the logged prefix's
+   system and user texts and successful tool results, and this replay's own) is answered with
+   a "not found" error in the logged errors' shape (:mod:`deploysim.tool_state`), never by
+   the simulator, which would invent a success for it;
 4. ``injected``: failure injection. Each tool fails in replay at the rate its results failed in
    the logs (configurable), so tools do not behave better in replay than in production (the
    method's biggest miss came from exactly that). Recorded answers carry their own logged
    failures, so injection applies to simulated answers only.
+5. ``simulated``: a simulator model sees the tool definition, recorded results of that tool,
+   the tool results of the session so far, what actually happened next in the log (unless the
+   policy hides it: the method's ablation), and the call; its output must have the format of the
+   recorded results (JSON with their common fields when they are JSON objects), retried on
+   mismatch, recorded as ``simulator_error`` after that;
 
 ``scripted`` tools (a dict of canned answers) serve tests.
 """
@@ -41,9 +46,17 @@ from deploysim.schema import (
     canonical_hash,
     canonical_json,
 )
+from deploysim.tool_state import State, is_failure, logged_failures, not_found_shape
 
 Source = Literal[
-    "recorded", "simulated", "scripted", "injected", "unknown_tool", "malformed", "simulator_error"
+    "recorded",
+    "simulated",
+    "scripted",
+    "injected",
+    "unknown_tool",
+    "malformed",
+    "unknown_id",
+    "simulator_error",
 ]
 
 
@@ -59,6 +72,10 @@ class ToolPolicy(BaseModel):
     failure_rate_scale: float = 1.0
     max_attempts: int = 3
     seed: int = 0
+    # ids: calls naming ids the state never showed get the logged "not found" error; off: the
+    # simulator answers them (the behaviour before state checks; defaults keep spec hashes).
+    state: Literal["ids", "off"] = "ids"
+    show_continuation: bool = True  # False: the simulator never sees the logged continuation
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +111,6 @@ def normalise_arguments(arguments: Any) -> str:
         return v
 
     return canonical_json(norm(arguments))
-
-
-def is_failure(message: Message) -> bool:
-    """Whether a logged tool result is a failure (error field, or an ``Error...`` text)."""
-    return bool(message.error) or message.text.lstrip().lower().startswith("error")
 
 
 @dataclass
@@ -274,6 +286,22 @@ def matches_shape(text: str, shape: tuple[str, frozenset[str]]) -> str | None:
     return None
 
 
+def render_state(history: Sequence[Message], budget: int = 1500) -> str:
+    """The successful tool results of the session so far, newest kept first within
+    ``budget`` characters, shown oldest first (each clipped to 600 characters)."""
+    lines: list[str] = []
+    used = 0
+    for m in reversed(history):
+        if m.role != "tool" or is_failure(m) or not m.text.strip():
+            continue
+        line = f"{m.function or 'tool'}: {m.text[:600]}"
+        if used + len(line) > budget:
+            break
+        lines.append(line)
+        used += len(line)
+    return "\n".join(reversed(lines))
+
+
 SIMULATOR_SYSTEM = (
     "You simulate a software tool of an application. Reply with the tool's output only: "
     "no explanations, no code fences."
@@ -281,6 +309,8 @@ SIMULATOR_SYSTEM = (
 SIMULATOR_PROMPT = (
     "Tool: {name}\nDefinition: {definition}\n\n"
     "Real outputs of this tool, for the format:\n{examples}\n\n"
+    "Earlier tool results in this session (the state of the world; stay consistent with it):"
+    "\n{state}\n\n"
     "What actually happened next in the original session (for the state of the world):\n"
     "{continuation}\n\n"
     "Call: {name}({arguments})\n\n"
@@ -319,8 +349,11 @@ class ToolLayer:
         conversation: str | None,
         continuation: str,
         salt: str,
+        history: Sequence[Message] | None = None,
     ) -> ToolResult:
-        """Answer one call (``salt`` makes failure injection deterministic per call)."""
+        """Answer one call (``salt`` makes failure injection deterministic per call) made
+        after ``history``: the prefix and the replay so far, the state its ids are checked
+        against (None: the state is not known, no check)."""
         offered_names = {t.name for t in offered}
         if call.function in self.scripted:
             return ToolResult(self.scripted[call.function], "scripted")
@@ -334,6 +367,12 @@ class ToolLayer:
         recorded = self.db.lookup(call, conversation)
         if recorded is not None:
             return ToolResult(recorded.text, "recorded", error=recorded.error)
+        if self.policy.state == "ids" and history is not None:
+            unknown = State.of(history).unknown(call.arguments)
+            if unknown is not None:
+                corpus = [text for texts in self.db.failures.values() for text in texts]
+                text = not_found_shape(logged_failures(history), corpus).render(unknown)
+                return ToolResult(text, "unknown_id", error=text)
         if self.policy.inject_failures and self.db.failures.get(call.function):
             rate = min(1.0, self.db.error_rate(call.function) * self.policy.failure_rate_scale)
             rng = random.Random(canonical_hash([self.policy.seed, salt]))
@@ -343,10 +382,16 @@ class ToolLayer:
         if self.simulator is None:
             message = f"Error: no recorded result for this call to '{call.function}'"
             return ToolResult(message, "simulator_error", error=message)
-        return await self._simulate(call, offered, continuation)
+        if not self.policy.show_continuation:
+            continuation = ""
+        return await self._simulate(call, offered, continuation, history or ())
 
     async def _simulate(
-        self, call: ToolCall, offered: Sequence[ToolDef], continuation: str
+        self,
+        call: ToolCall,
+        offered: Sequence[ToolDef],
+        continuation: str,
+        history: Sequence[Message],
     ) -> ToolResult:
         assert self.simulator is not None
         examples = self.db.examples.get(call.function, [])
@@ -359,6 +404,7 @@ class ToolLayer:
             name=call.function,
             definition=definition.model_dump_json(exclude_none=True) if definition else "unknown",
             examples="\n".join(f"- {e}" for e in shown) or "(none recorded)",
+            state=render_state(history) or "(none)",
             continuation=continuation[:3000] or "(nothing)",
             arguments=arguments,
         )
