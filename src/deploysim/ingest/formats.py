@@ -34,7 +34,8 @@ from deploysim.ingest.sources import (
     first_char,
     first_jsonl_value,
     iter_json_items,
-    iter_jsonl,
+    iter_layout,
+    iter_values,
     magic,
     open_binary,
 )
@@ -58,7 +59,7 @@ class Format:
 def _whole_list(path: Path, kind: str) -> Iterator[RecordOrError]:
     """A JSON array that is one record (OpenHands' exported event list), else records as usual."""
     if kind != "json-array":
-        yield from _plain(path, kind)
+        yield from iter_values(path, kind)
         return
     items: list[Any] = []
     with open_binary(path) as (stream, _):
@@ -188,16 +189,6 @@ def layout_of(path: Path, forced: str | None = None) -> Layout:
     )
 
 
-def _plain(path: Path, kind: str) -> Iterator[RecordOrError]:
-    with open_binary(path) as (stream, _):
-        if kind == "jsonl":
-            yield from iter_jsonl(stream)
-        elif kind == "json-array":
-            yield from iter_json_items(stream)
-        else:
-            yield from iter_json_items(stream, "", multiple_values=True)
-
-
 @contextmanager
 def records(
     path: Path, layout: Layout
@@ -208,12 +199,7 @@ def records(
         yield read(path, layout.kind), lambda: 0
         return
     with open_binary(path) as (stream, position):
-        if layout.kind == "jsonl":
-            yield iter_jsonl(stream), position
-        elif layout.kind == "json-array":
-            yield iter_json_items(stream), position
-        else:
-            yield iter_json_items(stream, "", multiple_values=True), position
+        yield iter_layout(stream, layout.kind), position
 
 
 def detect(path: Path) -> tuple[Format, Layout]:

@@ -126,6 +126,22 @@ def iter_json_items(
         )
 
 
+def iter_layout(stream: IO[bytes], kind: str) -> Iterator[RecordOrError]:
+    """The top-level values of a stream in layout ``kind`` (``jsonl``, ``json-array``, else
+    one or more JSON documents)."""
+    if kind == "jsonl":
+        return iter_jsonl(stream)
+    if kind == "json-array":
+        return iter_json_items(stream)
+    return iter_json_items(stream, "", multiple_values=True)
+
+
+def iter_values(path: Path, kind: str) -> Iterator[RecordOrError]:
+    """The top-level values of a file in layout ``kind``, streamed (:func:`iter_layout`)."""
+    with open_binary(path) as (stream, _):
+        yield from iter_layout(stream, kind)
+
+
 def _stream_position(stream: IO[bytes]) -> int | None:
     try:
         return stream.tell()

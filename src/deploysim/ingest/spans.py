@@ -20,19 +20,13 @@ reader keeps are held, and only their attributes and events.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deploysim.errors import RecordError
-from deploysim.ingest.sources import (
-    Record,
-    RecordOrError,
-    iter_json_items,
-    iter_jsonl,
-    open_binary,
-)
+from deploysim.ingest.sources import Record, RecordOrError, iter_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +49,6 @@ class Group:
 
     key: str
     spans: list[Any] = field(default_factory=list)
-
-
-def iter_values(path: Path, kind: str) -> Iterator[RecordOrError]:
-    """The top-level values of a file in layout ``kind`` (``jsonl``, ``json-array``, else
-    one or more JSON documents), streamed."""
-    with open_binary(path) as (stream, _):
-        if kind == "jsonl":
-            yield from iter_jsonl(stream)
-        elif kind == "json-array":
-            yield from iter_json_items(stream)
-        else:
-            yield from iter_json_items(stream, "", multiple_values=True)
 
 
 def raw_spans(value: Any) -> Iterator[Any]:
@@ -190,28 +172,48 @@ def indexed(flat: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
     return [by_index[i] for i in sorted(by_index)]
 
 
+def read_grouped(
+    path: Path,
+    kind: str,
+    take: Callable[[Any], Iterator[RecordError]],
+    groups: Callable[[], Iterable[Group]],
+) -> Iterator[RecordOrError]:
+    """The records of a grouping format: ``take`` holds what it keeps of each top-level value
+    (and names what it cannot read); once the file is read, ``groups`` makes one record each.
+
+    Records are numbered as met, the value's errors first, so that an error names its place.
+    """
+    number = 0
+    for item in iter_values(path, kind):
+        errors = [item] if isinstance(item, RecordError) else take(item.value)
+        for e in errors:
+            number += 1
+            yield RecordError(e.reason, record=number, line=item.line)
+    for group in groups():
+        number += 1
+        yield Record(number, None, group)
+
+
 def read_groups(
     path: Path, kind: str, keep: Callable[[Span], bool], key: Callable[[Span], str]
 ) -> Iterator[RecordOrError]:
     """A span file's kept spans grouped by ``key``: one :class:`Record` per group (first-seen
     order, spans by start time), after one error per value that holds no readable span."""
     groups: dict[str, Group] = {}
-    number = 0
-    for item in iter_values(path, kind):
-        if isinstance(item, RecordError):
-            number += 1
-            yield RecordError(item.reason, record=number, line=item.line)
-            continue
-        for raw in raw_spans(item.value):
+
+    def take(value: Any) -> Iterator[RecordError]:
+        for raw in raw_spans(value):
             try:
                 span = to_span(raw)
             except RecordError as e:
-                number += 1
-                yield RecordError(e.reason, record=number, line=item.line)
+                yield e
                 continue
             if keep(span):
                 groups.setdefault(key(span), Group(key(span))).spans.append(span)
-    for group in groups.values():
-        number += 1
-        group.spans.sort(key=lambda s: s.start)
-        yield Record(number, None, group)
+
+    def ordered() -> Iterator[Group]:
+        for group in groups.values():
+            group.spans.sort(key=lambda s: s.start)
+            yield group
+
+    return read_grouped(path, kind, take, ordered)

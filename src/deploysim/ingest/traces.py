@@ -19,15 +19,15 @@ Calls are grouped by session (Langfuse ``sessionId`` of their trace; LangSmith `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from deploysim.errors import RecordError
 from deploysim.ingest.chat import merge_calls, to_messages
 from deploysim.ingest.common import Found
-from deploysim.ingest.sources import Record, RecordOrError
-from deploysim.ingest.spans import Group, iter_values
+from deploysim.ingest.sources import RecordOrError
+from deploysim.ingest.spans import Group, read_grouped
 from deploysim.schema import Conversation, JSONValue, Message
 
 LANGFUSE_TYPES = frozenset({"GENERATION", "SPAN", "EVENT", "AGENT", "TOOL", "CHAIN"})
@@ -67,13 +67,9 @@ def read_langfuse(path: Path, kind: str) -> Iterator[RecordOrError]:
     """One record per session (or trace) of a Langfuse export."""
     sessions: dict[str, str] = {}
     generations: list[dict[str, Any]] = []
-    number = 0
-    for item in iter_values(path, kind):
-        if isinstance(item, RecordError):
-            number += 1
-            yield RecordError(item.reason, record=number, line=item.line)
-            continue
-        for obj in _items(item.value, ("data",)):
+
+    def take(value: Any) -> Iterator[RecordError]:
+        for obj in _items(value, ("data",)):
             if not isinstance(obj, dict):
                 continue
             nested = obj.get("observations")
@@ -87,40 +83,53 @@ def read_langfuse(path: Path, kind: str) -> Iterator[RecordOrError]:
                 )
             elif obj.get("type") == "GENERATION":
                 generations.append(obj)
-    groups: dict[str, Group] = {}
-    for g in sorted(generations, key=lambda o: str(o.get("startTime", ""))):
+        return iter(())
+
+    def key(g: dict[str, Any]) -> str:
         trace = str(g.get("traceId"))
-        key = f"session:{sessions[trace]}" if trace in sessions else f"trace:{trace}"
-        groups.setdefault(key, Group(key)).spans.append(g)
-    for group in groups.values():
-        number += 1
-        yield Record(number, None, group)
+        return f"session:{sessions[trace]}" if trace in sessions else f"trace:{trace}"
+
+    return read_grouped(
+        path, kind, take, lambda: _group(generations, lambda g: str(g.get("startTime", "")), key)
+    )
 
 
 def read_langsmith(path: Path, kind: str) -> Iterator[RecordOrError]:
     """One record per thread (or trace) of a LangSmith runs export."""
     runs: list[dict[str, Any]] = []
-    number = 0
-    for item in iter_values(path, kind):
-        if isinstance(item, RecordError):
-            number += 1
-            yield RecordError(item.reason, record=number, line=item.line)
-            continue
-        for run in _items(item.value, ("runs",)):
-            if isinstance(run, dict) and run.get("run_type") == "llm":
-                runs.append(run)
-    groups: dict[str, Group] = {}
-    for run in sorted(runs, key=lambda r: str(r.get("dotted_order") or r.get("start_time", ""))):
+
+    def take(value: Any) -> Iterator[RecordError]:
+        runs.extend(
+            run
+            for run in _items(value, ("runs",))
+            if isinstance(run, dict) and run.get("run_type") == "llm"
+        )
+        return iter(())
+
+    def key(run: dict[str, Any]) -> str:
         metadata = (run.get("extra") or {}).get("metadata") or {}
         thread = next(
             (metadata[k] for k in ("thread_id", "session_id", "conversation_id") if k in metadata),
             None,
         )
-        key = f"thread:{thread}" if thread else f"trace:{run.get('trace_id') or run.get('id')}"
-        groups.setdefault(key, Group(key)).spans.append(run)
-    for group in groups.values():
-        number += 1
-        yield Record(number, None, group)
+        return f"thread:{thread}" if thread else f"trace:{run.get('trace_id') or run.get('id')}"
+
+    def order(run: dict[str, Any]) -> str:
+        return str(run.get("dotted_order") or run.get("start_time", ""))
+
+    return read_grouped(path, kind, take, lambda: _group(runs, order, key))
+
+
+def _group(
+    calls: list[dict[str, Any]],
+    order: Callable[[dict[str, Any]], str],
+    key: Callable[[dict[str, Any]], str],
+) -> list[Group]:
+    """Calls in ``order``, grouped by ``key`` (groups in first-seen order)."""
+    groups: dict[str, Group] = {}
+    for call in sorted(calls, key=order):
+        groups.setdefault(key(call), Group(key(call))).spans.append(call)
+    return list(groups.values())
 
 
 def convert_langfuse(value: Any) -> list[Found]:
