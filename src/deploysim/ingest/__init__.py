@@ -11,7 +11,7 @@ import hashlib
 import itertools
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from deploysim.ingest.formats import FORMATS, Format, Layout, detect, layout_of,
 from deploysim.ingest.sources import Record
 from deploysim.keys import load_secret_key, pseudonym
 from deploysim.schema import Conversation, Provenance
-from deploysim.store import Store
+from deploysim.store import InputRow, Store
 
 __all__ = [
     "FORMATS",
@@ -69,22 +69,21 @@ class FileReport:
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-compatible data."""
-        return {
-            "path": self.path,
-            "format": self.format,
-            "sha256": self.sha256,
-            "status": self.status,
-            "records": self.records,
-            "kept": self.kept,
-            "skipped": self.skipped,
-            "conversations": self.conversations,
-            "empty": self.empty,
-            "new_conversations": self.new_conversations,
-            "dropped": self.dropped,
-            "skips": [{"record": s.record, "line": s.line, "reason": s.reason} for s in self.skips],
-            "skip_reasons": self.skip_reasons,
-            "warnings": list(self.warnings),
-        }
+        return {**asdict(self), "warnings": list(self.warnings)}
+
+    @classmethod
+    def stored(cls, path: Path, row: InputRow, status: str) -> FileReport:
+        """The counts the store's manifest holds for a file, as a report."""
+        return cls(
+            path=str(path),
+            format=row.format,
+            sha256=row.sha256,
+            status=status,
+            records=row.records,
+            kept=row.kept,
+            skipped=row.skipped,
+            conversations=row.conversations,
+        )
 
 
 def expand_paths(paths: Sequence[Path], glob: str = "*") -> list[Path]:
@@ -158,16 +157,7 @@ def ingest_file(
         and existing.status == "complete"
         and _covers(existing.options, options)
     ):
-        return FileReport(
-            path=str(path),
-            format=existing.format,
-            sha256=sha,
-            status="already ingested",
-            records=existing.records,
-            kept=existing.kept,
-            skipped=existing.skipped,
-            conversations=existing.conversations,
-        )
+        return FileReport.stored(path, existing, "already ingested")
     form, layout = read_file(path, fmt)
     key = load_secret_key()
     run = _Run(path=str(path), form=form, sha=sha, store=store, transform=transform)
@@ -199,15 +189,11 @@ def ingest_file(
     store.finish_input(
         sha, records=run.records, kept=run.kept, skipped=len(run.all_skips), conversations=run.found
     )
-    return FileReport(
-        path=str(path),
-        format=form.name,
-        sha256=sha,
-        status="ingested",
-        records=run.records,
-        kept=run.kept,
-        skipped=len(run.all_skips),
-        conversations=run.found,
+    # The report reads back what the manifest now says, the counts a rerun would report.
+    row = store.input(sha)
+    assert row is not None  # finish_input just wrote it
+    return replace(
+        FileReport.stored(path, row, "ingested"),
         empty=run.empty,
         new_conversations=run.new,
         dropped=run.dropped,

@@ -15,16 +15,13 @@ into conversations as for OTel GenAI. ``user.id`` is never read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from deploysim.errors import RecordError
 from deploysim.ingest.chat import maybe_json, merge_calls, to_messages
 from deploysim.ingest.common import Found
 from deploysim.ingest.openai import parse_tools
-from deploysim.ingest.sources import RecordOrError
-from deploysim.ingest.spans import Group, Span, flatten, indexed, lookup, read_groups
+from deploysim.ingest.spans import Span, flatten, group_of, indexed, lookup, span_reader
 from deploysim.schema import Conversation, JSONValue, Message, ToolDef
 
 
@@ -36,21 +33,13 @@ def is_llm_span(span: Span) -> bool:
     return any(k.startswith(("llm.input_messages.", "llm.output_messages.")) for k in flat)
 
 
-def group_key(span: Span) -> str:
-    """A span's session, else its trace."""
-    session = lookup(span.attributes, "session.id")
-    return f"session:{session}" if session else f"trace:{span.trace_id}"
-
-
-def read_records(path: Path, kind: str) -> Iterator[RecordOrError]:
-    """One record per session (or trace) of a span file."""
-    return read_groups(path, kind, is_llm_span, group_key)
+read_records = span_reader(is_llm_span, "session.id", "session")
+"""One record per session (else trace) of a span file."""
 
 
 def convert(value: Any) -> list[Found]:
     """The conversations of one group of LLM spans."""
-    if not isinstance(value, Group):
-        raise RecordError("not a span group")
+    value = group_of(value)
     calls: list[list[Message]] = []
     tools: tuple[ToolDef, ...] = ()
     model: JSONValue = None

@@ -21,16 +21,13 @@ Tool-execution and embedding spans carry no conversation and are not kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from deploysim.errors import RecordError
 from deploysim.ingest.chat import maybe_json, merge_calls, to_messages
 from deploysim.ingest.common import Found
 from deploysim.ingest.openai import parse_tools
-from deploysim.ingest.sources import RecordOrError
-from deploysim.ingest.spans import Group, Span, flatten, indexed, lookup, read_groups
+from deploysim.ingest.spans import Span, flatten, group_of, indexed, lookup, span_reader
 from deploysim.schema import Conversation, JSONValue, Message, ToolDef
 
 DETAILS_EVENT = "gen_ai.client.inference.operation.details"
@@ -53,21 +50,13 @@ def has_content(span: Span) -> bool:
     )
 
 
-def group_key(span: Span) -> str:
-    """The conversation a span belongs to: its conversation id, else its trace."""
-    conversation = lookup(span.attributes, "gen_ai.conversation.id")
-    return f"conversation:{conversation}" if conversation else f"trace:{span.trace_id}"
-
-
-def read_records(path: Path, kind: str) -> Iterator[RecordOrError]:
-    """One record per conversation key of a span file."""
-    return read_groups(path, kind, has_content, group_key)
+read_records = span_reader(has_content, "gen_ai.conversation.id", "conversation")
+"""One record per conversation id (else trace) of a span file."""
 
 
 def convert(value: Any) -> list[Found]:
     """The conversations of one group of spans."""
-    if not isinstance(value, Group):
-        raise RecordError("not a span group")
+    value = group_of(value)
     spans = [
         s
         for s in value.spans

@@ -217,3 +217,23 @@ def read_groups(
             yield group
 
     return read_grouped(path, kind, take, ordered)
+
+
+def span_reader(
+    keep: Callable[[Span], bool], attribute: str, label: str
+) -> Callable[[Path, str], Iterator[RecordOrError]]:
+    """A span format's record reader: the spans it ``keep``s, grouped by the span attribute
+    that names their conversation (key ``label:value``), else by their trace."""
+
+    def key(span: Span) -> str:
+        value = lookup(span.attributes, attribute)
+        return f"{label}:{value}" if value else f"trace:{span.trace_id}"
+
+    return lambda path, kind: read_groups(path, kind, keep, key)
+
+
+def group_of(value: Any) -> Group:
+    """A grouping format's record, checked to be the :class:`Group` its reader made."""
+    if not isinstance(value, Group):
+        raise RecordError("not a group of calls")
+    return value

@@ -27,7 +27,7 @@ from deploysim.errors import RecordError
 from deploysim.ingest.chat import merge_calls, to_messages
 from deploysim.ingest.common import Found
 from deploysim.ingest.sources import RecordOrError
-from deploysim.ingest.spans import Group, read_grouped
+from deploysim.ingest.spans import Group, group_of, read_grouped
 from deploysim.schema import Conversation, JSONValue, Message
 
 LANGFUSE_TYPES = frozenset({"GENERATION", "SPAN", "EVENT", "AGENT", "TOOL", "CHAIN"})
@@ -143,8 +143,7 @@ def convert_langsmith(value: Any) -> list[Found]:
 
 
 def _convert(value: Any, call: Any, model_key: str) -> list[Found]:
-    if not isinstance(value, Group):
-        raise RecordError("not a group of calls")
+    value = group_of(value)
     calls: list[list[Message]] = []
     for i, obj in enumerate(value.spans):
         try:
