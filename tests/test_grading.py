@@ -68,3 +68,23 @@ def test_garbage_judge_output_is_counted_as_ungradable(tmp_path: Path) -> None:
     assert summary.ok == 0 and summary.ungradable == summary.pending > 0
     errors = {r[0] for r in st.db.execute("SELECT error FROM grades")}
     assert errors == {"judge output was not the requested JSON"}
+
+
+def test_targets_come_grouped_by_prefix(tmp_path: Path) -> None:
+    # A local judge reuses the cached prompt of the shared prefix only if the responses to one
+    # prefix are graded one after another.
+    from deploysim.grading import targets
+
+    st = _store(tmp_path)
+    order = list(targets(st, sample="default"))
+    prefixes = [t.prefix_id for t in order]
+    assert prefixes == sorted(prefixes)
+    kinds = {t.kind for t in order}
+    assert kinds == {"replay", "reference"}
+    # Within a prefix, its replays come before its logged reply.
+    for pid in set(prefixes):
+        group = [t.kind for t in order if t.prefix_id == pid]
+        assert group == sorted(group, key=lambda k: k == "reference")
+    only = list(targets(st, models=["scripted/refuse?rate=0.5"], references=False))
+    assert only and {t.kind for t in only} == {"replay"}
+    assert len(only) < len([t for t in order if t.kind == "replay"])

@@ -72,32 +72,38 @@ def targets(
     references: bool = True,
     sample: str | None = None,
 ) -> Iterator[Target]:
-    """Responses to grade: ok replays (optionally of some models), then logged references."""
-    where, args = "r.status = 'ok'", list[str]()
-    if models:
-        where += f" AND s.model IN ({','.join('?' * len(models))})"
-        args.extend(models)
-    if sample:
-        where += " AND p.sample_id = (SELECT id FROM samples WHERE name = ?)"
-        args.append(sample)
+    """Responses to grade: ok replays (optionally of some models) and logged references,
+    grouped by prefix (its replays, then its logged reply).
+
+    The grouping is for speed: a judge's prompt holds the prefix before the reply, so the
+    responses to one prefix graded one after another share most of their prompt, and a local
+    judge evaluates it once (llama.cpp keeps the longest common token prefix).
+    """
+    parts, args = list[str](), list[str]()
+    in_sample = " AND p.sample_id = (SELECT id FROM samples WHERE name = ?)" if sample else ""
     if replays:
-        rows = store.db.execute(
-            "SELECT r.id, r.prefix_id FROM replays r JOIN replay_specs s ON s.hash = r.spec_hash "
-            f"JOIN prefixes p ON p.id = r.prefix_id WHERE {where} ORDER BY r.id",
-            args,
-        ).fetchall()
-        yield from (Target("replay", rid, pid) for rid, pid in rows)
-    if references:
-        ref_where, ref_args = "reference_index IS NOT NULL", list[str]()
-        if sample:
-            ref_where += " AND sample_id = (SELECT id FROM samples WHERE name = ?)"
-            ref_args.append(sample)
-        yield from (
-            Target("reference", pid, pid)
-            for (pid,) in store.db.execute(
-                f"SELECT id FROM prefixes WHERE {ref_where} ORDER BY id", ref_args
-            ).fetchall()
+        where = "r.status = 'ok'" + in_sample
+        args.extend([sample] if sample else [])
+        if models:
+            where += f" AND s.model IN ({','.join('?' * len(models))})"
+            args.extend(models)
+        parts.append(
+            "SELECT 'replay' AS kind, r.id AS id, r.prefix_id AS pid FROM replays r "
+            "JOIN replay_specs s ON s.hash = r.spec_hash "
+            f"JOIN prefixes p ON p.id = r.prefix_id WHERE {where}"
         )
+    if references:
+        parts.append(
+            "SELECT 'reference', p.id, p.id FROM prefixes p "
+            f"WHERE p.reference_index IS NOT NULL{in_sample}"
+        )
+        args.extend([sample] if sample else [])
+    if not parts:
+        return
+    # 'replay' sorts after 'reference': descending puts a prefix's replays first.
+    query = " UNION ALL ".join(parts) + " ORDER BY pid, kind DESC, id"
+    for kind, tid, pid in store.db.execute(query, args).fetchall():
+        yield Target(kind, tid, pid)
 
 
 def load_item(store: Store, target: Target) -> GradeItem:
