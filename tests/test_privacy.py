@@ -402,7 +402,7 @@ def test_names_places_and_organisations_in_context(
         ("She is the co-founder of Quillfeather Labs.", "Quillfeather Labs"),
         ("The shop later became Solvanta in 2015.", "Solvanta"),
         ("Talk to Odile Marchetti from Blue Fern Capital about it.", "Blue Fern Capital"),
-        ("He stayed with Trellisoft in Tromsø until spring.", "Tromsø"),  # a place after an org
+        ("He stayed with Trellisoft in Ostvik until spring.", "Ostvik"),  # a place after an org
         ("I forwarded it to my Zentrova account manager.", "Zentrova"),
         ("Ingrid van Loon will join the call.", "Ingrid van Loon"),  # a name particle
         ("Tamsin and Okafor were nurses at the clinic.", "Okafor"),  # a job
@@ -412,7 +412,7 @@ def test_names_places_and_organisations_in_context(
         ("My aunt lives on Hollins Wood 12.", "Hollins Wood 12"),
         ("Nobody picks up on 47 902113", "47 902113"),
         ("dana whitlock\nmarsh-ellery\n22 quay street", "marsh-ellery"),  # a card's firm line
-        ("olga brandt's lawyer called from kiel again today", "olga brandt"),  # lower case
+        ("olga brandt's lawyer called from bergen again today", "olga brandt"),  # lower case
         # A list after a colon: the model finds some of its names (of two kinds here).
         ("Our suppliers: Quarkbyte, Velmora Hext and T Osgrove Price.", "T Osgrove Price"),
         ("Suppliers: Quarkbyte, Velmora Systems and J Hallett Partners.", "J Hallett Partners"),

@@ -37,7 +37,7 @@ def test_no_detected_pii_value_reaches_the_store(tmp_path: Path) -> None:
         meta = st.meta()
         # Each labelled text's own stored conversation (record i of the file), and everything
         # else the store keeps about it (provenance metadata): the raw JSON and every string
-        # in it decoded (in JSON, "technician\nhubbard, fox and gillespie" hides a value that
+        # in it decoded (in JSON, "engineer\nmorrow, pike and hale" hides a value that
         # starts a line from a whole-word search).
         stored = {
             record: "\n".join(
@@ -66,11 +66,11 @@ def test_no_detected_pii_value_reaches_the_store(tmp_path: Path) -> None:
     spans = sum(len(it.spans) for it in items)
     print(f"labelled raw values found in the store: {len(leaked)} of {spans}")
     # Every value the detector finds is replaced before anything is stored. What remains are
-    # the detector's misses (span recall 0.996): 6 of 1,402 measured (deid-4; 9 with deid-3, 47
-    # with deid-2), all in texts typed in lower case with no cue (a bare first name, a
-    # two-word company name).
+    # the detector's misses, mostly in texts typed in lower case with no cue; measured values
+    # are in docs/design/privacy.md. The bound keeps a margin over them: at most 1% of the
+    # labelled values.
     assert leaked_detected == []
-    assert len(leaked) <= 6, leaked
+    assert len(leaked) <= 0.01 * spans, leaked
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -438,7 +438,7 @@ class Deidentifier:
 def _renamed(d: Detection, text: str) -> Detection | None:
     """A detection as replaced: a language named as a language is dropped, other NRP kept.
 
-    spaCy's NORP also tags names ("Nautilytics"): only a known nationality, religion or language
+    spaCy's NORP also tags names ("Zentrivo"): only a known nationality, religion or language
     word stays NRP; anything else is handled as an organisation. "Answer in English" must stay
     English for a faithful replay, so a language word in a language context is no detection.
     """

@@ -9,6 +9,12 @@ and precision over the detections mapped to that type (``LOCATION`` is the datas
 
 Presidio's default analyzer (its default recognizers and the same spaCy model, full pipeline) runs
 on the same texts for comparison, with its e-mail recognizer swapped for the offline one.
+
+Development and test parts (:func:`part_of`): a record whose ``template_id`` is even belongs to the
+development part, odd to the test part; a record without ``template_id`` goes by its 0-based index
+in the file instead. Splitting by template keeps every sentence shape of the test part out of the
+development part, so rules tuned on development sentences cannot fit test sentences by their shape.
+Tune only on ``dev``; report ``test``.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from deploysim.errors import InputError
 from deploysim.privacy_recognizers import SPACY_MODEL, Detection, OfflineEmailRecognizer
+
+Part = Literal["all", "dev", "test"]
+"""Which records of a labelled file to use (see :func:`part_of`)."""
 
 TYPE_MAP = {"LOCATION": "GPE", "URL": "DOMAIN_NAME", "DATE_OF_BIRTH": "DATE_TIME"}
 """Detection types renamed to the dataset's labels."""
@@ -42,6 +51,7 @@ class LabelledText:
 
     text: str
     spans: tuple[Span, ...]
+    part: Literal["dev", "test"] = "dev"
 
 
 @dataclass
@@ -107,8 +117,19 @@ class SystemScore:
         }
 
 
-def load_labelled(path: Path, limit: int | None = None) -> list[LabelledText]:
-    """Texts and spans from a presidio-research JSON file (``full_text`` and ``spans``)."""
+def part_of(index: int, template_id: object) -> Literal["dev", "test"]:
+    """The part a record belongs to: by the parity of its integer ``template_id`` when it has
+    one (even: ``dev``, odd: ``test``), else by the parity of its 0-based ``index``."""
+    key = (
+        template_id if isinstance(template_id, int) and not isinstance(template_id, bool) else index
+    )
+    return "test" if key % 2 else "dev"
+
+
+def load_labelled(path: Path, limit: int | None = None, part: Part = "all") -> list[LabelledText]:
+    """Texts and spans from a presidio-research JSON file (``full_text`` and ``spans``), the
+    records of ``part`` only (:func:`part_of`); ``limit`` counts records of the file before the
+    part is selected."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -122,10 +143,11 @@ def load_labelled(path: Path, limit: int | None = None) -> list[LabelledText]:
                 Span(int(s["start_position"]), int(s["end_position"]), str(s["entity_type"]))
                 for s in rec["spans"]
             )
-            out.append(LabelledText(str(rec["full_text"]), spans))
-        except (KeyError, TypeError, ValueError) as e:
+            where = part_of(i, rec.get("template_id"))
+            out.append(LabelledText(str(rec["full_text"]), spans, where))
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
             raise InputError(f"{path}: record {i + 1} is not a labelled text ({e})") from None
-    return out
+    return [it for it in out if part in ("all", it.part)]
 
 
 def presidio_default_analyzer(model: str = SPACY_MODEL) -> Any:

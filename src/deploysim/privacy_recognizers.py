@@ -106,7 +106,7 @@ _DOB_CONTEXT = re.compile(r"(?i)\b(?:born|birth|dob|d\.o\.b|birthday|bday)\b")
 _BLOCK_ZIP = re.compile(r"[ \t,]*\b(\d{3,5}(?:[ -]\d{2,4})?|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2})$")
 _ORG_SUFFIX = re.compile(
     r"(?i)\b(?:inc|ltd|llc|corp|corporation|group|partners|technologies|holdings|gmbh|ag|plc|"
-    r"co|company|markets|systems|solutions|labs|services|data|explorer)\.?$"
+    r"co|company|markets|systems|solutions|labs|services|data)\.?$"
 )
 _CONNECTOR = r"(?:,[ \t]*and[ \t]+|,[ \t]*|[ \t]+and[ \t]+|[ \t]*&[ \t]*)"
 _ITEM = {
@@ -223,7 +223,7 @@ class _Post:
             elif any(_strip_span(self.text, ls, le)[0] == d.start for d in countries):
                 self._names_before(lines, n, first="LOCATION")
             if n + 1 < len(lines) and any(_strip_span(self.text, ls, le) == p for p in people):
-                # A card: the line after a name line, shaped like a firm ("garcia-smith").
+                # A card: the line after a name line, shaped like a firm ("hale-morrow").
                 s, e = _strip_span(self.text, *lines[n + 1])
                 if self._firm(self.text[s:e]):
                     self.add(s, e, "ORGANIZATION", 0.65, "address_block")
@@ -306,8 +306,8 @@ class _Post:
         return value not in COUNTRIES and not (" " not in value and self.is_common(value))
 
     def affiliations(self) -> None:
-        # "Hanne Li from Can Capital": an organisation; "Factset in Bjert", "support MysticWeb
-        # in Lisbon": a place after an organisation, an organisation before a place.
+        # "Ola Berg from Vantor Capital": an organisation; "Quillmark in Ostvik", "support
+        # Brightloom in Lisbon": a place after an organisation, an organisation before a place.
         for d in list(self.dets):
             if d.entity_type in ("PERSON", "ORGANIZATION"):
                 # spaCy often calls a person an organisation: "from" follows either.
@@ -604,7 +604,7 @@ class Detector:
             return True
         if value[0].islower():
             # In a text typed all in lower case, an entity of words that are not ordinary
-            # English ("olga krylova", "kiel") is kept; elsewhere lower case means code.
+            # English ("ilse varga", "aarhus") is kept; elsewhere lower case means code.
             return not _UPPER.search(text) and self._lower_name(value, text)
         if _CAMEL.fullmatch(value):
             return False

@@ -2,11 +2,21 @@
 nationalities and religions (:mod:`deploysim.privacy_rules` builds its rules from them;
 :mod:`deploysim.privacy_surrogates` draws surrogates of a kind from them).
 
-Hand-made from general knowledge, not from any evaluation data: they must hold for real chat
-logs, and the labelled PII set is the test of them.
+Where they come from. First names: the 1990 US Census frequency lists shipped in the ``names``
+package (:func:`census_first_names`). Countries: the UN member states and a few other territories
+in their common English short names; nationalities and religions: the standard English demonyms
+of those countries and the names of the major religions and their adherents, as any English
+dictionary gives them; honorifics and occupations: common English ones. The lists other than first
+names were typed by hand from general knowledge, and earlier sessions added entries while
+reading the detector's misses on the labelled PII set (``shared/data/pii``); entries that matched
+only a spelling of that set were removed in session 8, and since then the lists are changed only
+from general knowledge or the development part of that set (``privacy_eval.part_of``), never
+from its test part.
 """
 
 from __future__ import annotations
+
+from importlib import resources
 
 __all__ = [
     "COUNTRIES",
@@ -15,6 +25,7 @@ __all__ = [
     "NATIONALITIES",
     "OCCUPATIONS",
     "RELIGIONS",
+    "census_first_names",
     "words",
 ]
 
@@ -24,36 +35,22 @@ def words(text: str) -> list[str]:
     return text.split()
 
 
-FIRST_NAMES = frozenset(
-    words(
-        """
-    aaron abigail adam adrian aidan alan albert alex alexander alexandra alice alicia alison
-    allison alma amanda amber amelia amy ana andrea andrew angela anna anne anthony antonio
-    april ariana arthur ashley austin barbara benjamin betty beverly bill billy bob bobby
-    bonnie brad bradley brandon brenda brian brittany bruce bryan caitlin calvin carl carlos
-    carol caroline carolyn catherine charles charlie charlotte cheryl chloe chris christian
-    christina christine christopher cindy claire clara colin connor craig crystal cynthia
-    daisy dale daniel danielle david dean deborah debra denise dennis derek diana diane
-    donald donna doris dorothy douglas dylan edward elena eli elijah elizabeth ella ellen
-    emily emma eric erica erik erin ethan eva evelyn frances frank gabriel gary george
-    gerald gladys gloria grace greg gregory hannah harold harry heather helen henry holly
-    ian isaac isabel isabella jack jacob jacqueline james jamie jane janet janice jason jean
-    jeffrey jennifer jeremy jerry jesse jessica jill jim jimmy joan jodi joe joel john
-    johnny jonathan jordan jose joseph joshua joyce juan judith judy julia julian julie
-    justin karen kate katherine kathleen kathryn katie keith kelly kenneth kevin kim
-    kimberly kyle larry laura lauren lawrence leah leo leon linda lisa logan lori louis
-    lucas lucy luis luke madison margaret maria marie marilyn mario mark martha martin mary
-    mason matthew megan melissa mia michael michelle mike mila molly monica nancy natalie
-    nathan nathaniel nicholas nicole noah norma olivia oliver oscar pamela patricia patrick
-    paul paula peter philip phillip rachel ralph randy raymond rebecca richard rita robert
-    roberto robin roger ronald rose roy russell ruth ryan samantha samuel sandra sara sarah
-    scott sean sharon shirley sofia sophia sophie stephanie stephen steven susan sylvia
-    tammy teresa terry theresa thomas tiffany timothy tina todd tom tony tracy travis tyler
-    valerie vanessa victor victoria vincent virginia walter wayne wendy william willie
-    zachary zak zoe
-    """
-    )
-)
+def census_first_names(per_sex: int = 300) -> frozenset[str]:
+    """The ``per_sex`` most frequent male and female first names of the 1990 US Census, lower
+    case, from the ``dist.male.first`` / ``dist.female.first`` files that the ``names`` package
+    (PyPI ``names==0.3.0``) ships; rank order is the file order (most frequent first)."""
+    out: set[str] = set()
+    root = resources.files("names")
+    for sex in ("male", "female"):
+        lines = root.joinpath(f"dist.{sex}.first").read_text(encoding="ascii").splitlines()
+        out.update(line.split()[0].lower() for line in lines[:per_sex] if line.strip())
+    return frozenset(out)
+
+
+FIRST_NAMES = census_first_names()
+"""Common first names (:func:`census_first_names`): a name that is also an English word ("mark",
+"rose") is not an ordinary word to the detector, and a lower-case one that is not a word is a
+name cue."""
 HONORIFICS = ("Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Dame", "Rev", "Fr", "Hon")
 OCCUPATIONS = frozenset(
     words(
@@ -128,7 +125,7 @@ NATIONALITIES = frozenset(
         """
     afghan albanian algerian american andorran angolan argentine argentinian armenian
     australian austrian azerbaijani bahraini bangladeshi belarusian belgian belizean
-    belizian beninese bolivian bosnian brazilian british bulgarian burmese cambodian
+    beninese bolivian bosnian brazilian british bulgarian burmese cambodian
     cameroonian canadian chilean chinese colombian congolese croatian cuban cypriot czech
     danish dutch ecuadorian egyptian emirati english eritrean estonian ethiopian fijian
     filipino finnish french georgian german ghanaian greek guatemalan haitian honduran
@@ -142,14 +139,14 @@ NATIONALITIES = frozenset(
     turkish ugandan ukrainian uruguayan uzbek venezuelan vietnamese welsh yemeni zambian
     zimbabwean muslim muslims christian christians jewish jews hindu hindus buddhist
     buddhists sikh sikhs catholic catholics protestant protestants sunni sunnis shia shiite
-    shiites shii shiis saudis
+    shiites
     """
     )
 )
 RELIGIONS = frozenset(
     words(
         """
-    muslim christian jewish jew hindu buddhist sikh catholic protestant sunni shia shiite shii
+    muslim christian jewish jew hindu buddhist sikh catholic protestant sunni shia shiite
     """
     )
 )

@@ -39,6 +39,9 @@ ClusterMethod = Literal["auto", "agglomerative", "kmeans", "hdbscan"]
 PrimaryMethod = Literal["sim", "bias_corrected"]
 """The forecast method H1 and H2 test (:data:`deploysim.forecast.PRIMARY_METHODS`)."""
 
+Part = Literal["all", "dev", "test"]
+"""Records of a labelled PII file (:data:`deploysim.privacy_eval.Part`)."""
+
 
 class LogFormat(StrEnum):
     """Input log formats (:data:`deploysim.ingest.FORMATS`). An enum, not a ``Literal``:

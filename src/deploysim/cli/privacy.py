@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from deploysim.cli._types import Part
 from deploysim.errors import DeploysimError
 
 app = typer.Typer(
@@ -35,12 +36,20 @@ def eval_cmd(
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Use only the first N texts.")
     ] = None,
+    part: Annotated[
+        Part,
+        typer.Option(
+            "--part",
+            help="Records to use: dev (even template_id, or even index without one), test "
+            "(odd), or all. Tune on dev only.",
+        ),
+    ] = "all",
 ) -> None:
     """Per-entity recall, character precision and F2 of deploysim and of Presidio's default
     analyzer on the same texts, and how many labelled raw values survive de-identification."""
     err = Console(stderr=True)
     try:
-        report = run_eval(data, limit=limit, progress=None if as_json else err)
+        report = run_eval(data, limit=limit, part=part, progress=None if as_json else err)
     except DeploysimError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False)
         raise typer.Exit(2) from None
@@ -50,7 +59,9 @@ def eval_cmd(
         Console(width=None if sys.stdout.isatty() else 140).print(_table(report))
 
 
-def run_eval(data: Path, *, limit: int | None = None, progress: Console | None = None) -> Any:
+def run_eval(
+    data: Path, *, limit: int | None = None, part: Part = "all", progress: Console | None = None
+) -> Any:
     """The evaluation report as JSON-ready data (see :mod:`deploysim.privacy_eval`)."""
     from deploysim.privacy import DEID_VERSION, Deidentifier
     from deploysim.privacy_eval import (
@@ -63,7 +74,7 @@ def run_eval(data: Path, *, limit: int | None = None, progress: Console | None =
     from deploysim.privacy_recognizers import Detector
     from deploysim.schema import Conversation, Message
 
-    items = load_labelled(data, limit)
+    items = load_labelled(data, limit, part)
     texts = [it.text for it in items]
     if progress:
         progress.print(f"{len(items)} labelled texts; running deploysim and Presidio...")
@@ -79,6 +90,7 @@ def run_eval(data: Path, *, limit: int | None = None, progress: Console | None =
         by_type[etype] = by_type.get(etype, 0) + 1
     return {
         "data": str(data),
+        "part": part,
         "texts": len(items),
         "spans": sum(len(it.spans) for it in items),
         "deid_version": DEID_VERSION,
