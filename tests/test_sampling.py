@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from scipy.stats import chisquare
@@ -58,7 +60,7 @@ def test_stratified_sample_uses_proportional_allocation() -> None:
 @pytest.mark.parametrize("mode", ["turn", "final"])
 def test_chi_square_uniform_over_units(mode: str) -> None:
     units = _units()
-    spec = SamplingSpec(mode=mode, size=5)  # type: ignore[arg-type]
+    spec = SamplingSpec(mode=mode, size=5)
     counts: Counter[str] = Counter()
     draws = 2000
     for seed in range(draws):
@@ -83,3 +85,38 @@ def test_max_prefix_chars_bounds_the_prompt() -> None:
     assert population == 1 and [p.cut for p in prefixes] == [2]
     unknown = Unit("d", "suaua", "openai", "f", 0, False, None)
     assert sample([unknown], spec)[1] == 2  # unknown lengths are not filtered
+
+
+def _stream(n: int) -> Iterator[Unit]:
+    # Made-up conversations in hash order, created one at a time and dropped after use.
+    for i in range(n):
+        yield Unit(f"h{i:08d}", "uaua", "openai", "f", 0, False)
+
+
+def test_a_population_function_gives_the_same_sample_as_the_list() -> None:
+    units = sorted(_units(), key=lambda u: u.conversation_hash)
+    for spec in (
+        SamplingSpec(size=12, seed=3),
+        SamplingSpec(size=9, seed=4, stratify="user_turns"),
+        SamplingSpec(size=5, mode="final", stratify="source_format"),
+    ):
+        assert sample(lambda: iter(units), spec) == sample(list(reversed(units)), spec)
+
+
+def test_a_population_function_must_stream_in_hash_order() -> None:
+    units = sorted(_units(), key=lambda u: u.conversation_hash, reverse=True)
+    with pytest.raises(ValueError, match="hash order"):
+        sample(lambda: iter(units), SamplingSpec(size=3))
+
+
+def test_sampling_a_streamed_population_does_not_hold_it() -> None:
+    # 40,000 conversations offer 80,000 candidate prefixes: holding them (a tuple each in a
+    # list) takes over 8 MB; streamed, memory holds the 20 drawn prefixes and a few counters.
+    tracemalloc.start()
+    try:
+        prefixes, population = sample(lambda: _stream(40_000), SamplingSpec(size=20))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert population == 80_000 and len(prefixes) == 20
+    assert peak < 2_000_000

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -129,30 +129,64 @@ def stratum_of(unit: Unit, key: str | None) -> str:
     raise UsageError(f"unknown stratification key {key!r}; choose one of: {', '.join(STRATA)}")
 
 
-def sample(units: Iterable[Unit], spec: SamplingSpec) -> tuple[list[Prefix], int]:
-    """Draw the sample. Returns the prefixes (in a stable order) and the population size."""
-    population: dict[str, list[tuple[str, int, int | None]]] = defaultdict(list)
+def sample(
+    units: Iterable[Unit] | Callable[[], Iterable[Unit]], spec: SamplingSpec
+) -> tuple[list[Prefix], int]:
+    """Draw the sample. Returns the prefixes (in a stable order) and the population size.
+
+    ``units`` is the population, or a function that streams it afresh in conversation-hash
+    order (as :meth:`deploysim.store.Store.units` does). A function is read twice, once to
+    count each stratum and once to pick the drawn positions, so memory holds the sample and
+    never the population (several million candidate prefixes at a million conversations).
+    Both forms give the same sample for the same units, spec and seed.
+    """
+    stream = units if callable(units) else _rereadable(units)
+    sizes: dict[str, int] = defaultdict(int)
+    for stratum, _, _, _ in _population(stream(), spec):
+        sizes[stratum] += 1
+    total = sum(sizes.values())
+    if total == 0:
+        return [], 0
+    allocation = _allocate(min(spec.size, total), sizes)
+    rng = random.Random(spec.seed)
+    # rng.sample picks positions from the population's length alone, so drawing positions in
+    # range(N_h) draws what sampling each stratum's (hash, cut)-sorted list would.
+    chosen = {h: set(rng.sample(range(sizes[h]), allocation[h])) for h in sorted(sizes)}
+    seen: dict[str, int] = defaultdict(int)
+    prefixes: list[Prefix] = []
+    for stratum, conv, cut, ref in _population(stream(), spec):
+        position = seen[stratum]
+        seen[stratum] += 1
+        if position in chosen[stratum]:
+            prob = allocation[stratum] / sizes[stratum]
+            prefixes.append(Prefix(conv, cut, ref, stratum, prob))
+    if seen != sizes:
+        raise UsageError("the sampling population changed between its two readings; sample again")
+    prefixes.sort(key=lambda p: (p.conversation_hash, p.cut))
+    return prefixes, total
+
+
+def _rereadable(units: Iterable[Unit]) -> Callable[[], Iterable[Unit]]:
+    """An in-memory population, sorted, as a function that reads it again."""
+    ordered = sorted(units, key=lambda u: u.conversation_hash)
+    return lambda: ordered
+
+
+def _population(
+    units: Iterable[Unit], spec: SamplingSpec
+) -> Iterator[tuple[str, str, int, int | None]]:
+    """Every eligible (stratum, conversation, cut, reference index), in (hash, cut) order."""
+    last = ""
     for unit in units:
+        if unit.conversation_hash <= last:
+            raise ValueError("units must come in increasing conversation-hash order")
+        last = unit.conversation_hash
         if not eligible(unit, spec):
             continue
         stratum = stratum_of(unit, spec.stratify)
         for cut, ref in candidates(unit, spec.mode):
-            if _too_long(unit, cut, spec.max_prefix_chars):
-                continue
-            population[stratum].append((unit.conversation_hash, cut, ref))
-    total = sum(len(v) for v in population.values())
-    if total == 0:
-        return [], 0
-    allocation = _allocate(min(spec.size, total), {k: len(v) for k, v in population.items()})
-    rng = random.Random(spec.seed)
-    prefixes: list[Prefix] = []
-    for stratum in sorted(population):
-        units_h = sorted(population[stratum], key=lambda u: (u[0], u[1]))
-        n_h = allocation[stratum]
-        for conv, cut, ref in rng.sample(units_h, n_h):
-            prefixes.append(Prefix(conv, cut, ref, stratum, n_h / len(units_h)))
-    prefixes.sort(key=lambda p: (p.conversation_hash, p.cut))
-    return prefixes, total
+            if not _too_long(unit, cut, spec.max_prefix_chars):
+                yield stratum, unit.conversation_hash, cut, ref
 
 
 def _too_long(unit: Unit, cut: int, limit: int | None) -> bool:
