@@ -29,8 +29,8 @@ import ijson
 
 from deploysim.ingest.sharegpt import convert
 from deploysim.privacy import Deidentifier
-from deploysim.privacy_eval import presidio_default_analyzer
-from deploysim.privacy_recognizers import Detector
+from deploysim.privacy.detector import Detector
+from deploysim.privacy.evaluation import presidio_default_analyzer
 from deploysim.schema import Conversation
 
 

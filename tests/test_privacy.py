@@ -12,8 +12,10 @@ import pytest
 
 from deploysim.keys import pseudonym
 from deploysim.privacy import DEID_VERSION, Deidentifier
-from deploysim.privacy_recognizers import Detection, Detector, _Post, iban_ok
-from deploysim.privacy_surrogates import _Table
+from deploysim.privacy.detector import Detector
+from deploysim.privacy.post import PostProcess
+from deploysim.privacy.rules import Detection, iban_ok
+from deploysim.privacy.surrogates import EntityTable
 from deploysim.schema import Conversation, Message, Provenance, Reference, ToolCall
 
 from .conftest import TAU
@@ -123,14 +125,14 @@ def test_surrogate_depends_on_type_index_and_seed_only() -> None:
     # The generator never sees the value: two different names at the same index, same salt,
     # get the same surrogate; another key or salt gives another one.
     def surrogate(name: str, key: bytes = KEY, salt: str = "s") -> str:
-        table = _Table(key, salt)
+        table = EntityTable(key, salt)
         table.add([("PERSON", name, None)])
         return table.surrogate("PERSON", name)
 
     assert surrogate("Mia Li") == surrogate("Ann Lee")
     assert surrogate("Mia Li") != surrogate("Mia Li", key=b"other")
     assert surrogate("Mia Li") != surrogate("Mia Li", salt="t")
-    table = _Table(KEY, "s")
+    table = EntityTable(KEY, "s")
     table.add([("PERSON", "Mia Li", None), ("EMAIL_ADDRESS", "a@b.com", None)])
     assert table.placeholder("PERSON", "Mia Li") == "PERSON_1"
     assert table.placeholder("EMAIL_ADDRESS", "a@b.com") == "EMAIL_ADDRESS_1"
@@ -179,14 +181,14 @@ def test_kept_types_and_times(deid: Deidentifier) -> None:
 
 
 def test_nationalities_and_religions_become_others_of_their_kind(deid: Deidentifier) -> None:
-    from deploysim.privacy_surrogates import _FAITHS, _NATIONS
+    from deploysim.privacy.surrogates import FAITHS, NATIONS
 
     out = _one(deid, "I am Cambodian, we are proud Muslims. Reply in Spanish, please.")
     assert "Cambodian" not in out and "Muslim" not in out and "Reply in Spanish," in out
     nation = re.search(r"I am (\w+),", out)
     faith = re.search(r"proud (\w+)s\.", out)
-    assert nation and nation.group(1) in _NATIONS
-    assert faith and faith.group(1) in _FAITHS
+    assert nation and nation.group(1) in NATIONS
+    assert faith and faith.group(1) in FAITHS
     assert deid.keep == frozenset()
     kept = Deidentifier(key=b"k", keep={"NRP"}, detector=deid.detector)
     assert "I am Cambodian" in _one(kept, "I am Cambodian.")
@@ -243,7 +245,7 @@ class _LeakyDetector:
 
     def detect_many(self, texts: Sequence[str]) -> list[tuple[Detection, ...]]:
         self.calls += 1
-        out = []
+        out: list[tuple[Detection, ...]] = []
         for t in texts:
             token = "secret" if self.calls == 1 else "Zed"
             i = t.find(token)
@@ -453,11 +455,11 @@ def test_context_rules_leave_ordinary_text(detector: Detector, text: str) -> Non
 def test_a_list_of_names_after_a_colon(detector: Detector) -> None:
     # The list rule alone, without the model (which tags capitalised words at whim).
     text = "Suppliers: Demora, Velmora Hext and T Osgrove Price."
-    found = _Post(text, [], detector.is_common).run()
+    found = PostProcess(text, [], detector.is_common).run()
     assert [(text[d.start : d.end], d.entity_type) for d in found] == [
         ("Demora", "ORGANIZATION"),
         ("Velmora Hext", "ORGANIZATION"),
         ("T Osgrove Price", "ORGANIZATION"),
     ]
     for ordinary in ("Colours: Teal, Mauve and Ochre.", "Suppliers: Demora, Velmora and Steel."):
-        assert _Post(ordinary, [], detector.is_common).run() == []
+        assert PostProcess(ordinary, [], detector.is_common).run() == []

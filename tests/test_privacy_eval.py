@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 
 from deploysim.cli.privacy import app
 from deploysim.privacy import DEFAULT_KEEP, Deidentifier
-from deploysim.privacy_eval import LabelledText, Span, evaluate, load_labelled, part_of
-from deploysim.privacy_recognizers import Detection, Detector, iban_ok
-from deploysim.privacy_surrogates import _iban_check, _luhn_digit
+from deploysim.privacy.detector import Detector
+from deploysim.privacy.evaluation import LabelledText, Span, evaluate, load_labelled, part_of
+from deploysim.privacy.rules import Detection, iban_ok
+from deploysim.privacy.surrogates import iban_check, luhn_digit
 from deploysim.schema import Conversation, Message
 
 from .conftest import PII
@@ -116,7 +117,7 @@ def test_no_detected_raw_value_reaches_the_output() -> None:
 
 @given(st.text(alphabet="0123456789", min_size=11, max_size=18))
 def test_luhn_check_digit(body: str) -> None:
-    digits = body + _luhn_digit(body)
+    digits = body + luhn_digit(body)
     total = sum(
         (n * 2 - 9 if n * 2 > 9 else n * 2) if i % 2 else n
         for i, n in enumerate(int(c) for c in reversed(digits))
@@ -126,4 +127,4 @@ def test_luhn_check_digit(body: str) -> None:
 
 @given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=10, max_size=28))
 def test_iban_check_digits(bban: str) -> None:
-    assert iban_ok("DE" + _iban_check("DE", bban) + bban)
+    assert iban_ok("DE" + iban_check("DE", bban) + bban)

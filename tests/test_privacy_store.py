@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from deploysim.cli import app
 from deploysim.privacy import DEFAULT_KEEP
-from deploysim.privacy_eval import load_labelled
-from deploysim.privacy_recognizers import Detector
+from deploysim.privacy.detector import Detector
+from deploysim.privacy.evaluation import load_labelled
 from deploysim.store import Store
 from tests.conftest import PII
 

@@ -40,7 +40,7 @@ PrimaryMethod = Literal["sim", "bias_corrected"]
 """The forecast method H1 and H2 test (:data:`deploysim.forecast.PRIMARY_METHODS`)."""
 
 Part = Literal["all", "dev", "test"]
-"""Records of a labelled PII file (:data:`deploysim.privacy_eval.Part`)."""
+"""Records of a labelled PII file (:data:`deploysim.privacy.evaluation.Part`)."""
 
 
 class LogFormat(StrEnum):

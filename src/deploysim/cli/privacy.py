@@ -62,16 +62,16 @@ def eval_cmd(
 def run_eval(
     data: Path, *, limit: int | None = None, part: Part = "all", progress: Console | None = None
 ) -> Any:
-    """The evaluation report as JSON-ready data (see :mod:`deploysim.privacy_eval`)."""
+    """The evaluation report as JSON-ready data (see :mod:`deploysim.privacy.evaluation`)."""
     from deploysim.privacy import DEID_VERSION, Deidentifier
-    from deploysim.privacy_eval import (
+    from deploysim.privacy.detector import Detector
+    from deploysim.privacy.evaluation import (
         evaluate,
         leaked_values,
         load_labelled,
         presidio_default_analyzer,
         presidio_detect,
     )
-    from deploysim.privacy_recognizers import Detector
     from deploysim.schema import Conversation, Message
 
     items = load_labelled(data, limit, part)

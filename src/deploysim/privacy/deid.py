@@ -2,7 +2,7 @@
 
 :class:`Deidentifier` finds personal information in every text field of a conversation (messages,
 system prompts, reasoning, tool-call arguments as JSON values, tool results, logged reference
-responses, provenance metadata) with :class:`~deploysim.privacy_recognizers.Detector`, groups the
+responses, provenance metadata) with :class:`~deploysim.privacy.detector.Detector`, groups the
 mentions into entities (``PERSON_1``, ``EMAIL_ADDRESS_2``...) and replaces every mention of an
 entity with one synthetic surrogate that keeps the format (an e-mail stays an e-mail, a card
 number passes Luhn, dates keep their order). The generator sees only the entity type, its index,
@@ -31,9 +31,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from deploysim.keys import load_secret_key, pseudonym
-from deploysim.privacy_recognizers import Detection, Detector
-from deploysim.privacy_surrogates import _person_tokens, _Table
-from deploysim.privacy_words import NATIONALITIES
+from deploysim.privacy.detector import Detector
+from deploysim.privacy.rules import Detection
+from deploysim.privacy.surrogates import EntityTable, person_tokens
+from deploysim.privacy.words import NATIONALITIES
 from deploysim.schema import (
     Conversation,
     JSONValue,
@@ -228,7 +229,7 @@ _AUDIT_MARGIN = 40  # characters re-checked each side of a surrogate (> spaCy's 
 @dataclass
 class _Plan:
     conv: Conversation
-    table: _Table
+    table: EntityTable
     texts: list[tuple[str, str | None]] = field(default_factory=list)
     sweep: re.Pattern[str] | None = None
     sweep_types: dict[str, str] = field(default_factory=dict)
@@ -300,7 +301,7 @@ class Deidentifier:
         return [d for d in found if self._replaceable(d.entity_type, text[d.start : d.end])]
 
     def _collect(self, conv: Conversation) -> _Plan:
-        plan = _Plan(conv, _Table(self.key, conv.content_hash()))
+        plan = _Plan(conv, EntityTable(self.key, conv.content_hash()))
 
         def record(text: str, hint: str | None) -> str:
             plan.texts.append((text, hint))
@@ -323,7 +324,7 @@ class Deidentifier:
             w
             for text, _, found in spans
             for d in found
-            if d.entity_type == "PERSON" and len(_person_tokens(text[d.start : d.end])) > 1
+            if d.entity_type == "PERSON" and len(person_tokens(text[d.start : d.end])) > 1
             for w in text[d.start : d.end].split()
         }
         prev: tuple[str, str | None] = ("", None)

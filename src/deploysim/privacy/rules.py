@@ -1,12 +1,12 @@
-"""The regex rules of the PII detector (:mod:`deploysim.privacy_recognizers`), built on the word
-lists of :mod:`deploysim.privacy_words`.
+"""The regex rules of the PII detector (:mod:`deploysim.privacy.detector`), built on the word
+lists of :mod:`deploysim.privacy.words`.
 
 The rules cover what the small spaCy model misses: street addresses and address blocks, postal
 codes, honorifics and job titles, ages, dates of birth, account / booking / order ids, API keys
 and secrets, names in structural contexts (``Name:``, speaker labels, introductions), places and
 organisations in context, nationalities and religions, and names that the model does not tag
-but the sentence marks as names (:func:`cue_rules`). Split from ``privacy_recognizers.py``
-to keep each module readable; that module re-exports `Detection` and `iban_ok`.
+but the sentence marks as names (:func:`cue_rules`). The name patterns (``CAPW``, ``NAME``,
+``ORG``, ``PLACE``...) are public: :mod:`deploysim.privacy.post` builds on them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from deploysim.privacy_words import (
+from deploysim.privacy.words import (
     COUNTRIES,
     FIRST_NAMES,
     HONORIFICS,
@@ -52,20 +52,20 @@ def _char_class(pred: Callable[[str], bool]) -> str:
 
 _UP = _char_class(str.isupper)  # Latin, Greek, Cyrillic capitals
 _LO = _char_class(str.islower)
-_CAP = rf"[{_UP}][{_LO}{_UP}'’\-]*[{_LO}{_UP}]\.?|[{_UP}]\.?"  # a capitalised word or initial
-_CAPW = rf"(?:[{_UP}][{_LO}'’\-]*[{_LO}]|[{_UP}]{{2,}})"  # capitalised / all-caps word
+CAP = rf"[{_UP}][{_LO}{_UP}'’\-]*[{_LO}{_UP}]\.?|[{_UP}]\.?"  # a capitalised word or initial
+CAPW = rf"(?:[{_UP}][{_LO}'’\-]*[{_LO}]|[{_UP}]{{2,}})"  # capitalised / all-caps word
 _PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
-_NAME = rf"{_CAPW}(?:[ \t]+(?:{_PARTICLE})?{_CAPW}|[ \t]+[{_UP}]\.?(?=[ \t]+[{_UP}])){{0,3}}"
+NAME = rf"{CAPW}(?:[ \t]+(?:{_PARTICLE})?{CAPW}|[ \t]+[{_UP}]\.?(?=[ \t]+[{_UP}])){{0,3}}"
 # An organisation's name: capitalised words (CamelCase and "Ltd." allowed), "and"/"of" inside.
-_LEGAL = r"(?:Inc|Ltd|LLC|Corp|Corporation|GmbH|plc|PLC|LLP|AG)"
-_ORG_W = rf"(?!{_LEGAL}\b)(?:[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)+|{_CAPW})"
-_ORG = (
+LEGAL = r"(?:Inc|Ltd|LLC|Corp|Corporation|GmbH|plc|PLC|LLP|AG)"
+_ORG_W = rf"(?!{LEGAL}\b)(?:[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)+|{CAPW})"
+ORG = (
     rf"(?<![\w'’\-])(?!(?:The|A|An|This|That|These|Those|Our|My|Your|Their|His|Her|Its)\b)"
     rf"{_ORG_W}(?:[ \t]+(?:(?:and|And|of|Of|&|de|du)[ \t]+)?{_ORG_W}){{0,4}}(?![\w'’\-])"
 )
-_PLACE = (
-    rf"{_CAPW}(?:[ \t'’\-]+(?:(?:de|del|la|las|los|do|da|nad|pod|am|sur|O')[ \t]+)?"
-    rf"{_CAPW}){{0,3}}"
+PLACE = (
+    rf"{CAPW}(?:[ \t'’\-]+(?:(?:de|del|la|las|los|do|da|nad|pod|am|sur|O')[ \t]+)?"
+    rf"{CAPW}){{0,3}}"
 )
 
 _COUNTRY_RE = re.compile(
@@ -124,7 +124,7 @@ _THING_JOBS = frozenset(
 )
 _OCC_PEOPLE = "|".join(sorted(OCCUPATIONS - _THING_JOBS, key=len, reverse=True))
 _ORG_KINDS = frozenset(words("president king queen prince princess emperor chancellor governor"))
-_SW = rf"(?:{_CAPW}\.?|(?i:{_STREET_AFFIX})|u\.|d[eiao]s?|del|la|le|von|der|van)"
+_SW = rf"(?:{CAPW}\.?|(?i:{_STREET_AFFIX})|u\.|d[eiao]s?|del|la|le|von|der|van)"
 _RELATIVES = (
     r"kid|son|daughter|child|wife|husband|partner|brother|sister|mother|mom|mum|father|dad|"
     r"friend|boss|colleague|coworker|neighbou?r|boyfriend|girlfriend|fianc[eé]e?|cousin|uncle|"
@@ -171,12 +171,12 @@ class Rule:
                     yield Detection(s, e, etype, self.score, self.name)
 
 
-def _digits(s: str) -> int:
+def digits(s: str) -> int:
     return sum(c.isdigit() for c in s)
 
 
 def _phone_ok(s: str) -> bool:
-    if not 7 <= _digits(s) <= 15:
+    if not 7 <= digits(s) <= 15:
         return False
     return not re.fullmatch(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}", s)
 
@@ -248,19 +248,19 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
     # fmt: off
     rules = [
         # People: honorifics, name fields, introductions, relatives, speaker labels, vocatives.
-        Rule("honorific", _rx(rf"\b(?P<TITLE>(?:{hon})\.?)[ \t]+(?P<PERSON>{_NAME})"), score=0.9),
+        Rule("honorific", _rx(rf"\b(?P<TITLE>(?:{hon})\.?)[ \t]+(?P<PERSON>{NAME})"), score=0.9),
         Rule("honorific_lc", _rx(r"\b(?:mr|mrs|ms|dr|prof)\.(?=\s+\w)", i), "TITLE", 0.7),
         Rule("name_field", _rx(
             r"^[ \t>]*(?i:name|full name|contact|customer|patient|client|author|attn|"
             r"attention|directed by|written by|signed|employee|passenger|guest|applicant|"
-            rf"recipient|sender|from|to)[ \t]*:[ \t]*(?P<PERSON>{_NAME})[ \t]*$"), score=0.85),
+            rf"recipient|sender|from|to)[ \t]*:[ \t]*(?P<PERSON>{NAME})[ \t]*$"), score=0.85),
         Rule("introduced_name", _rx(
             r"(?i:\b(?:my|his|her|their|your)\s+(?:full\s+|first\s+|last\s+|middle\s+|real\s+"
             r"|maiden\s+|nick)?name\s+is|\bcalls?\s+me|\bnamed(?:\s+(?:him|her|them))?|"
-            r"\b(?:was|were|is)\s+called|\bgoes\s+by)\s+" rf"(?P<PERSON>{_NAME})"),
+            r"\b(?:was|were|is)\s+called|\bgoes\s+by)\s+" rf"(?P<PERSON>{NAME})"),
             validate=not_stop, score=0.85),
         Rule("self_introduction", _rx(
-            rf"(?i:\bthis\s+is|\bi\s+am|\bi'm|\bim)\s+(?P<PERSON>{_NAME})"),
+            rf"(?i:\bthis\s+is|\bi\s+am|\bi'm|\bim)\s+(?P<PERSON>{NAME})"),
             validate=first_not_common, score=0.8),
         Rule("introduced_name_lc", _rx(
             r"\b(?:my name is|call me|calls me)\s+(?P<PERSON>[a-z][^\W\d_]{2,})\b"),
@@ -272,15 +272,15 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r"(?i:\b(?:(?:first|last|full|maiden|middle|family|sur|given|real|nick)[ \t]?name"
             r"(?:[ \t]+(?:is|was))?[ \t]*[?:]?|my[ \t]+name[ \t]+is|call[ \t]+me)[ \t]+)"
             rf"(?P<PERSON>{lc_word}(?:[ \t]+{lc_word}){{0,2}})"), score=0.75),
-        Rule("relative", _rx(rf"(?i:\bmy\s+(?:{_RELATIVES}))\s+(?P<PERSON>{_NAME})"), score=0.8),
+        Rule("relative", _rx(rf"(?i:\bmy\s+(?:{_RELATIVES}))\s+(?P<PERSON>{NAME})"), score=0.8),
         Rule("speech_verb", _rx(
             r"(?i:\b(?:said|says|asked|told|shouted|yelled|whispered|replied|married|thanked|met|"
             r"emailed|texted|contacted|follow(?:ed)?\s+up\s+with|speak\s+to|spoke\s+(?:to|with)"
             r"|talk(?:ed)?\s+(?:to|with)|meeting\s+with|directed\s+by|written\s+by|starring|"
             r"featuring|produced\s+by|performed\s+by|sung\s+by|composed\s+by)\s+(?:at\s+|to\s+)?)"
-            rf"(?P<PERSON>{_NAME})"), validate=not_stop, score=0.8),
+            rf"(?P<PERSON>{NAME})"), validate=not_stop, score=0.8),
         Rule("speech_subject", _rx(
-            rf"(?<![\w.,] )(?<![\w.,])(?P<PERSON>{_CAPW})[ \t]+(?=(?:said|says|shouted|yelled|"
+            rf"(?<![\w.,] )(?<![\w.,])(?P<PERSON>{CAPW})[ \t]+(?=(?:said|says|shouted|yelled|"
             r"whispered|replied|asked|told|lives|lived|spent|married)\b)"), validate=not_common,
             score=0.75),
         Rule("lowercase_name", _rx(r"\b(?P<PERSON>(?:" +
@@ -288,10 +288,10 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r")(?:[ \t]+[a-z]\.?)?(?:[ \t]+(?!(?:" + "|".join(sorted(stop)) + r")\b)"
             r"[a-z]{3,})?)\b"),
             validate=lambda s: len(s.split()) == 1 or not is_common(s.split()[-1]), score=0.6),
-        Rule("initial_name", _rx(rf"\b(?P<PERSON>{_CAPW}[ \t]+[{_UP}]\.?[ \t]+{_CAPW})(?![\w.])"),
+        Rule("initial_name", _rx(rf"\b(?P<PERSON>{CAPW}[ \t]+[{_UP}]\.?[ \t]+{CAPW})(?![\w.])"),
             validate=first_not_common, score=0.8),
         Rule("speaker", _rx(
-            rf"^[ \t>]*(?P<PERSON>{_CAPW}(?:[ \t]+{_CAPW})?)[ \t]*:[ \t]*(?=[\"'\w])"),
+            rf"^[ \t>]*(?P<PERSON>{CAPW}(?:[ \t]+{CAPW})?)[ \t]*:[ \t]*(?=[\"'\w])"),
             validate=lambda s: not_common(s) and not heading(s), score=0.75),
         # A quoted line of dialogue in lower case: 'ansel: "where were you?" greta:"at..."'. Only
         # at the very start of a line or right after a closing quote: indented "href: "..."" is
@@ -300,7 +300,7 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r"(?:^|(?<=[\"”] ))(?P<PERSON>[a-z]{3,})[ \t]*:[ \t]*[\"“](?=[^\W\d_])", re.M),
             validate=not_common, score=0.7),
         Rule("vocative", _rx(
-            rf"^[ \t]*(?P<PERSON>{_CAPW}),[ \t]+(?=(?:can|could|would|will|please|I|you|do|"
+            rf"^[ \t]*(?P<PERSON>{CAPW}),[ \t]+(?=(?:can|could|would|will|please|I|you|do|"
             r"did|are|is|have|what|why|how|where|when|thanks?|let|we)\b)"), validate=not_common,
             score=0.75),
         # Job titles: on a line of their own, or after "work ... as".
@@ -322,14 +322,14 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r"(?:\s+(?:here|there|back|away|out|over))?\s+"
             r"(?:to|from|in|at|near)|\b(?:i\s+am|i'm|we\s+are|we're|is|are|was|were)\s+"
             r"(?:in|from)|\bhome\s+(?:city|town|country)(?:\s+(?:of|is))?)\s+"
-            rf"(?P<LOCATION>{_PLACE})"), validate=not_stop, score=0.75),
+            rf"(?P<LOCATION>{PLACE})"), validate=not_stop, score=0.75),
         Rule("place_field", _rx(
             r"^[ \t>]*(?i:where|location|city|town|country|place|venue|destination|origin|"
-            rf"hometown)[ \t]*:[ \t]*(?P<LOCATION>{_PLACE})"), score=0.75),
+            rf"hometown)[ \t]*:[ \t]*(?P<LOCATION>{PLACE})"), score=0.75),
         Rule("org_context", _rx(
             r"(?i:\b(?:year|years|months?|time|summer|work(?:s|ed|ing)?|employed|intern(?:ed|ing)?"
             r"|job|career)\s+(?:at|for|with))\s+"
-            rf"(?P<ORGANIZATION>{_CAPW}(?:[ \t]+{_CAPW}){{0,3}})"), validate=not_stop, score=0.7),
+            rf"(?P<ORGANIZATION>{CAPW}(?:[ \t]+{CAPW}){{0,3}})"), validate=not_stop, score=0.7),
         Rule("country", _COUNTRY_RE, "LOCATION", 0.7),
         # "i grew up in portugal": a country in lower case, unless an ordinary word
         # ("turkey", "chad", "jordan").
@@ -340,7 +340,7 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             validate=lambda w: w not in _AMBIGUOUS_COUNTRIES),
         # "Quorvex is a Dutch multinational insurance company", "X is a small web studio".
         Rule("org_is_a", _rx(
-            rf"(?:^|(?<=[.!?]\s))(?P<ORGANIZATION>{_CAPW}(?:[ \t]+{_CAPW}){{0,3}}(?:[ \t]+"
+            rf"(?:^|(?<=[.!?]\s))(?P<ORGANIZATION>{CAPW}(?:[ \t]+{CAPW}){{0,3}}(?:[ \t]+"
             r"(?:Inc|Ltd|LLC|Corp|GmbH|plc)\.?)?)[ \t]+(?:is|was)[ \t]+(?:an?|the)[ \t]+"
             r"(?:[\w\-]+[ \t]+){0,3}?(?:company|agency|firm|bank|startup|start-up|"
             r"multinational|corporation|business|brand|organi[sz]ation|group|consultancy|"
@@ -351,7 +351,7 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         Rule("nationality", _rx(r"\b[A-Za-z]{3,}\b"), "NRP", 0.6,
             validate=lambda w: w.lower() in NATIONALITIES or w.lower()[: -1] in NATIONALITIES),
         # Street addresses: "412 Larkspur Drive", "18330 Kaivokatu 41", "Via dei Tintori 9".
-        Rule("street_en", _rx(rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{_CAPW}[ \t]+){{0,4}}"
+        Rule("street_en", _rx(rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{CAPW}[ \t]+){{0,4}}"
             rf"(?:{_STREET_WORDS})\.?)(?![\w])"), score=0.85),
         Rule("street_eu", _rx(
             rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{_STREET_PREFIX}[ \t]+)?{_SW}"
@@ -374,7 +374,7 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         Rule("street_unit", _rx(
             r"\b(?P<STREET_ADDRESS>(?:Apt|APT|apt|Apartment|Suite|SUITE|suite|Ste|Unit|Flat|Bldg|"
             r"Box|P\.?\s?O\.?\s?Box|PSC|PMB)\.?[ \t]*#?[ \t]*\d{1,6}[A-Za-z]?)\b"), score=0.8),
-        Rule("military_ship", _rx(rf"\b(?:USNS|USNV|USS|USCGC)[ \t]+{_CAPW}"), "STREET_ADDRESS"),
+        Rule("military_ship", _rx(rf"\b(?:USNS|USNV|USS|USCGC)[ \t]+{CAPW}"), "STREET_ADDRESS"),
         Rule("military_post", _rx(
             r"\b(?P<LOCATION>[ADF]PO)[ \t]+(?P<LOCATION__2>A[AEP])[ \t]+(?P<ZIP_CODE>\d{5})\b")),
         # Postal codes.
@@ -457,54 +457,54 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
     pronoun = r"(?i:he|him|his|she|her|hers|himself|herself)"
     # fmt: off
     return [
-        Rule("org_suffix", _rx(rf"(?P<ORGANIZATION>{_ORG}[ \t]+{_LEGAL}\b\.?)"),
+        Rule("org_suffix", _rx(rf"(?P<ORGANIZATION>{ORG}[ \t]+{LEGAL}\b\.?)"),
             validate=org_named, score=0.75),
         Rule("org_the_office", _rx(
-            rf"(?i:\bthe)[ \t]+(?P<ORGANIZATION>{_ORG})[ \t]+(?:office|offices|headquarters|HQ|"
+            rf"(?i:\bthe)[ \t]+(?P<ORGANIZATION>{ORG})[ \t]+(?:office|offices|headquarters|HQ|"
             r"website|web site|homepage|CEO|founders?|employees|shareholders)\b"),
             validate=org_named, score=0.7),
         Rule("org_of", _rx(
             r"(?i:\b(?:address|headquarters|offices?|website|ceo|cto|cfo|co-?founder|founders?|"
             r"owner|chairman|chairwoman|employees|shareholders)\s+of\s+(?:the\s+)?)"
-            rf"(?P<ORGANIZATION>{_ORG})"), validate=org_named, score=0.7),
+            rf"(?P<ORGANIZATION>{ORG})"), validate=org_named, score=0.7),
         Rule("org_founded", _rx(
-            rf"(?P<ORGANIZATION>{_ORG})[ \t]+(?:was|were|has[ \t]+been)[ \t]+(?:co-?founded|"
+            rf"(?P<ORGANIZATION>{ORG})[ \t]+(?:was|were|has[ \t]+been)[ \t]+(?:co-?founded|"
             r"founded|established|incorporated|headquartered)\b"), validate=org_named, score=0.7),
         Rule("org_became", _rx(
             r"(?i:\b(?:(?:later|eventually|then|soon|which|subsequently)\s+became|"
             r"(?:renamed|rebranded)(?:\s+(?:to|as))?|acquired\s+by|merged\s+(?:with|into)|"
             r"bought\s+(?:out\s+)?by|taken\s+over\s+by|subsidiary\s+of|spun\s+off\s+from)\s+)"
-            rf"(?P<ORGANIZATION>{_ORG})"), validate=lenient, score=0.7),
+            rf"(?P<ORGANIZATION>{ORG})"), validate=lenient, score=0.7),
         Rule("org_job_name", _rx(
-            rf"(?P<ORGANIZATION>{_ORG})[ \t]+{job}[ \t]+(?={_CAPW}[ \t]+{_CAPW})"),
+            rf"(?P<ORGANIZATION>{ORG})[ \t]+{job}[ \t]+(?={CAPW}[ \t]+{CAPW})"),
             validate=org_named, score=0.7),
         Rule("org_possessive", _rx(
             rf"\b(?:my|his|her|their|our|your)[ \t]+(?P<ORGANIZATION>[{_UP}][{_LO}]{{2,}})"
             r"[ \t]+(?=[a-z])"), validate=rare, score=0.6),
         Rule("particle_name", _rx(
-            rf"(?<![\w'’\-])(?P<PERSON>{_CAPW}[ \t]+(?:van|von|de|der|den|ten|ter|da|di|del|du|"
-            rf"dos|das|le|la|bin|ibn|al)(?:[ \t]+(?:der|den|de|la|le))?[ \t]+{_CAPW})"
+            rf"(?<![\w'’\-])(?P<PERSON>{CAPW}[ \t]+(?:van|von|de|der|den|ten|ter|da|di|del|du|"
+            rf"dos|das|le|la|bin|ibn|al)(?:[ \t]+(?:der|den|de|la|le))?[ \t]+{CAPW})"
             r"(?![\w'’\-])"), validate=lambda s: person_ok(s.split()[0]), score=0.65),
         Rule("person_is_job", _rx(
-            rf"(?<![\w'’\-])(?P<PERSON>{_CAPW})(?:[ \t]+and[ \t]+(?P<PERSON__2>{_CAPW}))?[ \t]+"
+            rf"(?<![\w'’\-])(?P<PERSON>{CAPW})(?:[ \t]+and[ \t]+(?P<PERSON__2>{CAPW}))?[ \t]+"
             rf"{be}[ \t]+(?:(?:an?|the)[ \t]+)?(?:[a-z\-]+[ \t]+)?(?:{_OCC_PEOPLE})s?"
             r"(?=[ \t]*(?:[.,;!?]|$)|[ \t]+(?:at|for|in|who|with|and|from|by|of)\b)"),
             validate=person_ok, score=0.7),
         Rule("person_pronoun", _rx(
-            rf"(?:^|(?<=[.!?] ))(?P<PERSON>{_CAPW})[ \t]+(?:is|was|has|had|will|can|always|"
+            rf"(?:^|(?<=[.!?] ))(?P<PERSON>{CAPW})[ \t]+(?:is|was|has|had|will|can|always|"
             rf"never)\b[^.!?\n]{{0,80}}[.!?]?[ \t]*[^.!?\n]{{0,60}}?\b{pronoun}\b"),
             validate=person_ok, score=0.65),
         Rule("speech_to", _rx(
             r"(?i:\b(?:said|says|whispered|replied|shouted|yelled|explained|wrote|lied|"
-            rf"complained|muttered))[ \t]+{_NAME}[ \t]+to[ \t]+(?P<PERSON>{_NAME})"),
+            rf"complained|muttered))[ \t]+{NAME}[ \t]+to[ \t]+(?P<PERSON>{NAME})"),
             validate=lambda s: s.split()[0].lower() not in stop, score=0.75),
         Rule("job_appositive", _rx(
-            rf"{_CAPW}[ \t]+{_CAPW},[ \t]+(?:the|our|their|a|an)[ \t]+(?P<TITLE>(?:[A-Za-z\-]+"
+            rf"{CAPW}[ \t]+{CAPW},[ \t]+(?:the|our|their|a|an)[ \t]+(?P<TITLE>(?:[A-Za-z\-]+"
             rf"[ \t]+){{0,3}}?[A-Za-z\-]*(?i:{_OCC})s?)[ \t]*,"), score=0.7),
         Rule("street_lives_on", _rx(
             r"(?i:\b(?:lives?|living|lived)\s+(?:on|at)\s+|\blocated\s+on\s+)"
             r"(?i:the\s+[a-z]+\s+(?:side|end|part)\s+of\s+)?"
-            rf"(?P<STREET_ADDRESS>{_CAPW}(?:[ \t]+{_CAPW}){{0,3}}[ \t]+\d{{1,5}}[A-Za-z]?)\b"),
+            rf"(?P<STREET_ADDRESS>{CAPW}(?:[ \t]+{CAPW}){{0,3}}[ \t]+\d{{1,5}}[A-Za-z]?)\b"),
             score=0.75),
     ]
     # fmt: on

@@ -2,7 +2,7 @@
 
 The generator never sees the original value, only the entity's type, its index within the
 conversation, the conversation's keyed seed and the *format* of each mention (an e-mail stays
-an e-mail, a card number passes Luhn, dates keep their order). :class:`_Table` holds the
+an e-mail, a card number passes Luhn, dates keep their order). :class:`EntityTable` holds the
 entities of one conversation; :mod:`deploysim.privacy` decides what is an entity and rewrites
 the text. Split from ``privacy.py`` to keep each module readable.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from deploysim.privacy_words import COUNTRIES, RELIGIONS, words
+from deploysim.privacy.words import COUNTRIES, RELIGIONS, words
 
 _HONORIFIC = re.compile(r"(?i)^(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|rev|fr|hon)\.?\s+")
 _SEP = re.compile(r"[^0-9A-Za-z]")
@@ -58,13 +58,13 @@ _ORGS = """Northwind Traders|Contoso|Fabrikam|Tailspin Toys|Wingtip Partners|Adv
     Proseware|Lucerne Publishing|Woodgrove Bank|Alpine Ski House|Blue Yonder Airlines|Coho Winery|
     Fourth Coffee|Trey Research|Wide World Importers|Southridge Video|Humongous Insurance|
     Margie's Travel|Graphic Design Institute""".replace("\n    ", "").split("|")
-_NATIONS = words(
+NATIONS = words(
     """
     Norwegian Portuguese Chilean Irish Austrian Uruguayan Finnish Canadian Japanese Estonian
     Maltese Icelandic Belgian Kenyan Peruvian Danish
     """
 )
-_FAITHS = words("Buddhist Hindu Sikh Jain Quaker Taoist Anglican Methodist")
+FAITHS = words("Buddhist Hindu Sikh Jain Quaker Taoist Anglican Methodist")
 _STREETS = words(
     """
     Maple Oak Cedar Elm Willow Birch Aspen Juniper Hawthorn Chestnut Linden Poplar Spruce
@@ -132,7 +132,7 @@ def _case_like(value: str, like: str) -> str:
     return value
 
 
-def _luhn_digit(digits: str) -> str:
+def luhn_digit(digits: str) -> str:
     total = 0
     for i, c in enumerate(reversed(digits)):
         n = int(c) * (2 if i % 2 == 0 else 1)
@@ -140,7 +140,7 @@ def _luhn_digit(digits: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def _iban_check(country: str, bban: str) -> str:
+def iban_check(country: str, bban: str) -> str:
     digits = "".join(str(int(c, 36)) for c in bban + country + "00")
     return f"{98 - int(digits) % 97:02d}"
 
@@ -203,7 +203,7 @@ class _Entity:
 
 
 @dataclass
-class _Table:
+class EntityTable:
     """The entities of one conversation and their surrogates."""
 
     key: bytes
@@ -233,7 +233,7 @@ class _Table:
         singles: list[str] = []
         for etype, text, hint in mentions:
             if etype == "PERSON":
-                toks = _person_tokens(text)
+                toks = person_tokens(text)
                 if len(toks) >= 2:
                     key: tuple[Any, ...] = ("PERSON", toks[0], toks[-1])
                     fulls.setdefault(toks[0], set()).add(key)
@@ -288,7 +288,7 @@ class _Table:
         dates: dict[tuple[int, int], set[tuple[Any, ...]]],
     ) -> tuple[Any, ...]:
         if etype == "PERSON":
-            toks = _person_tokens(text)
+            toks = person_tokens(text)
             if len(toks) >= 2:
                 return ("PERSON", toks[0], toks[-1])
             if toks and len(fulls.get(toks[0], ())) == 1:
@@ -359,7 +359,7 @@ class _Table:
 
     def _render(self, ent: _Entity, text: str) -> str:
         if ent.etype == "PERSON":
-            toks = _person_tokens(text)
+            toks = person_tokens(text)
             if not toks:
                 return text
             if len(toks) >= 2:
@@ -381,7 +381,7 @@ class _Table:
         return f"{ent.etype}_{ent.index}"
 
 
-def _person_tokens(text: str) -> list[str]:
+def person_tokens(text: str) -> list[str]:
     text = _HONORIFIC.sub("", unicodedata.normalize("NFKC", text).strip())
     text = re.sub(r"['’]s$", "", text)
     toks = [t.casefold() for t in re.findall(r"[^\W\d_][\w'’\-]*", text)]
@@ -397,7 +397,7 @@ def _content(ent: _Entity, rng: random.Random) -> Any:
         )
     if t in ("LOCATION", "ORGANIZATION", "TITLE", "NRP"):
         pools = {"LOCATION": (_TOWNS, _COUNTRIES), "ORGANIZATION": (_ORGS, _ORGS),
-                 "TITLE": (_JOBS, _HONORIFICS), "NRP": (_NATIONS, _FAITHS)}[t]  # fmt: skip
+                 "TITLE": (_JOBS, _HONORIFICS), "NRP": (NATIONS, FAITHS)}[t]  # fmt: skip
         return (rng.choice(pools[0]), rng.choice(pools[1]))
     if t == "AGE":
         return rng.randrange(0, 10)
@@ -461,12 +461,12 @@ def _render(ent: _Entity, text: str, rng: random.Random) -> str:
     if t == "CREDIT_CARD":
         n = sum(ch.isdigit() for ch in text)
         body = "4" + "".join(str(rng.randrange(10)) for _ in range(max(0, n - 2)))
-        digits = iter(body + _luhn_digit(body))
+        digits = iter(body + luhn_digit(body))
         return "".join(next(digits) if ch.isdigit() else ch for ch in text)
     if t == "IBAN_CODE":
         raw = _SEP.sub("", text).upper()
         bban = _shape(raw[4:], rng).upper()
-        new = iter(raw[:2] + _iban_check(raw[:2], bban) + bban)
+        new = iter(raw[:2] + iban_check(raw[:2], bban) + bban)
         return "".join(_case_like(next(new), ch) if ch.isalnum() else ch for ch in text)
     return _shape(text, rng, _KEEP_ID_WORDS)
 

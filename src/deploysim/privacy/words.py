@@ -1,6 +1,6 @@
 """The word lists of the PII detector: first names, honorifics, occupations, countries,
-nationalities and religions (:mod:`deploysim.privacy_rules` builds its rules from them;
-:mod:`deploysim.privacy_surrogates` draws surrogates of a kind from them).
+nationalities and religions (:mod:`deploysim.privacy.rules` builds its rules from them;
+:mod:`deploysim.privacy.surrogates` draws surrogates of a kind from them).
 
 Where they come from. First names: the 1990 US Census frequency lists shipped in the ``names``
 package (:func:`census_first_names`). Countries: the UN member states and a few other territories
@@ -10,8 +10,8 @@ dictionary gives them; honorifics and occupations: common English ones. The list
 names were typed by hand from general knowledge, and earlier sessions added entries while
 reading the detector's misses on the labelled PII set (``shared/data/pii``); entries that matched
 only a spelling of that set were removed in session 8, and since then the lists are changed only
-from general knowledge or the development part of that set (``privacy_eval.part_of``), never
-from its test part.
+from general knowledge or the development part of that set
+(:func:`deploysim.privacy.evaluation.part_of`), never from its test part.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from deploysim.errors import InputError
-from deploysim.privacy_recognizers import SPACY_MODEL, Detection, OfflineEmailRecognizer
+from deploysim.privacy.detector import SPACY_MODEL, OfflineEmailRecognizer
+from deploysim.privacy.rules import Detection
 
 Part = Literal["all", "dev", "test"]
 """Which records of a labelled file to use (see :func:`part_of`)."""

@@ -1,0 +1,351 @@
+"""Post-processing of one text's raw detections: relative dates dropped, dates of birth, address
+blocks, affiliations, coordinated lists, lists of names after a colon, name propagation within
+the text, and the merge into non-overlapping spans (:func:`merge`). :class:`PostProcess` runs
+them in that order for :class:`deploysim.privacy.detector.Detector`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from spacy.lang.en.stop_words import STOP_WORDS as _STOP
+
+from deploysim.privacy.rules import CAP, CAPW, LEGAL, NAME, ORG, PLACE, Detection, digits
+from deploysim.privacy.words import COUNTRIES
+
+# ---------------------------------------------------------------------------------------------
+# Post-processing: relative dates, dates of birth, address blocks, lists, propagation, merging
+# ---------------------------------------------------------------------------------------------
+
+_UPPER = re.compile(r"[A-Z]")
+_RELATIVE_DATE = re.compile(
+    r"(?i)(?:(?:the|this|that|next|last|past|previous|coming|following|a|an|one|two|three|four|"
+    r"five|few|several|couple|of|each|every|per|recent|early|late|mid|same|other|first|second|"
+    r"third|\d+|\d+(?:st|nd|rd|th)|\d+-)[\s-]+)*(?:seconds?|minutes?|hours?|days?|weeks?|months?|"
+    r"years?|decades?|centur(?:y|ies)|weekends?|nights?|mornings?|evenings?|afternoons?|today|"
+    r"tomorrow|yesterday|tonight|now|daily|weekly|monthly|yearly|annual(?:ly)?|recently|"
+    r"currently|time|period|quarter|season)(?:\s+(?:ago|later|earlier|old|long))?|(?:the\s+)?"
+    r"\d{2,4}'?s"
+)
+_GREETING = re.compile(
+    r"(?i:(?:sorry|thanks|thank\s+you|hi|hello|hey|dear|welcome|congratulations|congrats|bye|"
+    r"goodbye|ok|okay|yes|no|please|cheers|regards|sincerely|good\s+morning|good\s+evening|"
+    r"the|a|an|and|or|but|so|my|your|our|their|his|her|with|from|to|for|of|by|at|in|on)"
+    r"[\s,!:]+)+"
+)
+_DOB_CONTEXT = re.compile(r"(?i)\b(?:born|birth|dob|d\.o\.b|birthday|bday)\b")
+_BLOCK_ZIP = re.compile(r"[ \t,]*\b(\d{3,5}(?:[ -]\d{2,4})?|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2})$")
+_ORG_SUFFIX = re.compile(
+    r"(?i)\b(?:inc|ltd|llc|corp|corporation|group|partners|technologies|holdings|gmbh|ag|plc|"
+    r"co|company|markets|systems|solutions|labs|services|data)\.?$"
+)
+_CONNECTOR = r"(?:,[ \t]*and[ \t]+|,[ \t]*|[ \t]+and[ \t]+|[ \t]*&[ \t]*)"
+_ITEM = {
+    "PERSON": NAME,
+    "ORGANIZATION": rf"{CAPW}(?:[ \t]+{CAPW}){{0,3}}",
+    "LOCATION": PLACE,
+    "ACCOUNT_ID": r"#?[A-Za-z0-9][\w-]{3,}[A-Za-z0-9]",
+}
+_RIGHT = {k: re.compile(rf"{_CONNECTOR}({v})(?![\w])") for k, v in _ITEM.items()}
+_LIST_TAIL = {
+    k: re.compile(rf"(?:,[ \t]*{v})*,?[ \t]+(?:and|&)[ \t]+{v}(?![\w])") for k, v in _ITEM.items()
+}
+_FIRM = re.compile(r"[^\W\d_]{2,}(?:(?:-|[ \t]*&[ \t]*|,[ \t]*|,?[ \t]+and[ \t]+)[^\W\d_]{2,})+")
+_AFTER_PERSON = re.compile(rf"[ \t]+(?:from|of|at)[ \t]+({ORG})")
+_AFTER_NAME = re.compile(rf"[ \t]+from[ \t]+({ORG})")
+_IN_PLACE = re.compile(rf"[ \t]+in[ \t]+({PLACE})(?![\w'’\-])")
+_ORG_BEFORE = re.compile(
+    rf"\b(?:at|for|with|support|join|joined|joining)[ \t]+({ORG})[ \t]+in[ \t]+$"
+)
+_LIST_ITEM = rf"(?:{CAP})(?:[ \t]+(?:{CAP})){{0,3}}"
+_LIST_ITEM_RE = re.compile(_LIST_ITEM)
+_ABBREVIATED = re.compile(rf"(?:{LEGAL}|[A-Z])\.")  # "Ltd.", "J.": a dot of the name
+_NAME_LIST = re.compile(
+    rf":[ \t]+({_LIST_ITEM}(?:,[ \t]*{_LIST_ITEM})+,?[ \t]+(?:and|&)[ \t]+{_LIST_ITEM})(?![\w'’\-])"
+)
+_LEFT = {k: re.compile(rf"(?<![\w])({v}){_CONNECTOR}$") for k, v in _ITEM.items()}
+
+
+def _line_spans(text: str) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for line in text.splitlines(keepends=True):
+        spans.append((pos, pos + len(line.rstrip("\r\n"))))
+        pos += len(line)
+    return spans
+
+
+def _strip_span(text: str, s: int, e: int, chars: str = " \t>?,.;") -> tuple[int, int]:
+    while s < e and text[s] in chars:
+        s += 1
+    while e > s and text[e - 1] in " \t,;:":
+        e -= 1
+    return s, e
+
+
+class PostProcess:
+    """The post-processing of one text's raw detections (see the module docstring)."""
+
+    def __init__(self, text: str, dets: list[Detection], is_common: Callable[[str], bool]):
+        self.text = text
+        self.dets = dets
+        self.is_common = is_common
+
+    def add(self, s: int, e: int, etype: str, score: float, source: str) -> None:
+        s, e = _strip_span(self.text, s, e)
+        if e > s and not any(d.start <= s and e <= d.end for d in self.dets):
+            self.dets.append(Detection(s, e, etype, score, source))
+
+    def run(self) -> list[Detection]:
+        self.trim_people()
+        self.dates()
+        self.address_blocks()
+        self.affiliations()
+        self.coordinated()
+        self.name_lists()
+        self.propagate()
+        return merge(self.dets)
+
+    def trim_people(self) -> None:
+        # "Sorry Mia Li", "Thanks John": greetings and stop words are not part of the name.
+        out = []
+        for d in self.dets:
+            if d.entity_type == "PERSON":
+                m = _GREETING.match(self.text, d.start, d.end)
+                if m and m.end() < d.end:
+                    d = Detection(m.end(), d.end, d.entity_type, d.score, d.source)
+            out.append(d)
+        self.dets = out
+
+    def dates(self) -> None:
+        kept: list[Detection] = []
+        for d in self.dets:
+            value = self.text[d.start : d.end]
+            if d.entity_type == "DATE_TIME":
+                if _RELATIVE_DATE.fullmatch(value.strip()):
+                    continue
+                if _DOB_CONTEXT.search(self.text[max(0, d.start - 40) : d.start]):
+                    d = Detection(d.start, d.end, "DATE_OF_BIRTH", d.score, d.source)
+            kept.append(d)
+        self.dets = kept
+
+    def _short_line(self, s: int, e: int) -> str | None:
+        s, e = _strip_span(self.text, s, e)
+        line = self.text[s:e]
+        if not line or len(line) > 60 or len(line.split()) > 6 or digits(line) > 6:
+            return None
+        if any(c in line for c in ":@/") or line.endswith(("?", "!")):
+            return None
+        return line
+
+    def address_blocks(self) -> None:
+        lines = _line_spans(self.text)
+        anchors = [d for d in self.dets if d.entity_type == "STREET_ADDRESS"]
+        titles = [d for d in self.dets if d.source == "job_line"]
+        countries = [d for d in self.dets if d.source == "country"]
+        people = {(d.start, d.end) for d in self.dets if d.entity_type == "PERSON"}
+        for n, (ls, le) in enumerate(lines):
+            here = [d for d in anchors if ls <= d.start < le]
+            if here:
+                self._continuation(max(d.end for d in here), le)
+                self._block_after(lines, n)
+                self._names_before(lines, n)
+            elif any(ls <= d.start < le for d in titles):
+                self._names_before(lines, n)
+            elif any(_strip_span(self.text, ls, le)[0] == d.start for d in countries):
+                self._names_before(lines, n, first="LOCATION")
+            if n + 1 < len(lines) and any(_strip_span(self.text, ls, le) == p for p in people):
+                # A card: the line after a name line, shaped like a firm ("hale-morrow").
+                s, e = _strip_span(self.text, *lines[n + 1])
+                if self._firm(self.text[s:e]):
+                    self.add(s, e, "ORGANIZATION", 0.65, "address_block")
+
+    def _firm(self, line: str, *, anchored: bool = False) -> bool:
+        """Whether a line is shaped like a firm's name: names joined by "-", "&", "and" (not
+        all ordinary words, unless the line sits in an address block)."""
+        parts = re.split(r"[ \t]*(?:,?[ \t]*\band\b|-|&|,)[ \t]*", line)
+        return (
+            _FIRM.fullmatch(line) is not None
+            and all(len(p) > 1 and p.lower() not in _STOP for p in parts)
+            and (anchored or not all(self.is_common(p) for p in parts))
+        )
+
+    def _continuation(self, pos: int, le: int) -> None:
+        m = re.compile(rf"[ \t,]+({PLACE})(?:[ \t,]+(\d{{3,5}}))?(?=[.?!]?(?:\s|$))").match(
+            self.text, pos, le
+        )
+        if m:
+            self.add(m.start(1), m.end(1), "LOCATION", 0.7, "address_block")
+            if m.group(2):
+                self.add(m.start(2), m.end(2), "ZIP_CODE", 0.7, "address_block")
+
+    def _block_after(self, lines: list[tuple[int, int]], n: int) -> None:
+        blanks = 0
+        for ls, le in lines[n + 1 : n + 7]:
+            if not self.text[ls:le].strip(" \t>?"):
+                blanks += 1
+                if blanks > 1:
+                    return
+                continue
+            line = self._short_line(ls, le)
+            if line is None:
+                return
+            s, e = _strip_span(self.text, ls, le)
+            z = _BLOCK_ZIP.search(self.text, s, e)
+            if z:
+                self.add(z.start(1), z.end(1), "ZIP_CODE", 0.7, "address_block")
+                e = z.start()
+            if e > s:
+                self.add(s, e, "LOCATION", 0.7, "address_block")
+
+    def _names_before(self, lines: list[tuple[int, int]], n: int, first: str = "") -> None:
+        seen = 0
+        lower = not any(c.isupper() for c in self.text)
+        for ls, le in reversed(lines[max(0, n - 4) : n]):
+            seg = self.text[ls:le]
+            if ":" in seg:
+                ls += seg.rindex(":") + 1
+            line = self._short_line(ls, le)
+            if line is None:
+                if self.text[ls:le].strip(" \t>?"):
+                    return
+                continue
+            s, e = _strip_span(self.text, ls, le)
+            if lower and re.fullmatch(r"[a-z]{2,}(?: [a-z]\.?)?(?: [a-z]{2,}){1,2}", line):
+                etype = "PERSON"
+            elif lower and self._firm(line, anchored=True):
+                etype = "ORGANIZATION"
+            elif re.fullmatch(rf"{CAPW}(?:[ \t,\-]+(?:{CAP}|and|&|de|del|la|van|von|ten))*", line):
+                words = line.split()
+                etype = "ORGANIZATION" if len(words) == 1 or _ORG_SUFFIX.search(line) else "PERSON"
+                if "," in line or " and " in line:
+                    etype = "ORGANIZATION"
+            else:
+                return
+            if first:
+                etype, first = first, ""
+            self.add(s, e, etype, 0.65, "address_block")
+            seen += 1
+            if seen == 3:
+                return
+
+    def _free(self, s: int, e: int) -> bool:
+        return not any(x.start < e and s < x.end for x in self.dets)
+
+    def _named(self, value: str) -> bool:
+        return value not in COUNTRIES and not (" " not in value and self.is_common(value))
+
+    def affiliations(self) -> None:
+        # "Ola Berg from Vantor Capital": an organisation; "Quillmark in Ostvik", "support
+        # Brightloom in Lisbon": a place after an organisation, an organisation before a place.
+        for d in list(self.dets):
+            if d.entity_type in ("PERSON", "ORGANIZATION"):
+                # spaCy often calls a person an organisation: "from" follows either.
+                after = _AFTER_PERSON if d.entity_type == "PERSON" else _AFTER_NAME
+                m = after.match(self.text, d.end)
+                if m and self._free(*m.span(1)) and self._named(m.group(1)):
+                    self.add(*m.span(1), "ORGANIZATION", 0.65, "affiliation")
+            if d.entity_type in ("ORGANIZATION", "LOCATION"):
+                m = _IN_PLACE.match(self.text, d.end)
+                if m and self._free(*m.span(1)) and not self.is_common(m.group(1).split()[0]):
+                    self.add(*m.span(1), "LOCATION", 0.65, "affiliation")
+                m = _ORG_BEFORE.search(self.text, max(0, d.start - 80), d.start)
+                if m and self._free(*m.span(1)) and self._named(m.group(1)):
+                    self.add(*m.span(1), "ORGANIZATION", 0.65, "affiliation")
+
+    def coordinated(self) -> None:
+        queue = [d for d in self.dets if d.entity_type in _ITEM]
+        while queue:
+            d = queue.pop()
+            for m in (
+                _RIGHT[d.entity_type].match(self.text, d.end),
+                _LEFT[d.entity_type].search(self.text, max(0, d.start - 80), d.start),
+            ):
+                if m is None:
+                    continue
+                s, e = m.span(1)
+                item = self.text[s:e]
+                if d.entity_type != "ACCOUNT_ID" and self.is_common(item.split()[0]):
+                    between = self.text[min(d.end, e) : max(d.start, s)]
+                    more = _LIST_TAIL[d.entity_type].match(self.text, e)
+                    if not ("and" in between or "&" in between or (s > d.end and more)):
+                        continue
+                if d.entity_type == "ACCOUNT_ID" and not any(c.isdigit() for c in item):
+                    continue
+                if any(x.start < e and s < x.end for x in self.dets):
+                    continue
+                new = Detection(s, e, d.entity_type, 0.65, "coordination")
+                self.dets.append(new)
+                queue.append(new)
+
+    def name_lists(self) -> None:
+        # "Our suppliers: Quarkbyte, Velmora Hext and T Osgrove Price": three or more
+        # capitalised items after a colon, each with a word that is not ordinary English
+        # ("Teal, Mauve and Ochre" are ordinary words) are names of one kind: the kind of those
+        # the model found if they agree, else organisations (the small model often finds none).
+        for m in _NAME_LIST.finditer(self.text):
+            base = m.start(1)
+            items = [(base + x.start(), base + x.end()) for x in _LIST_ITEM_RE.finditer(m[1])]
+            if len(items) < 3 or not all(self._unusual(self.text[s:e]) for s, e in items):
+                continue
+            kinds = {
+                d.entity_type for d in self.dets for s, e in items if d.start < e and s < d.end
+            }
+            if not kinds <= {"PERSON", "ORGANIZATION", "LOCATION"}:
+                continue
+            etype = kinds.pop() if len(kinds) == 1 else "ORGANIZATION"
+            for s, e in items:
+                last = self.text[s:e].split()[-1]
+                if last.endswith(".") and not _ABBREVIATED.fullmatch(last):
+                    e -= 1  # "... and T Osgrove Price." ends the sentence, not the name
+                if self._free(s, e):
+                    self.add(s, e, etype, 0.6, "name_list")
+
+    def _unusual(self, name: str) -> bool:
+        return any(len(w) > 1 and not self.is_common(w) for w in name.split())
+
+    def propagate(self) -> None:
+        seeds: dict[str, str] = {}
+        for d in self.dets:
+            value = self.text[d.start : d.end]
+            if len(value) >= 4 and d.entity_type not in ("DATE_TIME", "AGE", "NRP", "TITLE"):
+                seeds.setdefault(value, d.entity_type)
+            if d.entity_type == "PERSON" and len(value.split()) <= 4:
+                for part in re.findall(r"[^\W\d_][\w'’\-]+", value):
+                    if (
+                        len(part) >= (3 if part[0].isupper() else 4)
+                        and (part[0].isupper() or not _UPPER.search(self.text))
+                        and not part.isupper()
+                        and not self.is_common(part)
+                        and not self.is_common(part.rstrip("s"))
+                    ):
+                        seeds.setdefault(part, "PERSON")
+        if not seeds:
+            return
+        alt = "|".join(re.escape(v) for v in sorted(seeds, key=len, reverse=True))
+        for m in re.finditer(rf"(?<![\w@.])(?:{alt})(?![\w@])", self.text):
+            if not any(x.start < m.end() and m.start() < x.end for x in self.dets):
+                self.dets.append(Detection(m.start(), m.end(), seeds[m.group()], 0.6, "propagated"))
+
+
+def merge(dets: Iterable[Detection]) -> list[Detection]:
+    """Non-overlapping detections: overlapping ones become one span (their union) typed by the
+    highest-scoring (then longest) of them, so merging never loses a covered character."""
+    out: list[Detection] = []
+    cluster: list[Detection] = []
+
+    def flush() -> None:
+        if cluster:
+            best = max(cluster, key=lambda d: (d.score, d.end - d.start))
+            s, e = min(d.start for d in cluster), max(d.end for d in cluster)
+            out.append(Detection(s, e, best.entity_type, best.score, best.source))
+
+    end = -1
+    for d in sorted(dets, key=lambda d: (d.start, -d.end)):
+        if d.start >= end:
+            flush()
+            cluster = []
+        cluster.append(d)
+        end = max(end, d.end)
+    flush()
+    return out
