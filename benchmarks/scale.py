@@ -226,6 +226,8 @@ def _run_stage(stage: str, size: int, workdir: Path, args: argparse.Namespace) -
         raise SystemExit(f"stage {stage} at {size:,} failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_s"] = round(time.perf_counter() - wall, 2)  # with interpreter start-up
+    # A shared machine's wall times depend on its load: print it beside them.
+    result["load1"] = round(os.getloadavg()[0], 1)
     return result
 
 
@@ -248,6 +250,25 @@ def _machine() -> str:
     )
 
 
+def ratios(printouts: list[Path]) -> str:
+    """The peak-RSS ratio per stage, largest corpus over smallest, from printouts of separate
+    runs (``--combine``)."""
+    peaks: dict[int, dict[str, float]] = {}
+    for path in printouts:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            size, _, rest = line.strip().partition(" ")
+            stage, _, data = rest.strip().partition(" ")
+            if size.replace(",", "").isdigit() and stage in STAGES:
+                peaks.setdefault(int(size.replace(",", "")), {})[stage] = json.loads(data)[
+                    "peak_rss_mb"
+                ]
+    lo, hi = min(peaks), max(peaks)
+    both = [s for s in STAGES if s in peaks[lo] and s in peaks[hi]]
+    by_stage = {s: round(peaks[hi][s] / peaks[lo][s], 2) for s in both}
+    worst = max(v for s, v in by_stage.items() if s != "generate")
+    return f"peak RSS ratio {hi:,} / {lo:,} per stage: {json.dumps(by_stage)}; worst {worst}"
+
+
 def main() -> None:
     """Run the benchmark (or, with ``--stage``, one stage in this process)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -262,10 +283,19 @@ def main() -> None:
         choices=STAGES[1:],
         help="start at this stage, on the corpus and store a --keep run left in --workdir",
     )
+    p.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        help="print the peak-RSS ratios of the printouts of separate runs, and stop",
+    )
     p.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     p.add_argument("--store", help=argparse.SUPPRESS)
     p.add_argument("--corpus", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.combine:
+        print(ratios(args.combine))
+        return
     if args.stage:
         args.size = args.sizes[0]
         _child(args)
@@ -277,15 +307,12 @@ def main() -> None:
         f"# candidate {CANDIDATE}, grader {GRADER}, {args.prefixes:,} turn-mode prefixes",
     ]
     print("\n".join(lines), flush=True)
-    peaks: dict[int, dict[str, float]] = {}
     for size in args.sizes:
         if not args.resume:
             for f in args.workdir.glob(f"scale-{size}.*"):
                 f.unlink()
-        peaks[size] = {}
         for stage in STAGES[STAGES.index(args.resume) if args.resume else 0 :]:
             r = _run_stage(stage, size, args.workdir, args)
-            peaks[size][stage] = r["peak_rss_mb"]
             line = f"{size:>9,} {stage:<9} " + json.dumps(r)
             lines.append(line)
             print(line, flush=True)
@@ -300,16 +327,14 @@ def main() -> None:
         if not args.keep:
             for f in args.workdir.glob(f"scale-{size}.*"):
                 f.unlink()
-    if len(args.sizes) > 1:
-        lo, hi = min(args.sizes), max(args.sizes)
-        ratios = {s: round(peaks[hi][s] / peaks[lo][s], 2) for s in peaks[lo]}
-        worst = max(v for s, v in ratios.items() if s != "generate")
-        line = f"peak RSS ratio {hi:,} / {lo:,} per stage: {json.dumps(ratios)}; worst {worst}"
-        lines.append(line)
-        print(line, flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if len(args.sizes) > 1 and args.out:
+        line = ratios([args.out])
+        print(line, flush=True)
+        with args.out.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
     if not args.keep:
         shutil.rmtree(args.workdir, ignore_errors=True)
 
