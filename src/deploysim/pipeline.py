@@ -61,11 +61,15 @@ def resolve_paths(patterns: Sequence[str], base: Path) -> list[Path]:
     return out
 
 
-def deid_transform(store: Store, *, strict: bool) -> tuple[Transform, dict[str, Any]]:
-    """A de-identifying ingest transform, and the option that records its version."""
-    from deploysim.privacy import DEID_VERSION, Deidentifier
+def deid_transform(
+    store: Store, *, strict: bool, workers: int = 1
+) -> tuple[Transform, dict[str, Any]]:
+    """A de-identifying ingest transform, and the option that records its version. With
+    ``workers`` > 1 each batch is de-identified across that many processes (same output)."""
+    from deploysim.privacy import DEID_VERSION
+    from deploysim.privacy.parallel import ParallelDeidentifier
 
-    deid = Deidentifier(strict=strict)
+    deid = ParallelDeidentifier(workers, strict=strict)
     totals: dict[str, Any] = {"conversations": 0, "dropped": 0, "residual": 0, "entities": {}}
 
     def transform(batch: Sequence[Conversation]) -> list[Conversation | None]:
@@ -84,12 +88,12 @@ def deid_transform(store: Store, *, strict: bool) -> tuple[Transform, dict[str, 
 
 
 def ingest_options(
-    store: Store, *, deidentify: bool, strict: bool = False
+    store: Store, *, deidentify: bool, strict: bool = False, workers: int = 1
 ) -> tuple[Transform | None, dict[str, Any]]:
-    """The ingest transform and recorded options: de-identification on (the default), or off
-    explicitly, which is written into the store's manifest."""
+    """The ingest transform and recorded options: de-identification on (the default, across
+    ``workers`` processes), or off explicitly, which is written into the store's manifest."""
     if deidentify:
-        return deid_transform(store, strict=strict)
+        return deid_transform(store, strict=strict, workers=workers)
     store.set_meta("deid_version", "off")
     return None, {"deid": "off"}
 

@@ -39,6 +39,9 @@ def ingest(
     deid_strict: Annotated[
         bool, typer.Option("--deid-strict", help="Drop conversations the audit still flags.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(help="Processes that de-identify each batch (same output).", min=1)
+    ] = 1,
     limit: Annotated[
         int | None, typer.Option(help="Read only the first N records of each file.", min=1)
     ] = None,
@@ -56,7 +59,9 @@ def ingest(
     reports: list[FileReport] = []
     failed: list[dict[str, str]] = []
     with Store(store) as st:
-        transform, options = ingest_options(st, deidentify=deidentify, strict=deid_strict)
+        transform, options = ingest_options(
+            st, deidentify=deidentify, strict=deid_strict, workers=workers
+        )
         for path in files:
             try:
                 reports.append(

@@ -1,0 +1,98 @@
+"""De-identification across worker processes, for ingest on several cores.
+
+:class:`ParallelDeidentifier` has the :meth:`~deploysim.privacy.deid.Deidentifier.deidentify_many`
+of a :class:`~deploysim.privacy.deid.Deidentifier` and gives the same results (the same key, so
+the same surrogates: they depend only on the key and each conversation's own content), computed
+by ``workers`` spawned processes that each load the detector once. A batch is cut into chunks of
+whole conversations, several per worker so that one long conversation does not leave the other
+workers idle; results come back in input order. With ``workers=1`` it runs in this process.
+
+Workers are spawned, not forked, as in :mod:`deploysim.execute.processes`: the parent may hold
+threads and sockets (a progress display, the store's connection).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from deploysim.errors import UsageError
+from deploysim.keys import load_secret_key
+from deploysim.privacy.deid import DEFAULT_KEEP, Deidentifier, DeidResult
+from deploysim.schema import Conversation
+
+_CHUNKS_PER_WORKER = 4  # load balance: long conversations spread over several chunks
+
+_worker: Deidentifier | None = None  # one per worker process, built by _start_worker
+
+
+def _start_worker(key: bytes, strict: bool, keep: frozenset[str], audit: bool) -> None:
+    global _worker
+    _worker = Deidentifier(key=key, strict=strict, keep=keep, audit=audit)
+
+
+def _deidentify_chunk(convs: list[Conversation]) -> list[DeidResult]:
+    assert _worker is not None, "the pool's initializer builds the worker's Deidentifier"
+    return _worker.deidentify_many(convs)
+
+
+class ParallelDeidentifier:
+    """``deidentify_many`` on ``workers`` processes (see the module docstring). Close it (or use
+    it as a context manager) to stop the workers; they start on the first batch."""
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        key: bytes | None = None,
+        strict: bool = False,
+        keep: Iterable[str] = DEFAULT_KEEP,
+        audit: bool = True,
+    ) -> None:
+        if workers < 1:
+            raise UsageError(f"workers must be at least 1, not {workers}")
+        self.workers = workers
+        self.key = load_secret_key() if key is None else key
+        self.strict = strict
+        self.keep = frozenset(keep)
+        self.audit = audit
+        self._local: Deidentifier | None = None
+        self._pool: ProcessPoolExecutor | None = None
+
+    def deidentify_many(self, convs: Sequence[Conversation]) -> list[DeidResult]:
+        """De-identify conversations; results in input order."""
+        if not convs:
+            return []
+        if self.workers == 1:
+            if self._local is None:
+                self._local = Deidentifier(
+                    key=self.key, strict=self.strict, keep=self.keep, audit=self.audit
+                )
+            return self._local.deidentify_many(convs)
+        size = math.ceil(len(convs) / (self.workers * _CHUNKS_PER_WORKER))
+        chunks = [list(convs[i : i + size]) for i in range(0, len(convs), size)]
+        return [r for part in self._start().map(_deidentify_chunk, chunks) for r in part]
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.key, self.strict, self.keep, self.audit),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes (a later batch starts new ones)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> ParallelDeidentifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
