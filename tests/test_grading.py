@@ -88,3 +88,5 @@ def test_targets_come_grouped_by_prefix(tmp_path: Path) -> None:
     only = list(targets(st, models=["scripted/refuse?rate=0.5"], references=False))
     assert only and {t.kind for t in only} == {"replay"}
     assert len(only) < len([t for t in order if t.kind == "replay"])
+    logged = list(targets(st, replays=False, sample="default"))
+    assert logged == [t for t in order if t.kind == "reference"]

@@ -17,15 +17,15 @@ import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deploysim.errors import UsageError
 from deploysim.graders import GradeItem, Grader, GradeResult, get_grader
-from deploysim.replay import load_prefix
+from deploysim.prefixes import load_prefix
 from deploysim.schema import Message, canonical_json
-from deploysim.stage import Executor, LocalExecutor
+from deploysim.stage import Executor, LocalExecutor, WriterStage
 from deploysim.store import Store
 
 
@@ -42,7 +42,7 @@ class GradeSummary:
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON-ready data."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ def targets(
         )
     if references:
         parts.append(
-            "SELECT 'reference', p.id, p.id FROM prefixes p "
+            "SELECT 'reference' AS kind, p.id AS id, p.id AS pid FROM prefixes p "
             f"WHERE p.reference_index IS NOT NULL{in_sample}"
         )
         args.extend([sample] if sample else [])
@@ -176,7 +176,7 @@ class GradeTargets:
 
 
 @dataclass
-class GradeStage:
+class GradeStage(WriterStage):
     """Grading as a stage (:class:`deploysim.stage.Stage`): pending (target, grader) pairs in,
     grades out, stored by the driver's :class:`GradeWriter`."""
 
@@ -207,14 +207,6 @@ class GradeStage:
         return functools.partial(
             GradeWorker.build, specs, list(self.hashes), self.default_judge, self.taxonomy_file
         )
-
-    def begin(self, pending: int) -> None:
-        """Record the pairs pending at the start."""
-        self.writer.summary.pending = pending
-
-    def flush(self) -> None:
-        """Commit the buffered results."""
-        self.writer.flush()
 
     def write(self, results: Sequence[dict[str, Any]]) -> None:
         """Store grades (JSON text from other processes, objects from this one)."""
