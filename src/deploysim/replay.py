@@ -21,7 +21,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -29,7 +29,14 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from deploysim.agent import RetryPolicy, TurnOutcome, run_turn
 from deploysim.errors import UsageError
 from deploysim.models import GenerateConfig, Model, ModelSpec, get_model
-from deploysim.sampling import SamplingSpec, Unit, sample
+from deploysim.prefixes import (
+    LoadedPrefix,
+    SampleInfo,
+    create_sample,
+    load_prefix,
+    render_continuation,
+    sample_id,
+)
 from deploysim.schema import (
     Message,
     ReasoningPart,
@@ -37,9 +44,34 @@ from deploysim.schema import (
     canonical_hash,
     canonical_json,
 )
-from deploysim.stage import Executor, LocalExecutor
+from deploysim.stage import Executor, LocalExecutor, WriterStage
 from deploysim.store import Store
 from deploysim.tools import ToolDatabase, ToolLayer, ToolPolicy
+
+# The sample and prefix names are re-exported: replay's callers draw samples through it.
+__all__ = [
+    "LoadedPrefix",
+    "Progress",
+    "ReplayQuery",
+    "ReplaySpec",
+    "ReplayStage",
+    "ReplaySummary",
+    "ReplayWorker",
+    "ResultWriter",
+    "SampleInfo",
+    "create_sample",
+    "decode_messages",
+    "decode_outcome",
+    "decode_tools",
+    "encode_messages",
+    "encode_outcome",
+    "load_prefix",
+    "prepare_messages",
+    "register_spec",
+    "render_continuation",
+    "run_replay",
+    "sample_id",
+]
 
 
 class ReplaySpec(BaseModel):
@@ -65,18 +97,6 @@ class ReplaySpec(BaseModel):
         return canonical_hash(self.model_dump(mode="json", exclude_defaults=True))
 
 
-@dataclass(frozen=True, slots=True)
-class SampleInfo:
-    """A stored sample of prefixes."""
-
-    id: int
-    name: str
-    spec_hash: str
-    size: int
-    population: int
-    created: bool
-
-
 @dataclass
 class ReplaySummary:
     """Counts of one replay run (this invocation), plus totals for the spec."""
@@ -94,100 +114,10 @@ class ReplaySummary:
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON-ready data."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return asdict(self)
 
 
 Progress = Callable[[ReplaySummary], None]
-
-
-# --- samples ---------------------------------------------------------------------------------
-
-
-def create_sample(store: Store, name: str, spec: SamplingSpec) -> SampleInfo:
-    """Draw and store a sample of prefixes, or return the stored one with the same spec."""
-    row = store.db.execute(
-        "SELECT id, spec_hash, size, population FROM samples WHERE name = ?", (name,)
-    ).fetchone()
-    if row is not None:
-        if row[1] != spec.hash():
-            raise UsageError(
-                f"sample {name!r} already exists in {store.path} with a different spec; "
-                "choose another --name (samples are immutable once drawn)"
-            )
-        return SampleInfo(row[0], name, row[1], row[2], row[3], created=False)
-    units = (Unit(*row) for row in store.units(spec.inputs))
-    prefixes, population = sample(units, spec)
-    if not prefixes:
-        raise UsageError(f"no eligible prefixes in {store.path} for this sampling spec")
-    with store.transaction():
-        cur = store.db.execute(
-            "INSERT INTO samples(name, spec, spec_hash, population, size, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                name,
-                canonical_json(spec.model_dump(mode="json")),
-                spec.hash(),
-                population,
-                len(prefixes),
-                time.time(),
-            ),
-        )
-        sample_id = int(cur.lastrowid or 0)
-        store.db.executemany(
-            "INSERT INTO prefixes(sample_id, conversation_hash, cut, reference_index, stratum, "
-            "inclusion_prob) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    sample_id,
-                    p.conversation_hash,
-                    p.cut,
-                    p.reference_index,
-                    p.stratum,
-                    p.inclusion_prob,
-                )
-                for p in prefixes
-            ],
-        )
-    return SampleInfo(sample_id, name, spec.hash(), len(prefixes), population, created=True)
-
-
-def sample_id(store: Store, name: str) -> int:
-    """The id of a stored sample, with a clear error when there is none."""
-    row = store.db.execute("SELECT id FROM samples WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        raise UsageError(
-            f"no sample {name!r} in {store.path}; draw one with `deploysim sample --name {name}`"
-        )
-    return int(row[0])
-
-
-# --- prefixes --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LoadedPrefix:
-    """A prefix ready to send: its messages, the tools offered, and what the log did next."""
-
-    id: int
-    messages: tuple[Message, ...]
-    tools: tuple[ToolDef, ...]
-    conversation_hash: str = ""
-    # The logged continuation: messages from the cut up to the next user message.
-    continuation: tuple[Message, ...] = ()
-
-
-def load_prefix(store: Store, prefix_id: int) -> LoadedPrefix:
-    """The messages (``conversation.messages[:cut]``) and tools of a stored prefix."""
-    chash, cut = store.db.execute(
-        "SELECT conversation_hash, cut FROM prefixes WHERE id = ?", (prefix_id,)
-    ).fetchone()
-    conv = store.conversation(chash)
-    rest: list[Message] = []
-    for m in conv.messages[cut:]:
-        if m.role == "user":
-            break
-        rest.append(m)
-    return LoadedPrefix(prefix_id, conv.messages[:cut], conv.tools, chash, tuple(rest))
 
 
 def prepare_messages(messages: Sequence[Message], spec: ReplaySpec) -> list[Message]:
@@ -261,7 +191,7 @@ def run_replay(
 
 
 @dataclass
-class ReplayStage:
+class ReplayStage(WriterStage):
     """Replay as a stage (:class:`deploysim.stage.Stage`): pending (prefix, draw) pairs in,
     turn outcomes out, stored by the driver's :class:`ResultWriter`."""
 
@@ -302,14 +232,6 @@ class ReplayStage:
         return functools.partial(
             ReplayWorker.build, self.spec.model_dump_json(), self.retry, self.tool_db
         )
-
-    def begin(self, pending: int) -> None:
-        """Record the pairs pending at the start."""
-        self.writer.summary.pending = pending
-
-    def flush(self) -> None:
-        """Commit the buffered results."""
-        self.writer.flush()
 
     def write(self, results: Sequence[dict[str, Any]]) -> None:
         """Store outcomes (JSON text from other processes, objects from this one)."""
@@ -401,19 +323,6 @@ def _tool_db(store: Store, policy: ToolPolicy) -> ToolDatabase | None:
     for conv in store.conversations(with_tool_calls=True):
         db.add(conv)
     return db
-
-
-def render_continuation(messages: Sequence[Message]) -> str:
-    """The logged continuation as plain text (for the tool simulator)."""
-    lines = []
-    for m in messages:
-        if m.role == "tool":
-            lines.append(f"TOOL {m.function}: {m.text[:800]}")
-        for c in m.tool_calls:
-            lines.append(f"ASSISTANT calls {c.function}({json.dumps(c.arguments)})")
-        if m.role == "assistant" and m.text:
-            lines.append(f"ASSISTANT: {m.text[:800]}")
-    return "\n".join(lines)
 
 
 class ResultWriter:

@@ -20,7 +20,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ class RolloutSummary:
 
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON-ready data."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return asdict(self)
 
 
 def is_chat(conv: Conversation) -> bool:

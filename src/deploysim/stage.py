@@ -120,6 +120,40 @@ class Stage(Protocol):
         ...
 
 
+class Summary(Protocol):
+    """A stage's run counts; the pending count is the one every stage shares."""
+
+    pending: int
+
+
+class Writer(Protocol):
+    """A stage's driver-side writer: buffers result rows, commits them on ``flush``."""
+
+    @property
+    def summary(self) -> Summary:
+        """The counts of this run."""
+        ...
+
+    def flush(self) -> None:
+        """Commit the buffered rows."""
+        ...
+
+
+class WriterStage:
+    """``begin`` and ``flush`` of a stage whose rows go through a :class:`Writer` (replay,
+    grading): the pending count goes into the writer's summary, a flush commits its buffer."""
+
+    writer: Writer
+
+    def begin(self, pending: int) -> None:
+        """Record the items pending at the start."""
+        self.writer.summary.pending = pending
+
+    def flush(self) -> None:
+        """Commit the buffered results."""
+        self.writer.flush()
+
+
 class Executor(Protocol):
     """Runs a stage's pending work and hands every result row to ``stage.write``."""
 

@@ -172,7 +172,7 @@ def test_run_config_takes_the_cli_executor_names(tmp_path: Path) -> None:
 def test_stages_never_import_execute() -> None:
     import ast
 
-    for module in ("replay", "grading", "stage"):
+    for module in ("replay", "prefixes", "grading", "stage"):
         source = (Path(__file__).parents[2] / "src" / "deploysim" / f"{module}.py").read_text()
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.ImportFrom):

@@ -21,6 +21,7 @@ import math
 import multiprocessing
 import queue
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from deploysim.errors import DeploysimError, UsageError
@@ -71,7 +72,7 @@ class ProcessExecutor:
         procs = [
             ctx.Process(
                 target=_serve,
-                args=(i, str(store.path), query, factory, per, tasks, results),
+                args=(_Job(i, str(store.path), query, factory, per, tasks, results),),
                 daemon=True,
             )
             for i in range(n)
@@ -107,44 +108,42 @@ class ProcessExecutor:
                 p.join()
 
 
-def _serve(
-    index: int,
-    path: str,
-    query: Query,
-    factory: WorkerFactory,
-    concurrency: int,
-    tasks: Any,
-    results: Any,
-) -> None:
+@dataclass(frozen=True)
+class _Job:
+    """What one worker process needs (picklable): its index, the store, the pass's query, the
+    worker factory and its concurrency, and the driver's queues."""
+
+    index: int
+    path: str
+    query: Query
+    factory: WorkerFactory
+    concurrency: int
+    tasks: Any
+    results: Any
+
+
+def _serve(job: _Job) -> None:
     """A worker process: build the per-batch function, run blocks until told to stop."""
     try:
-        asyncio.run(_lanes(index, path, query, factory, concurrency, tasks, results))
-        results.put((index, "done", None))
+        asyncio.run(_lanes(job))
+        job.results.put((job.index, "done", None))
     except Exception as e:  # reported to the driver, which stops the run with it
-        results.put((index, "error", f"{type(e).__name__}: {e}"))
+        job.results.put((job.index, "error", f"{type(e).__name__}: {e}"))
 
 
-async def _lanes(
-    index: int,
-    path: str,
-    query: Query,
-    factory: WorkerFactory,
-    concurrency: int,
-    tasks: Any,
-    results: Any,
-) -> None:
-    worker = factory(concurrency)
+async def _lanes(job: _Job) -> None:
+    worker = job.factory(job.concurrency)
     loop = asyncio.get_running_loop()
     # Several blocks at once (lanes): while one finishes its last calls, the others keep the
     # worker's calls in flight.
 
     async def lane() -> None:
-        while (block := await loop.run_in_executor(None, tasks.get)) is not None:
-            items = list(query.items(store, block))
-            results.put((index, "ok", await worker(items)))
+        while (block := await loop.run_in_executor(None, job.tasks.get)) is not None:
+            items = list(job.query.items(store, block))
+            job.results.put((job.index, "ok", await worker(items)))
 
     try:
-        with ReadOnlyStore(path) as store:
+        with ReadOnlyStore(job.path) as store:
             await asyncio.gather(*(lane() for _ in range(BLOCKS_PER_WORKER)))
     finally:
         await worker.aclose()
