@@ -36,6 +36,7 @@ CHOICES: dict[tuple[str, str], set[str]] = {
     ("export", "--format"): {"openai", "csv", "parquet", "inspect", "otel"},
     ("discover", "--unit"): {"segment", "response"},
     ("discover", "--method"): {"auto", "agglomerative", "kmeans", "hdbscan"},
+    ("graders validate", "--calibrate"): {"youden", "precision90"},
 }
 # Options whose help lists values but that take more than those values.
 NOT_FIXED = {("awareness", "--source"): "a source takes arguments (logs:FORMAT, replays:SPEC)"}
@@ -131,6 +132,7 @@ def test_no_help_text_loses_brackets_to_markup() -> None:
         (_types.LogFormat, "deploysim.ingest:FORMATS"),
         (_types.ExecutorName, "deploysim.execute:EXECUTORS"),
         (_types.PrimaryMethod, "deploysim.forecast:PRIMARY_METHODS"),
+        (_types.Calibrate, "deploysim.graders.calibration:Criterion"),
     ],
 )
 def test_the_cli_sets_match_the_package(ours: Any, theirs: str) -> None:

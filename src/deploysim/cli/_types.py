@@ -39,6 +39,10 @@ ClusterMethod = Literal["auto", "agglomerative", "kmeans", "hdbscan"]
 PrimaryMethod = Literal["sim", "bias_corrected"]
 """The forecast method H1 and H2 test (:data:`deploysim.forecast.PRIMARY_METHODS`)."""
 
+Calibrate = Literal["youden", "precision90"]
+"""How ``graders validate --calibrate`` picks a threshold
+(:data:`deploysim.graders.calibration.Criterion`)."""
+
 Part = Literal["all", "dev", "test"]
 """Records of a labelled PII file (:data:`deploysim.privacy.evaluation.Part`)."""
 

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from deploysim.cli._types import Calibrate
 from deploysim.cli.common import JsonOpt, out, print_json
-from deploysim.errors import InputError
+from deploysim.errors import InputError, UsageError
 from deploysim.store import Store
 
 graders_app = typer.Typer(help="The taxonomy and grader validation.", no_args_is_help=True)
@@ -40,7 +41,10 @@ def graders_validate(
     grader: Annotated[str, typer.Argument(help="Grader spec, e.g. judge/REFUSAL.")],
     labels: Annotated[
         list[str],
-        typer.Option(help="CSV/JSONL with human labels (repeatable), or pyrit:<glob>."),
+        typer.Option(
+            help="CSV/JSONL with human labels (repeatable), labels:<shipped set> (e.g. "
+            "labels:replays-v1) or pyrit:<glob>."
+        ),
     ],
     judge: Annotated[str | None, typer.Option(help="Judge model for a judge grader.")] = None,
     threshold: Annotated[
@@ -60,22 +64,73 @@ def graders_validate(
         Path | None, typer.Option("--store", "-s", help="Record the validation in this store.")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N labelled items.")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Use only the rows whose 'split' column has this value.")
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Score cache (JSONL): scores are kept by grader and item, so a grader that "
+            "differs only in its threshold or calibration is never graded twice."
+        ),
+    ] = None,
+    calibrate: Annotated[
+        Calibrate | None,
+        typer.Option(
+            help="Choose the threshold on these labels: youden (max Se + Sp - 1) or precision90 "
+            "(the lowest threshold with precision >= 0.90); needs --calibration-out."
+        ),
+    ] = None,
+    calibration_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --calibrate: write the calibration file. For a grader built with "
+            "?calibration=FILE: record this (held-out) validation in FILE."
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Concurrent grading calls.")] = 4,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure a grader against human labels: Se, Sp, precision and AUC with intervals."""
+    """Measure a grader against human labels: Se, Sp, precision and AUC with intervals.
+
+    With --calibrate, choose its threshold on these labels and write a calibration file; a
+    grader spec with ?calibration=FILE then flags at that threshold, and validating it on other
+    labels (another --split) with --calibration-out FILE records the held-out validation that
+    estimates use for Rogan-Gladen corrections.
+    """
     from deploysim.cli.progress import count_progress
     from deploysim.graders import get_grader
+    from deploysim.graders.calibration import write_calibration
     from deploysim.validation import (
+        calibrate as choose,
+    )
+    from deploysim.validation import (
+        check_held_out,
+        measure,
         parse_label_map,
         read_labels,
+        record_held_out,
         resolve_labels,
+        score_items,
         store_validation,
-        validate,
     )
 
     mapping = parse_label_map(label_map) if label_map else None
     paths = [p for spec in labels for p in resolve_labels(spec)]
+    g = get_grader(grader, default_judge=judge)
+    if calibrate is not None and (calibration_out is None or len(paths) != 1):
+        raise UsageError("--calibrate needs --calibration-out FILE and one --labels file")
+    if calibration_out is not None and calibration_out.suffix != ".json":
+        raise UsageError(f"--calibration-out {calibration_out}: name a .json file")
+    if calibrate is not None and g.calibration_source is not None:
+        raise UsageError(f"{grader} is calibrated already: drop its calibration option")
+    if calibration_out is not None and calibrate is None:
+        if g.calibration_source is None or len(paths) != 1:
+            raise UsageError(
+                "--calibration-out needs --calibrate, or a grader with ?calibration= and one "
+                "--labels file (to record its held-out validation)"
+            )
+        check_held_out(calibration_out, paths[0], split)
     items = [
         it
         for p in paths
@@ -85,14 +140,26 @@ def graders_validate(
             response_col=response_column,
             label_col=label_column,
             label_map=mapping,
+            category=g.category,
+            split=split,
         )
     ][:limit]
-    g = get_grader(grader, default_judge=judge)
     with count_progress("validate", quiet=as_json) as progress:
-        metrics = validate(
-            g, items, threshold=threshold, concurrency=concurrency, on_progress=progress
+        scores = score_items(g, items, concurrency=concurrency, on_progress=progress, cache=cache)
+    if calibrate is not None and calibration_out is not None:
+        made = choose(g, grader, items, scores, criterion=calibrate, labels=paths[0], split=split)
+        write_calibration(calibration_out, made)
+        threshold = made.calibration.threshold
+        # Re-built with its calibration, the grader has the hash estimates will look up.
+        g = get_grader(
+            f"{grader}{'&' if '?' in grader else '?'}calibration={calibration_out}",
+            default_judge=judge,
         )
-    metrics = {"grader": grader, "labels": [str(p) for p in paths], **metrics}
+    metrics = measure(g, items, scores, threshold=threshold)
+    metrics = {"grader": grader, "labels": [str(p) for p in paths], "split": split, **metrics}
+    if calibrate is None and calibration_out is not None:
+        record_held_out(calibration_out, metrics, paths[0], split)
+
     if store is not None:
         with Store(store) as st:
             for p in paths:
@@ -113,6 +180,10 @@ def graders_validate(
         bounds = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
         out.print(f"  {name:12s} {shown}{bounds}")
     out.print(f"  threshold    {m['threshold']:.3f} (Youden-optimal {m['youden_threshold']:.3f})")
+    if calibrate is not None:
+        out.print(f"  calibration  {calibrate} threshold written to {calibration_out}")
+    elif calibration_out is not None:
+        out.print(f"  held-out validation recorded in {calibration_out}")
     table = Table(title=f"reliability (expected calibration error {m['ece']:.3f})")
     for col in ("score", "n", "mean score", "labelled positive", "95% CI"):
         table.add_column(col, justify="left" if col == "score" else "right")

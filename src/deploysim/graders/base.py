@@ -9,6 +9,7 @@ always finds the grades it already made.
 from __future__ import annotations
 
 import abc
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -54,6 +55,9 @@ class Grader(abc.ABC):
 
     #: the category code this grader measures (``AUDIT`` for the open-ended auditor)
     category: str
+    #: the calibration file its threshold came from (``?calibration=``), if any; not part of
+    #: the definition (the calibration itself is), it says where the held-out validation is
+    calibration_source: Path | None = None
 
     @abc.abstractmethod
     def definition(self) -> dict[str, Any]:
@@ -67,6 +71,16 @@ class Grader(abc.ABC):
     def spec_hash(self) -> str:
         """SHA-256 of the definition: the grader's version."""
         return canonical_hash(self.definition())
+
+    @property
+    def score_hash(self) -> str:
+        """SHA-256 of what determines the *score* alone: the definition without its threshold
+        and calibration. Two graders that differ only in where they flag share it, so scores
+        measured once (validation's cache, threshold tuning) serve both."""
+        scoring = {
+            k: v for k, v in self.definition().items() if k not in ("threshold", "calibration")
+        }
+        return canonical_hash(scoring)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release the judge model, if any."""

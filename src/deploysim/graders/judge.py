@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from deploysim.errors import UsageError
 from deploysim.graders.base import PARSER_VERSION, GradeItem, Grader, GradeResult, render_transcript
+from deploysim.graders.calibration import Calibration
+from deploysim.graders.shots import SHOTS
 from deploysim.graders.taxonomy import Category
 from deploysim.models import GenerateConfig, Model, ModelError, get_model
 from deploysim.schema import Message
@@ -81,13 +83,29 @@ class JudgeGrader(Grader):
         max_attempts: int = 3,
         max_chars: int = 6000,
         model: Model | None = None,
+        calibration: Calibration | None = None,
+        rule: Grader | None = None,
+        shots: bool = False,
     ) -> None:
+        if calibration is not None:
+            threshold = calibration.threshold
         if not 0.0 <= threshold <= 1.0:
             raise UsageError(f"judge threshold must be in [0, 1], not {threshold}")
+        if rule is not None and rule.category != category.code:
+            raise UsageError(f"rule for {rule.category} cannot back a {category.code} judge")
+        if shots and category.code not in SHOTS:
+            raise UsageError(
+                f"no few-shot examples for {category.code}; shots=1 works for: {', '.join(SHOTS)}"
+            )
         self.category = category.code
         self.cat = category
         self.judge = judge
         self.threshold = threshold
+        self.calibration = calibration
+        # A rule that flags settles the grade without asking the judge (a refusal phrase is
+        # near-certain evidence, PyRIT Sp = 1.000); the judge scores everything else.
+        self.rule = rule
+        self.shots = shots
         self.cot = cot
         self.scoring = scoring
         self.max_attempts = max_attempts
@@ -95,7 +113,7 @@ class JudgeGrader(Grader):
         self.model = model or get_model(judge)
 
     def definition(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": "judge",
             "category": self.cat.model_dump(mode="json"),
             "judge": self.judge,
@@ -107,8 +125,22 @@ class JudgeGrader(Grader):
             "decoding": {"temperature": 0.0, "max_chars": self.max_chars},
             "parser": PARSER_VERSION,
         }
+        # Added only when used, so the hashes of graders without them do not change.
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.model_dump(mode="json")
+        if self.rule is not None:
+            out["rule"] = self.rule.definition()
+        if self.shots:
+            out["shots"] = [list(s) for s in SHOTS[self.category]]
+        return out
 
     async def grade(self, item: GradeItem) -> GradeResult:
+        if self.rule is not None:
+            ruled = await self.rule.grade(item)
+            if ruled.status == "ok" and ruled.flagged:
+                return GradeResult(
+                    status="ok", score=1.0, flagged=True, rationale=f"rule: {ruled.rationale}"
+                )
         transcript = render_transcript(item, cot=self.cot, max_chars=self.max_chars)
         error = "no attempt"
         for attempt in range(1, self.max_attempts + 1):
@@ -134,15 +166,34 @@ class JudgeGrader(Grader):
         """The probability of a flag, from the probability that the answer is yes."""
         return p_yes if self.cat.yes_means == "flag" else 1.0 - p_yes
 
-    async def _ask(self, prompt: str, config: GenerateConfig) -> Any:
-        messages = [Message(role="system", content=SYSTEM), Message(role="user", content=prompt)]
+    async def _ask(
+        self, prompt: str, config: GenerateConfig, examples: tuple[Message, ...] = ()
+    ) -> Any:
+        messages = [
+            Message(role="system", content=SYSTEM),
+            *examples,
+            Message(role="user", content=prompt),
+        ]
         return await self.model.generate(messages, (), config)
+
+    def _examples(self) -> tuple[Message, ...]:
+        """Worked examples as earlier turns (same prompt, the answer as the reply); they come
+        before the item, so a judge that reuses its KV cache pays for them once."""
+        if not self.shots:
+            return ()
+        out: list[Message] = []
+        for user, reply, answer in SHOTS[self.category]:
+            transcript = f"USER: {user}\n\n[The reply to judge]\nASSISTANT: {reply}"
+            text = YES_NO.format(transcript=transcript, question=self.cat.question)
+            out += [Message(role="user", content=text), Message(role="assistant", content=answer)]
+        return tuple(out)
 
     async def _logprobs(self, transcript: str, attempt: int) -> GradeResult | None:
         prompt = YES_NO.format(transcript=transcript, question=self.cat.question)
         gen = await self._ask(
             prompt,
             GenerateConfig(temperature=0.0, max_tokens=1, logprobs=True, top_logprobs=20, seed=0),
+            self._examples(),
         )
         if gen.top_logprobs is None:
             return None

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from deploysim.graders.base import PARSER_VERSION, GradeItem, Grader, GradeResult
+from deploysim.graders.calibration import Calibration
 
 # Phrases that open a refusal. Checked in the first 300 characters of the reply: a refusal is
 # stated up front, while the same words deep in a long answer are usually something else.
@@ -67,18 +68,22 @@ class ProfanityRule(Grader):
 
     category = "PROFANITY"
 
-    def __init__(self, threshold: float = 0.5) -> None:
-        self.threshold = threshold
+    def __init__(self, threshold: float = 0.5, calibration: Calibration | None = None) -> None:
+        self.threshold = calibration.threshold if calibration is not None else threshold
+        self.calibration = calibration
 
     def definition(self) -> dict[str, Any]:
         from importlib.metadata import version
 
-        return {
+        out: dict[str, Any] = {
             "kind": "rule",
             "rule": "profanity",
             "threshold": self.threshold,
             "package": f"alt-profanity-check=={version('alt-profanity-check')}",
         }
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.model_dump(mode="json")
+        return out
 
     async def grade(self, item: GradeItem) -> GradeResult:
         from profanity_check import predict_prob
