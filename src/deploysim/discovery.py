@@ -233,21 +233,11 @@ def collect(
 def _replays(
     store: Store, model: str, sample: str | None, *, arm: str = "candidate"
 ) -> list[Response]:
-    cond, args = "", [model]
-    if sample:
-        cond = " AND p.sample_id = (SELECT id FROM samples WHERE name = ?)"
-        args.append(sample)
-    rows = store.db.execute(
-        "SELECT r.id, r.prefix_id, p.conversation_hash, r.response FROM replays r "
-        "JOIN replay_specs s ON s.hash = r.spec_hash JOIN prefixes p ON p.id = r.prefix_id "
-        f"WHERE s.model = ? AND r.status = 'ok'{cond} ORDER BY r.id",
-        args,
-    ).fetchall()
+    from deploysim.realism import stored_replays
+
     return [
-        Response(
-            arm, "replay", rid, pid, chash, tuple(Message.model_validate(m) for m in json.loads(b))
-        )
-        for rid, pid, chash, b in rows
+        Response(arm, "replay", r.id, r.prefix_id, r.conversation, r.messages)
+        for r in stored_replays(store, model, sample)
     ]
 
 

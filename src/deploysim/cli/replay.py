@@ -86,6 +86,21 @@ def replay(
             help="Fail simulated tool calls at each tool's logged error rate.",
         ),
     ] = True,
+    state_check: Annotated[
+        bool,
+        typer.Option(
+            "--state-check/--no-state-check",
+            help="Answer calls naming ids the conversation never showed with the logged "
+            "'not found' error instead of simulating them.",
+        ),
+    ] = True,
+    simulator_sees_log: Annotated[
+        bool,
+        typer.Option(
+            "--simulator-sees-log/--simulator-blind",
+            help="Show the tool simulator what the log did next (blind: the realism ablation).",
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Regenerate the next assistant turn of every sampled prefix; resumes where it stopped."""
@@ -111,6 +126,8 @@ def replay(
             simulator=str(parse_model(simulator)) if simulator else None,
             max_steps=max_steps,
             inject_failures=failure_injection,
+            state="ids" if state_check else "off",
+            show_continuation=simulator_sees_log,
         ),
     )
     with Store(store) as st, count_progress("replay", quiet=as_json) as progress:
@@ -210,11 +227,25 @@ def realism(
     sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
     limit: Annotated[int | None, typer.Option(help="Judge at most N replays.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the A/B order.")] = 0,
+    replay_spec: Annotated[
+        str | None, typer.Option("--spec", help="Only this replay spec (hash or its prefix).")
+    ] = None,
+    both_orders: Annotated[
+        bool, typer.Option("--both-orders", help="Ask both A/B orders, average (2x calls).")
+    ] = False,
+    controls: Annotated[
+        bool,
+        typer.Option(
+            "--controls",
+            help="Validate the judge instead: logged continuations vs broken copies it must "
+            "catch (target 90%).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Can a judge tell replays (with simulated tools) from the logged continuations?"""
     from deploysim.cli.progress import count_progress
-    from deploysim.realism import run_realism
+    from deploysim.realism import run_controls, run_realism
 
     require_store(store)
     model = str(parse_model(model))
@@ -224,20 +255,48 @@ def realism(
         "sample": sample_name,
         "limit": limit,
         "seed": seed,
+        "replay_spec": replay_spec,
+        "both_orders": both_orders,
+        "controls": controls,
     }
     with Store(store) as st, count_progress("realism", quiet=as_json) as progress:
-        result = run_realism(
-            st,
-            judge=judge,
-            model=model,
-            sample=sample_name,
-            limit=limit,
-            seed=seed,
-            on_progress=progress,
-        )
+        if controls:
+            result = run_controls(
+                st,
+                judge=judge,
+                sample=sample_name,
+                limit=limit,
+                seed=seed,
+                on_progress=progress,
+                both_orders=both_orders,
+            )
+        else:
+            result = run_realism(
+                st,
+                judge=judge,
+                model=model,
+                sample=sample_name,
+                limit=limit,
+                seed=seed,
+                on_progress=progress,
+                spec=replay_spec,
+                both_orders=both_orders,
+            )
         st.add_analysis("realism", spec, result)
     if as_json:
         print_json(result)
+        return
+    if controls:
+        o = result["overall"]
+        if not o["n"]:
+            raise UsageError("no control could be judged (no prefix has a logged continuation?)")
+        out.print(
+            f"judge {judge}: caught {o['k']}/{o['n']} = {o['catch_rate']:.1%} "
+            f"[{o['ci'][0]:.1%}, {o['ci'][1]:.1%}] of broken continuations (target 90%: "
+            f"{'met' if result['validated'] else 'not met'})"
+        )
+        for kind, r in result["per_kind"].items():
+            out.print(f"  {kind}: {r['k']}/{r['n']} = {r['catch_rate']:.1%}")
         return
     o = result["overall"]
     if not o["n"]:
