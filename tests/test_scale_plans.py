@@ -93,11 +93,12 @@ def test_after_ingest_no_stage_scans_the_corpus_but_the_census(tmp_path: Path) -
     with Store(tmp_path / "run.db") as store:
         ingest_file(logs, store, fmt="openai")
         scans: dict[str, dict[str, list[str]]] = {}
+        traced: dict[str, list[str]] = {}
         for stage, action in _run(store, logs, tmp_path / "report.html").items():
             with _traced(store.db) as statements:
                 action()
             assert statements, f"{stage}: nothing traced"
-            scans[stage] = _corpus_scans(store.db, statements)
+            scans[stage], traced[stage] = _corpus_scans(store.db, statements), statements
         assert store.count("grades") > 40  # the stages ran: replays and references graded
     census = scans.pop("sample")
     # Sampling reads every conversation once per pass: in hash order through its index (no
@@ -107,6 +108,9 @@ def test_after_ingest_no_stage_scans_the_corpus_but_the_census(tmp_path: Path) -
         plan = _plan(sqlite3.connect(tmp_path / "run.db"), sql)
         assert lines == ["SCAN c USING INDEX sqlite_autoindex_conversations_1"], plan
         assert not any("TEMP B-TREE" in line for line in plan), plan
+        # Read twice (count, then pick) rather than once into memory: create_sample hands
+        # sampling a function that streams the census, not the census itself.
+        assert traced["sample"].count(sql) == 2
     for stage, found in scans.items():
         unexpected = {s: lines for s, lines in found.items() if not _is_count(s)}
         assert not unexpected, f"{stage} scans a corpus-sized table: {unexpected}"
