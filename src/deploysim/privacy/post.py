@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from spacy.lang.en.stop_words import STOP_WORDS as _STOP
 
 from deploysim.privacy.rules import CAP, CAPW, LEGAL, NAME, ORG, PLACE, Detection, digits
-from deploysim.privacy.words import COUNTRIES
+from deploysim.privacy.words import COUNTRIES, words
 
 # ---------------------------------------------------------------------------------------------
 # Post-processing: relative dates, dates of birth, address blocks, lists, propagation, merging
@@ -36,10 +36,13 @@ _GREETING = re.compile(
 )
 _DOB_CONTEXT = re.compile(r"(?i)\b(?:born|birth|dob|d\.o\.b|birthday|bday)\b")
 _BLOCK_ZIP = re.compile(r"[ \t,]*\b(\d{3,5}(?:[ -]\d{2,4})?|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2})$")
-_ORG_SUFFIX = re.compile(
-    r"(?i)\b(?:inc|ltd|llc|corp|corporation|group|partners|technologies|holdings|gmbh|ag|plc|"
-    r"co|company|markets|systems|solutions|labs|services|data)\.?$"
-)
+_FIRM_WORDS = words(
+    """
+    inc ltd llc corp corporation group partners technologies holdings gmbh ag plc co company
+    markets systems solutions labs services data
+    """
+)  # last words that make a one-line name in an address block a firm's
+_ORG_SUFFIX = re.compile(rf"(?i)\b(?:{'|'.join(_FIRM_WORDS)})\.?$")
 _CONNECTOR = r"(?:,[ \t]*and[ \t]+|,[ \t]*|[ \t]+and[ \t]+|[ \t]*&[ \t]*)"
 _ITEM = {
     "PERSON": NAME,
