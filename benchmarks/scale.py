@@ -17,12 +17,14 @@ runs each stage in a fresh Python process so that each peak RSS is that stage's 
 
 The sample size is the same at every corpus size, so every stage after ingest should cost the
 same memory at 100k and at 1M conversations: the figure to watch is the ratio of peak RSS.
+Each line also prints the stage's CPU time and the load average: on a shared machine the wall
+time is mostly waiting for a core. Figures and the fix they led to: docs/design/scale.md.
 
     .venv/bin/python benchmarks/scale.py --sizes 100000 1000000 \
         --out benchmarks/results/scale.txt
 
 Each store and corpus lives under ``--workdir`` (removed afterwards unless ``--keep``): about
-1.1 GB of JSONL and 2.5 GB of store per million conversations.
+1.8 GB of JSONL and 3.7 GB of store per million conversations.
 """
 
 from __future__ import annotations
