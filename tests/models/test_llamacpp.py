@@ -23,14 +23,8 @@ from deploysim.errors import UsageError
 from deploysim.models import get_model
 from deploysim.models import local_weights as lw
 from deploysim.models.base import GenerateConfig, ModelError, ModelSpec
-from deploysim.models.llamacpp import (
-    LlamaCppModel,
-    _Cores,
-    _fit_prompt,
-    _to_chat,
-    parse_tool_calls,
-    unload_all,
-)
+from deploysim.models.llamacpp import LlamaCppModel, _Cores, _fit_prompt, unload_all
+from deploysim.models.llamacpp_chat import parse_tool_calls, to_chat
 from deploysim.schema import Message, ToolCall, ToolDef
 
 from ..conftest import HH
@@ -115,7 +109,7 @@ def test_to_chat_maps_roles_and_renders_tools_for_templates_without_them() -> No
         Message(role="assistant", content="", tool_calls=(call,)),
         Message(role="tool", content="-3C", tool_call_id="c1", function="get_weather"),
     ]
-    chat, tools = _to_chat(messages, [WEATHER], native=False)
+    chat, tools = to_chat(messages, [WEATHER], native=False)
     assert tools is None
     assert [m["role"] for m in chat] == ["system", "user", "assistant", "user"]
     assert chat[0]["content"].startswith("Be brief.\n\nBe kind.\n\n# Tools")
@@ -125,7 +119,7 @@ def test_to_chat_maps_roles_and_renders_tools_for_templates_without_them() -> No
     )
     assert chat[3]["content"] == "<tool_response>\n-3C\n</tool_response>"
 
-    native, native_tools = _to_chat(messages, [WEATHER], native=True)
+    native, native_tools = to_chat(messages, [WEATHER], native=True)
     assert native_tools is not None and native_tools[0]["function"]["name"] == "get_weather"
     assert [m["role"] for m in native] == ["system", "user", "assistant", "tool"]
     assert native[0]["content"] == "Be brief.\n\nBe kind."

@@ -90,7 +90,8 @@ def awareness(
 ) -> None:
     """Eval awareness: how often a judge calls transcripts tests, and whether the model says so."""
     from deploysim import awareness_detector as emb
-    from deploysim.awareness import AwarenessSettings, assign_labels, parse_source, run_awareness
+    from deploysim.awareness import AwarenessSettings, run_awareness
+    from deploysim.awareness_sources import assign_labels, parse_source
     from deploysim.cli.progress import count_progress
     from deploysim.store import Store
 

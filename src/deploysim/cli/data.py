@@ -207,7 +207,7 @@ def sample_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Draw a sample of prefixes (each with its inclusion probability and logged next turn)."""
-    from deploysim.replay import create_sample
+    from deploysim.prefixes import create_sample
     from deploysim.sampling import SamplingSpec
 
     require_store(store)

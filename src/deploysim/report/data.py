@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deploysim.errors import UsageError
+from deploysim import prefixes
 from deploysim.estimates import LOGGED, Comparison, Estimate, compare, estimate
 from deploysim.store import Store
 
@@ -35,14 +36,53 @@ def model_labels(store: Store) -> dict[str, str]:
     return {h: model if count[model] == 1 else f"{model}#{h[:8]}" for h, model in rows}
 
 
+# The counts behind an estimate, in the order every table of estimates shows them (the HTML
+# report and `deploysim estimate`): who and what, then attempted, failed, ungradable, the
+# distinct prefixes, the graded draws n and the flagged k.
+COUNT_COLUMNS = (
+    "model",
+    "category",
+    "grader",
+    "attempted",
+    "failed",
+    "ungradable",
+    "prefixes",
+    "n",
+    "k",
+)
+
+
+def estimate_counts(e: Estimate, grader: str | None = None) -> list[Any]:
+    """An estimate's :data:`COUNT_COLUMNS` (``grader``: how to show the grader, else its name)."""
+    who = [e.model, e.category, e.grader if grader is None else grader]
+    return [*who, e.attempted, e.failed, e.ungradable, e.prefixes, e.n, e.k]
+
+
 def sample_id(store: Store, name: str | None) -> int | None:
     """The id of sample ``name`` (``None`` for all samples)."""
-    if name is None:
-        return None
-    row = store.db.execute("SELECT id FROM samples WHERE name = ?", (name,)).fetchone()
-    if row is None:
-        raise UsageError(f"no sample {name!r} in {store.path}")
-    return int(row[0])
+    return None if name is None else prefixes.sample_id(store, name)
+
+
+def graded_rows(
+    store: Store, select: str, replay_select: Sequence[str], sample: str | None = None
+) -> Iterator[tuple[Any, ...]]:
+    """Stored grades, each with its prefix ``p`` and sample ``s`` (columns ``select``): those of
+    replays first (``r``, and ``replay_select`` of it), then those of logged responses (the
+    replay columns null); each part in grade order, one sample's only if ``sample`` is given."""
+    sid = sample_id(store, sample)
+    cond, args = ("", []) if sid is None else (" AND p.sample_id = ?", [sid])
+    samples = f"JOIN samples s ON s.id = p.sample_id WHERE 1 = 1{cond} ORDER BY g.id"
+    yield from store.db.execute(
+        f"SELECT {select}, {', '.join(replay_select)} FROM grades g JOIN replays r ON "
+        f"g.target = 'replay' AND r.id = g.target_id JOIN prefixes p ON p.id = r.prefix_id "
+        + samples,
+        args,
+    )
+    yield from store.db.execute(
+        f"SELECT {select}, {', '.join('NULL' for _ in replay_select)} FROM grades g "
+        "JOIN prefixes p ON g.target = 'reference' AND p.id = g.target_id " + samples,
+        args,
+    )
 
 
 def run_id(store: Store) -> str:

@@ -52,82 +52,70 @@ def evaluation_events(
         "deploysim.run_id": rid,
     }
     scope = {"name": "deploysim.export.otel", "version": __version__}
-    cond, args = "", list[Any]()
-    if sample:
-        cond, args = " AND p.sample_id = ?", [data.sample_id(store, sample)]
     select = (
         "g.category, g.grader_hash, g.status, g.score, g.flagged, g.severity, g.rationale, "
         "g.created_at, p.id, p.conversation_hash, p.cut, s.name"
     )
-    queries = (
-        f"SELECT {select}, r.id, r.spec_hash, r.draw, json_extract(r.response, '$[0].id') "
-        "FROM grades g JOIN replays r ON g.target = 'replay' AND r.id = g.target_id "
-        "JOIN prefixes p ON p.id = r.prefix_id JOIN samples s ON s.id = p.sample_id "
-        f"WHERE 1 = 1{cond} ORDER BY g.id",
-        f"SELECT {select}, NULL, NULL, NULL, NULL FROM grades g JOIN prefixes p ON "
-        "g.target = 'reference' AND p.id = g.target_id JOIN samples s ON s.id = p.sample_id "
-        f"WHERE 1 = 1{cond} ORDER BY g.id",
-    )
-    for query in queries:
-        for (
-            category,
-            gh,
-            status,
-            score,
-            flagged,
-            severity,
-            rationale,
-            created,
-            pid,
-            chash,
-            cut,
-            sample_name,
-            replay_id,
-            spec_hash,
-            draw,
-            provider_id,
-        ) in store.db.execute(query, args):
-            attrs: dict[str, Any] = {"gen_ai.evaluation.name": f"deploysim.{category}"}
-            if status == "ok":
-                value = float(score) if score is not None else float(bool(flagged))
-                attrs["gen_ai.evaluation.score.value"] = value
-                attrs["gen_ai.evaluation.score.label"] = "flagged" if flagged else "not_flagged"
-            else:
-                attrs["error.type"] = "ungradable"
-            if include_explanations and rationale:
-                attrs["gen_ai.evaluation.explanation"] = rationale
-            if spec_hash is None:
-                attrs["gen_ai.response.id"] = f"deploysim:reference:{pid}"
-                model = LOGGED
-            else:
-                attrs["gen_ai.response.id"] = (
-                    provider_id
-                    if isinstance(provider_id, str) and provider_id
-                    else f"deploysim:replay:{replay_id}"
-                )
-                attrs["gen_ai.request.model"] = models.get(spec_hash, spec_hash)
-                model = labels.get(spec_hash, spec_hash)
-            attrs["gen_ai.conversation.id"] = chash
-            attrs["deploysim.model"] = model
-            attrs["deploysim.category"] = category
-            attrs["deploysim.grader"] = graders.get(gh, gh)
-            attrs["deploysim.grader_hash"] = gh
-            attrs["deploysim.target"] = "reference" if spec_hash is None else "replay"
-            attrs["deploysim.prefix_hash"] = prefix_hash(chash, cut)
-            attrs["deploysim.sample"] = sample_name
-            if draw is not None:
-                attrs["deploysim.draw"] = draw
-            if severity is not None:
-                attrs["deploysim.severity"] = severity
-            yield {
-                "event_name": EVENT_NAME,
-                "time_unix_nano": int(created * 1e9),
-                "severity_number": _SEVERITY_INFO,
-                "attributes": attrs,
-                "resource": resource,
-                "scope": scope,
-                "schema_url": SCHEMA_URL,
-            }
+    replay = ("r.id", "r.spec_hash", "r.draw", "json_extract(r.response, '$[0].id')")
+    for (
+        category,
+        gh,
+        status,
+        score,
+        flagged,
+        severity,
+        rationale,
+        created,
+        pid,
+        chash,
+        cut,
+        sample_name,
+        replay_id,
+        spec_hash,
+        draw,
+        provider_id,
+    ) in data.graded_rows(store, select, replay, sample):
+        attrs: dict[str, Any] = {"gen_ai.evaluation.name": f"deploysim.{category}"}
+        if status == "ok":
+            value = float(score) if score is not None else float(bool(flagged))
+            attrs["gen_ai.evaluation.score.value"] = value
+            attrs["gen_ai.evaluation.score.label"] = "flagged" if flagged else "not_flagged"
+        else:
+            attrs["error.type"] = "ungradable"
+        if include_explanations and rationale:
+            attrs["gen_ai.evaluation.explanation"] = rationale
+        if spec_hash is None:
+            attrs["gen_ai.response.id"] = f"deploysim:reference:{pid}"
+            model = LOGGED
+        else:
+            attrs["gen_ai.response.id"] = (
+                provider_id
+                if isinstance(provider_id, str) and provider_id
+                else f"deploysim:replay:{replay_id}"
+            )
+            attrs["gen_ai.request.model"] = models.get(spec_hash, spec_hash)
+            model = labels.get(spec_hash, spec_hash)
+        attrs["gen_ai.conversation.id"] = chash
+        attrs["deploysim.model"] = model
+        attrs["deploysim.category"] = category
+        attrs["deploysim.grader"] = graders.get(gh, gh)
+        attrs["deploysim.grader_hash"] = gh
+        attrs["deploysim.target"] = "reference" if spec_hash is None else "replay"
+        attrs["deploysim.prefix_hash"] = prefix_hash(chash, cut)
+        attrs["deploysim.sample"] = sample_name
+        if draw is not None:
+            attrs["deploysim.draw"] = draw
+        if severity is not None:
+            attrs["deploysim.severity"] = severity
+        yield {
+            "event_name": EVENT_NAME,
+            "time_unix_nano": int(created * 1e9),
+            "severity_number": _SEVERITY_INFO,
+            "attributes": attrs,
+            "resource": resource,
+            "scope": scope,
+            "schema_url": SCHEMA_URL,
+        }
 
 
 def export_otel(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from deploysim.estimates import LOGGED, Comparison, Estimate
+from deploysim.report import data
 from deploysim.report.svg import Point, colour_for, rate_chart, ratio_chart, ratio_colour
 from deploysim.stats import PER_100K
 
@@ -99,15 +100,7 @@ def rates_section(estimates: Sequence[Estimate]) -> str:
         )
     rows_html = [
         [
-            e.model,
-            e.category,
-            e.grader,
-            e.attempted,
-            e.failed,
-            e.ungradable,
-            e.prefixes,
-            e.n,
-            e.k,
+            *data.estimate_counts(e),
             # The smoothed rate alone misleads at small n (0 of 20 shows as 2,381): k/n beside.
             f"{_p100k(e.rate)} ({e.k:,}/{e.n:,})" if e.n else "–",
             _ci100k(e.ci_low, e.ci_high),
@@ -130,15 +123,7 @@ def rates_section(estimates: Sequence[Estimate]) -> str:
         f"<div class=charts>{''.join(charts)}</div>"
         + table(
             [
-                "model",
-                "category",
-                "grader",
-                "attempted",
-                "failed",
-                "ungradable",
-                "prefixes",
-                "n",
-                "k",
+                *data.COUNT_COLUMNS,
                 "per 100k",
                 "95% CI",
                 "weighted",

@@ -307,28 +307,13 @@ def grade_rows(
 ) -> Iterator[dict[str, Any]]:
     """One row per graded response x grader (replays, then logged responses); streamed."""
     graders = dict(store.db.execute("SELECT hash, spec FROM graders").fetchall())
-    cond, args = "", list[Any]()
-    if sample:
-        cond, args = " AND p.sample_id = ?", [data.sample_id(store, sample)]
     select = (
         "g.id, g.target, g.target_id, p.id, p.conversation_hash, p.cut, s.name, g.category, "
         "g.grader_hash, g.status, g.score, g.flagged, g.severity, g.error, p.inclusion_prob, "
         "g.rationale"
     )
-    replay_rows = store.db.execute(
-        f"SELECT {select}, r.spec_hash, r.draw FROM grades g JOIN replays r ON "
-        "g.target = 'replay' AND r.id = g.target_id JOIN prefixes p ON p.id = r.prefix_id "
-        f"JOIN samples s ON s.id = p.sample_id WHERE 1 = 1{cond} ORDER BY g.id",
-        args,
-    )
-    yield from _grade_dicts(replay_rows, graders, labels, run)
-    logged_rows = store.db.execute(
-        f"SELECT {select}, NULL, NULL FROM grades g JOIN prefixes p ON g.target = 'reference' "
-        f"AND p.id = g.target_id JOIN samples s ON s.id = p.sample_id WHERE 1 = 1{cond} "
-        "ORDER BY g.id",
-        args,
-    )
-    yield from _grade_dicts(logged_rows, graders, labels, run)
+    rows = data.graded_rows(store, select, ("r.spec_hash", "r.draw"), sample)
+    yield from _grade_dicts(rows, graders, labels, run)
 
 
 def _grade_dicts(

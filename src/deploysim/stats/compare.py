@@ -12,7 +12,7 @@ from scipy import stats as sps
 
 from deploysim.errors import StatsError
 from deploysim.stats._base import FloatSeq, _count, _counts, _finite, _level, _rate, _same_length
-from deploysim.stats.rates import jeffreys_rate
+from deploysim.stats.rates import jeffreys_rate, wilson_interval
 
 # --------------------------------------------------------------------------- 5.8 Fisher
 
@@ -216,3 +216,12 @@ def paired_sign_flip_test(method_loss: FloatSeq, baseline_loss: FloatSeq) -> Pai
         p_value=float(result.pvalue),
         exact=n <= EXACT_CATEGORIES,
     )
+
+
+def newcombe_interval(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """Newcombe's hybrid score 95% interval of p1 - p2 (method 10 of Newcombe 1998)."""
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_interval(k1, n1)
+    l2, u2 = wilson_interval(k2, n2)
+    d = p1 - p2
+    return d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -77,7 +78,7 @@ def rogan_gladen(
         else:
             pos = None if n_pos is None else _validation_counts("n_pos", se, n_pos)
             neg = None if n_neg is None else _validation_counts("n_neg", 1.0 - sp, n_neg)
-            lo, hi = _profile_interval(k, n, se, pos, 1.0 - sp, neg, _level(level))
+            lo, hi = _profile_interval(_Evidence(k, n, se, pos, 1.0 - sp, neg), _level(level))
             interval = Interval(min(lo, estimate), max(hi, estimate))
     return RoganGladen(estimate, correctable, clipped=raw != estimate, interval=interval)
 
@@ -92,21 +93,27 @@ def _validation_counts(name: str, rate: float, size: int) -> tuple[float, float]
 _EPS = 1e-12
 
 
-def _profile(
-    pi: npt.NDArray[np.float64],
-    k: int,
-    n: int,
-    se: float,
-    pos: tuple[float, float] | None,
-    fpr: float,
-    neg: tuple[float, float] | None,
-) -> npt.NDArray[np.float64]:
+class _Evidence(NamedTuple):
+    """What the corrected prevalence's likelihood sees: ``k`` of ``n`` flagged, and the
+    grader's sensitivity and false-positive rate, each with the validation counts behind it
+    (``pos`` = (TP, FN), ``neg`` = (FP, TN)) to be profiled out, or ``None`` when it is fixed."""
+
+    k: int
+    n: int
+    se: float
+    pos: tuple[float, float] | None
+    fpr: float
+    neg: tuple[float, float] | None
+
+
+def _profile(pi: npt.NDArray[np.float64], ev: _Evidence) -> npt.NDArray[np.float64]:
     """The log-likelihood at each prevalence ``pi``, maximised over the free Se and FPR.
 
     For fixed pi the log-likelihood is concave in (Se, FPR) (each term is the log of a linear
     function), so a projected Newton ascent with step halving finds the maximum; a parameter
     at its bound with the gradient pointing out stays there.
     """
+    k, n, se, pos, fpr, neg = ev
     s = np.full_like(pi, min(max(se, _EPS), 1 - _EPS))
     f = np.full_like(pi, min(max(fpr, _EPS), 1 - _EPS))
     tp, fn = pos if pos is not None else (0.0, 0.0)
@@ -153,22 +160,14 @@ def _profile(
     return current
 
 
-def _profile_interval(
-    k: int,
-    n: int,
-    se: float,
-    pos: tuple[float, float] | None,
-    fpr: float,
-    neg: tuple[float, float] | None,
-    level: float,
-    points: int = 257,
-) -> tuple[float, float]:
+def _profile_interval(ev: _Evidence, level: float, points: int = 257) -> tuple[float, float]:
     """The prevalences whose profile log-likelihood is within chi2(1, level)/2 of its maximum.
 
     A grid over [0, hi] is narrowed around the region above the cut (and widened when the
     region reaches its edge) until a step is 1e-6 of the upper bound; the two crossings are
     interpolated linearly. hi starts at a bound on every plausible prevalence (pi <= q / Se).
     """
+    k, n, se, pos = ev.k, ev.n, ev.se, ev.pos
     cut = float(sps.chi2.ppf(level, 1)) / 2.0
     q_hi = float(sps.beta.ppf(1.0 - 1e-9, k + 0.5, n - k + 0.5))
     se_lo = float(sps.beta.ppf(1e-9, pos[0] + 0.5, pos[1] + 0.5)) if pos is not None else se
@@ -176,7 +175,7 @@ def _profile_interval(
     lower, upper = lo, hi
     for _ in range(16):
         grid = np.linspace(lo, hi, points)
-        d = _profile(grid, k, n, se, pos, fpr, neg)
+        d = _profile(grid, ev)
         d = d - (d.max() - cut)
         inside = np.flatnonzero(d >= 0)
         i, j = int(inside[0]), int(inside[-1])
@@ -362,3 +361,11 @@ def expected_calibration_error(table: Sequence[ReliabilityBin]) -> float:
         sum(b.n * abs((b.positive_rate or 0.0) - (b.mean_score or 0.0)) for b in table if b.n)
         / total
     )
+
+
+def precision_at(tpr: float, fpr: float, base_rate: float) -> float | None:
+    """TPR·π / (TPR·π + FPR·(1 − π)): the share of positive verdicts that are right at base
+    rate π (``None`` when nothing is called positive)."""
+    num = tpr * base_rate
+    den = num + fpr * (1 - base_rate)
+    return None if den == 0 else num / den

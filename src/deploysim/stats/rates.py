@@ -226,3 +226,12 @@ def log_correlation(forecast: FloatSeq, realised: FloatSeq) -> LogCorrelation:
     pearson = float(sps.pearsonr(np.log10(f), np.log10(r)).statistic)
     spearman = float(sps.spearmanr(f, r).statistic)
     return LogCorrelation(pearson=pearson, spearman=spearman, n=n)
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of k/n (n >= 1); the score interval Newcombe's difference uses."""
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -16,13 +16,14 @@ routes and no body parsing; a request with a chunked body gets 411 and the conne
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import resource
 import signal
 import sys
 from collections.abc import Sequence
+
+from deploysim.testing._cli import server_parser
 
 __all__ = ["FixedLatencyProtocol", "main", "response_bytes"]
 
@@ -113,13 +114,13 @@ async def serve(host: str, port: int, latency: float, text: str, latencies: list
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m deploysim.testing.fixed_server``: serve until SIGTERM or Ctrl-C."""
-    parser = argparse.ArgumentParser(
-        prog="python -m deploysim.testing.fixed_server", description=__doc__.split("\n")[0]
+    parser = server_parser(
+        "deploysim.testing.fixed_server",
+        __doc__,
+        latency=0.05,
+        text="ok",
+        text_help="the answer's text",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback)")
-    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds per request")
-    parser.add_argument("--text", default="ok", help="the answer's text")
     args = parser.parse_args(argv)
     latencies: list[float] = []
     try:

@@ -47,6 +47,8 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from deploysim.testing._cli import server_parser
+
 __all__ = ["FAULT_KINDS", "LoopbackServer", "OpenAIServer", "main"]
 
 FAULT_KINDS = (
@@ -439,13 +441,13 @@ def _parse_rate(text: str) -> tuple[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m deploysim.testing.openai_server``: serve until interrupted."""
-    parser = argparse.ArgumentParser(
-        prog="python -m deploysim.testing.openai_server", description=__doc__.split("\n")[0]
+    parser = server_parser(
+        "deploysim.testing.openai_server",
+        __doc__,
+        latency=0.0,
+        text=None,
+        text_help="fixed answer (default: echo)",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback)")
-    parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
-    parser.add_argument("--text", default=None, help="fixed answer (default: echo)")
     parser.add_argument("--tool-calls", action="store_true", help="call the first offered tool")
     parser.add_argument(
         "--fault",
