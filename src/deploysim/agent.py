@@ -57,15 +57,22 @@ class TurnOutcome:
         return self.error_kind is None
 
 
+@dataclass(frozen=True)
+class Caller:
+    """How a turn calls its model: the model, the generation settings, the retry policy and
+    the randomness of the backoff (jitter only: results never depend on it)."""
+
+    model: Model
+    config: GenerateConfig
+    retry: RetryPolicy
+    rng: random.Random
+
+
 async def call_with_retries(
-    model: Model,
-    messages: Sequence[Message],
-    tools: Sequence[ToolDef],
-    config: GenerateConfig,
-    retry: RetryPolicy,
-    rng: random.Random,
+    caller: Caller, messages: Sequence[Message], tools: Sequence[ToolDef]
 ) -> tuple[Generation | None, int, str | None, str | None]:
     """One model call with retries: (generation, attempts, error kind, error message)."""
+    model, config, retry, rng = caller.model, caller.config, caller.retry, caller.rng
     timeout = config.timeout_s
     for attempt in range(1, retry.max_attempts + 1):
         try:
@@ -84,12 +91,9 @@ async def call_with_retries(
 
 
 async def run_turn(
-    model: Model,
+    caller: Caller,
     messages: Sequence[Message],
     tools: Sequence[ToolDef],
-    config: GenerateConfig,
-    retry: RetryPolicy,
-    rng: random.Random,
     *,
     layer: ToolLayer | None = None,
     max_steps: int = 1,
@@ -105,9 +109,7 @@ async def run_turn(
         # the candidate cannot call them.
         tools = layer.offered
     while True:
-        gen, attempts, kind, error = await call_with_retries(
-            model, history, tools, config, retry, rng
-        )
+        gen, attempts, kind, error = await call_with_retries(caller, history, tools)
         out.attempts += attempts
         out.steps += 1
         if gen is None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from deploysim.agent import RetryPolicy, TurnOutcome, run_turn
+from deploysim.agent import Caller, RetryPolicy, TurnOutcome, run_turn
 from deploysim.errors import UsageError
 from deploysim.models import GenerateConfig, Model, ModelSpec, get_model
 from deploysim.prefixes import (
@@ -259,11 +259,11 @@ class ReplayWorker:
         self.spec = spec
         self.model = model
         self.layer = ToolLayer(tool_db, spec.tools) if tool_db is not None else None
-        self.retry = retry
         self.encode = encode
         # Python >= 3.10: a semaphore binds to the loop that first waits on it (the worker's).
         self.slots = asyncio.Semaphore(concurrency)
-        self.rng = random.Random()  # backoff jitter only: results never depend on it
+        # Backoff jitter only: results never depend on the rng.
+        self.caller = Caller(model, spec.config, retry, random.Random())
 
     @classmethod
     def build(
@@ -285,12 +285,9 @@ class ReplayWorker:
     async def _one(self, item: dict[str, Any]) -> TurnOutcome | str:
         async with self.slots:
             outcome = await run_turn(
-                self.model,
+                self.caller,
                 prepare_messages(decode_messages(item["messages"]), self.spec),
                 decode_tools(item["tools"]),
-                self.spec.config,
-                self.retry,
-                self.rng,
                 layer=self.layer,
                 max_steps=self.spec.tools.max_steps if self.layer else 1,
                 conversation=item["conversation"],

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploysim.agent import RetryPolicy, run_turn
+from deploysim.agent import Caller, RetryPolicy, run_turn
 from deploysim.errors import UsageError
 from deploysim.ingest.openai import to_openai_record
 from deploysim.models import Model, ModelSpec, get_model
@@ -184,9 +184,8 @@ async def _write_turns(
         # replays of the same prefix must be independent draws, not the same one twice.
         seed = int(canonical_hash(["rollout", spec.config.seed, chash, i])[:8], 16) % 2**31
         config = spec.config.model_copy(update={"seed": seed})
-        outcome = await run_turn(
-            model, prepare_messages(out, spec), (), config, retry, rng, salt=f"{chash}:{i}"
-        )
+        caller = Caller(model, config, retry, rng)
+        outcome = await run_turn(caller, prepare_messages(out, spec), (), salt=f"{chash}:{i}")
         if not outcome.ok:
             return out, f"{outcome.error_kind}: {outcome.error}"
         out.extend(outcome.messages)
