@@ -32,9 +32,9 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+
+from _common import fixed_server
 
 LATENCY = 0.05
 CONCURRENCY = 64
@@ -97,29 +97,10 @@ asyncio.run(main())
 """
 
 
-@contextmanager
-def _server() -> Iterator[tuple[str, list[str]]]:
-    """A fixed-latency server process: yields its base URL and, once it has stopped, a list
-    holding its closing line (requests served, its own latency mean and p99)."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "deploysim.testing.fixed_server", "--latency", str(LATENCY)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    summary: list[str] = []
-    try:
-        assert server.stdout is not None
-        yield server.stdout.readline().split()[1], summary
-    finally:
-        server.terminate()
-        summary.append(server.communicate(timeout=10)[1].strip().splitlines()[-1])
-
-
 def reference(n: int) -> tuple[float, str]:
     """Requests/s of a bare aiohttp client (no SDK, engine or store) at the same concurrency,
     and the server's closing line."""
-    with _server() as (base, summary):
+    with fixed_server(LATENCY) as (base, summary):
         out = subprocess.run(
             [sys.executable, "-c", _REFERENCE, base, str(n), str(CONCURRENCY)],
             capture_output=True,
@@ -132,7 +113,7 @@ def reference(n: int) -> tuple[float, str]:
 
 def run(n: int, workers: int) -> tuple[dict[str, float], str]:
     """The replay's figures at ``n`` prefixes and the server's closing line."""
-    with _server() as (base, summary), tempfile.TemporaryDirectory() as tmp:
+    with fixed_server(LATENCY) as (base, summary), tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp) / "logs.jsonl"
         _logs(logs, n)
         env = {**os.environ, "DEPLOYSIM_SECRET_KEY": "benchmark", "OPENAI_API_KEY": "x"}
