@@ -77,13 +77,15 @@ def sharegpt_conversations(n: int) -> list[Conversation]:
 def ingest_rates(n: int, shared: Path, workers: int) -> None:
     """Ingest conversations/s with de-identification off, on (1 worker) and on (``workers``).
 
-    Each run is timed by wall clock and by CPU: this process's own (reading, storing, and the
-    de-identification itself with one worker) and its worker processes' (counted once the pool
-    has been shut down). On a machine whose cores are busy with other work the wall clock of
-    several processes says little, so the speed-up on ``workers`` free cores is also estimated
-    from CPU: the parent's work is serial (the transform blocks ingest) and the workers' is
-    split evenly across them (four chunks per worker per batch), so wall ~ parent CPU + workers'
-    CPU / workers.
+    The de-identifier is started (model loaded, worker processes spawned and initialised)
+    before the clock starts: its start-up is a fixed cost per ingest (printed), the steady
+    rate is what a large log sees. Each run is timed by wall clock and by CPU: this process's
+    own (reading, storing, and with one worker the de-identification itself) and what the
+    workers report spending on de-identification. On a machine whose cores are busy with other
+    work the wall clock of several processes says little, so the speed-up on ``workers`` free
+    cores is also estimated from CPU: the parent's work is serial (the transform blocks ingest)
+    and the workers' is split across them (four chunks per worker per batch), so wall ~ parent
+    CPU + workers' CPU / workers.
     """
     with tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp) / "logs"
@@ -97,24 +99,31 @@ def ingest_rates(n: int, shared: Path, workers: int) -> None:
         for deid, n_workers in ((False, 1), (True, 1), (True, workers)):
             name = f"de-identification, {n_workers} worker(s)" if deid else "no de-identification"
             with Store(Path(tmp) / f"{deid}-{n_workers}.db") as st:
-                before, clock = os.times(), time.perf_counter()
-                with ParallelDeidentifier(n_workers) as pd:
+                pd = ParallelDeidentifier(n_workers)
+                clock = time.perf_counter()
+                if deid:
+                    pd.start()
+                print(f"{name}: start-up {time.perf_counter() - clock:.1f} s wall", end="")
+                print(f", {pd.started_workers} workers ready" if n_workers > 1 else "")
 
-                    def transform(batch: Sequence[Conversation]) -> list[Conversation | None]:
-                        return [r.conversation for r in pd.deidentify_many(batch)]
+                def transform(
+                    batch: Sequence[Conversation], pd: ParallelDeidentifier = pd
+                ) -> list[Conversation | None]:
+                    return [r.conversation for r in pd.deidentify_many(batch)]
 
-                    found = sum(
-                        ingest_file(
-                            p,
-                            st,
-                            transform=transform if deid else None,
-                            options={"deid": DEID_VERSION if deid else "off"},
-                        ).conversations
-                        for p in files
-                    )
-                wall, after = time.perf_counter() - clock, os.times()
-            own = after.user + after.system - before.user - before.system
-            kids = sum(after[2:4]) - sum(before[2:4])
+                cpu, clock = time.process_time(), time.perf_counter()
+                found = sum(
+                    ingest_file(
+                        p,
+                        st,
+                        transform=transform if deid else None,
+                        options={"deid": DEID_VERSION if deid else "off"},
+                    ).conversations
+                    for p in files
+                )
+                wall, own = time.perf_counter() - clock, time.process_time() - cpu
+                pd.close()
+            kids = pd.worker_cpu_seconds
             estimated[n_workers if deid else 0] = own + kids / n_workers
             print(
                 f"{name:36s} {found} conversations, wall {wall:6.1f} s ({found / wall:6.1f}/s), "
@@ -127,6 +136,51 @@ def ingest_rates(n: int, shared: Path, workers: int) -> None:
         )
 
 
+def flip_rates(n: int) -> None:
+    """Rule grades of the logged assistant replies of the first ``n`` ShareGPT records, raw and
+    de-identified: the share of graded replies whose flag differs, per grader (done-when 4 of
+    issue 21). Each reply is graded with its prefix, both from the same conversation version."""
+    import asyncio
+
+    from deploysim.graders.base import GradeItem
+    from deploysim.graders.rules import ProfanityRule, RefusalRule, ToolClaimRule
+
+    convs = [c for _, cs in sharegpt_records(n) for c in cs]
+    deid = Deidentifier(key=b"flip-benchmark")
+    results = deid.deidentify_many(convs)
+    graders = (RefusalRule(), ProfanityRule(), ToolClaimRule())
+    counts = {g.category: [0, 0, 0, 0] for g in graders}  # replies, flips, raw flags, deid flags
+
+    def items(conv: Conversation) -> list[GradeItem]:
+        ms = conv.messages
+        return [
+            GradeItem(prefix=ms[:i], response=(m,))
+            for i, m in enumerate(ms)
+            if m.role == "assistant"
+        ]
+
+    async def run() -> None:
+        for raw, res in zip(convs, results, strict=True):
+            if res.conversation is None:
+                continue
+            for a, b in zip(items(raw), items(res.conversation), strict=True):
+                for g in graders:
+                    x, y = await g.grade(a), await g.grade(b)
+                    c = counts[g.category]
+                    c[0] += 1
+                    c[1] += int(bool(x.flagged) != bool(y.flagged))
+                    c[2] += int(bool(x.flagged))
+                    c[3] += int(bool(y.flagged))
+
+    asyncio.run(run())
+    print(f"flip rates on {len(convs)} ShareGPT conversations (first {n} records):")
+    for cat, (k, flips, fx, fy) in counts.items():
+        print(
+            f"  {cat:10s} {k} replies, flagged raw {fx} / de-identified {fy}, "
+            f"flips {flips} ({flips / k:.2%})"
+        )
+
+
 def main() -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -135,7 +189,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--skip-messages", action="store_true", help="ingest figures only")
+    parser.add_argument("--flips", type=int, default=0, help="rule-grade flips on N records")
     args = parser.parse_args()
+    if args.flips:
+        flip_rates(args.flips)
     if not args.skip_messages:
         messages_per_second(args.conversations)
     if args.ingest_conversations:

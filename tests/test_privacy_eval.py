@@ -86,7 +86,7 @@ def test_parts_split_the_file_by_template(tmp_path: Path) -> None:
 def test_no_detected_raw_value_reaches_the_output() -> None:
     """Each labelled text de-identified: which raw values are left in the new text or in the
     result serialised with model_dump_json? None of the detected ones; the misses (measured
-    counts in docs/design/privacy.md) stay under 1% of the labelled values."""
+    counts in docs/design/privacy.md) stay under 2% of the labelled values."""
     items = load_labelled(PII)
     detector = Detector()
     deid = Deidentifier(key=b"leak-test", detector=detector)
@@ -112,7 +112,7 @@ def test_no_detected_raw_value_reaches_the_output() -> None:
                 if detected and s.entity_type not in DEFAULT_KEEP:
                     leaked_detected.append((s.entity_type, value))
     assert leaked_detected == [], leaked_detected
-    assert len(leaked) <= 0.01 * sum(len(it.spans) for it in items), leaked
+    assert len(leaked) <= 0.02 * sum(len(it.spans) for it in items), leaked
 
 
 @given(st.text(alphabet="0123456789", min_size=11, max_size=18))

@@ -35,8 +35,10 @@ def test_two_workers_give_what_one_process_gives() -> None:
     convs = _conversations()
     expected = Deidentifier(key=KEY).deidentify_many(convs)
     with ParallelDeidentifier(2, key=KEY) as deid:
+        deid.start()
+        assert deid.started_workers == 2
         got = deid.deidentify_many(convs)
-        assert deid.deidentify_many([]) == []
+        assert deid.deidentify_many([]) == [] and deid.worker_cpu_seconds > 0
     assert got == expected
     assert "Lindqvist" not in got[0].model_dump_json()
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -33,14 +35,21 @@ def _start_worker(key: bytes, strict: bool, keep: frozenset[str], audit: bool) -
     _worker = Deidentifier(key=key, strict=strict, keep=keep, audit=audit)
 
 
-def _deidentify_chunk(convs: list[Conversation]) -> list[DeidResult]:
+def _deidentify_chunk(convs: list[Conversation]) -> tuple[list[DeidResult], int, float]:
     assert _worker is not None, "the pool's initializer builds the worker's Deidentifier"
-    return _worker.deidentify_many(convs)
+    return _worker.deidentify_many(convs), os.getpid(), time.process_time()
+
+
+def _ready(_: int) -> tuple[int, float]:
+    time.sleep(0.2)  # long enough that each worker takes one of these tasks
+    return os.getpid(), time.process_time()
 
 
 class ParallelDeidentifier:
     """``deidentify_many`` on ``workers`` processes (see the module docstring). Close it (or use
-    it as a context manager) to stop the workers; they start on the first batch."""
+    it as a context manager) to stop the workers; they start on the first batch, or on
+    :meth:`start`. :attr:`worker_cpu_seconds` is the CPU time the workers have used (since
+    :meth:`start` when it was called, else since they were spawned)."""
 
     def __init__(
         self,
@@ -60,22 +69,51 @@ class ParallelDeidentifier:
         self.audit = audit
         self._local: Deidentifier | None = None
         self._pool: ProcessPoolExecutor | None = None
+        self._cpu_start: dict[int, float] = {}  # per worker process: CPU time at start()
+        self._cpu_now: dict[int, float] = {}  # per worker process: CPU time after its last chunk
 
     def deidentify_many(self, convs: Sequence[Conversation]) -> list[DeidResult]:
         """De-identify conversations; results in input order."""
         if not convs:
             return []
         if self.workers == 1:
-            if self._local is None:
-                self._local = Deidentifier(
-                    key=self.key, strict=self.strict, keep=self.keep, audit=self.audit
-                )
-            return self._local.deidentify_many(convs)
+            return self._start_local().deidentify_many(convs)
         size = math.ceil(len(convs) / (self.workers * _CHUNKS_PER_WORKER))
         chunks = [list(convs[i : i + size]) for i in range(0, len(convs), size)]
-        return [r for part in self._start().map(_deidentify_chunk, chunks) for r in part]
+        out: list[DeidResult] = []
+        for results, pid, cpu in self._start_pool().map(_deidentify_chunk, chunks):
+            out.extend(results)
+            self._cpu_now[pid] = cpu
+        return out
 
-    def _start(self) -> ProcessPoolExecutor:
+    @property
+    def started_workers(self) -> int:
+        """How many worker processes :meth:`start` saw ready."""
+        return len(self._cpu_start)
+
+    @property
+    def worker_cpu_seconds(self) -> float:
+        """CPU seconds the worker processes have used (see the class docstring)."""
+        return sum(cpu - self._cpu_start.get(pid, 0.0) for pid, cpu in self._cpu_now.items())
+
+    def start(self) -> None:
+        """Start the workers (or this process's detector) now and wait until they are ready."""
+        if self.workers == 1:
+            self._start_local()
+        else:
+            # Several short tasks per worker, so that every worker takes some once started; the
+            # earliest reading of each is its CPU time at the end of its start-up.
+            for pid, cpu in self._start_pool().map(_ready, range(4 * self.workers)):
+                self._cpu_start[pid] = min(cpu, self._cpu_start.get(pid, cpu))
+
+    def _start_local(self) -> Deidentifier:
+        if self._local is None:
+            self._local = Deidentifier(
+                key=self.key, strict=self.strict, keep=self.keep, audit=self.audit
+            )
+        return self._local
+
+    def _start_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,

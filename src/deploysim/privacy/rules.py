@@ -288,6 +288,12 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r")(?:[ \t]+[a-z]\.?)?(?:[ \t]+(?!(?:" + "|".join(sorted(stop)) + r")\b)"
             r"[a-z]{3,})?)\b"),
             validate=lambda s: len(s.split()) == 1 or not is_common(s.split()[-1]), score=0.6),
+        # Lower case "first m last": any census first name (also one that is a dictionary word,
+        # "benjamin", "mark"), a middle initial, and a surname that is not an English word.
+        Rule("lowercase_initial_name", _rx(r"\b(?P<PERSON>(?:" + "|".join(sorted(FIRST_NAMES)) +
+            r")[ \t]+[a-z]\.?[ \t]+[a-z]{3,})\b"),
+            validate=lambda s: not is_common(s.split()[-1]) and s.split()[-1] not in stop,
+            score=0.6),
         Rule("initial_name", _rx(rf"\b(?P<PERSON>{CAPW}[ \t]+[{_UP}]\.?[ \t]+{CAPW})(?![\w.])"),
             validate=first_not_common, score=0.8),
         Rule("speaker", _rx(

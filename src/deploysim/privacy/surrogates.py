@@ -4,7 +4,7 @@ The generator never sees the original value, only the entity's type, its index w
 conversation, the conversation's keyed seed and the *format* of each mention (an e-mail stays
 an e-mail, a card number passes Luhn, dates keep their order). :class:`EntityTable` holds the
 entities of one conversation; :mod:`deploysim.privacy` decides what is an entity and rewrites
-the text. Split from ``privacy.py`` to keep each module readable.
+the text (:mod:`deploysim.privacy.deid` uses them).
 """
 
 from __future__ import annotations
