@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from deploysim import prefixes
 from deploysim.estimates import LOGGED, Comparison, Estimate, compare, estimate
@@ -63,26 +63,60 @@ def sample_id(store: Store, name: str | None) -> int | None:
     return None if name is None else prefixes.sample_id(store, name)
 
 
-def graded_rows(
-    store: Store, select: str, replay_select: Sequence[str], sample: str | None = None
-) -> Iterator[tuple[Any, ...]]:
-    """Stored grades, each with its prefix ``p`` and sample ``s`` (columns ``select``): those of
-    replays first (``r``, and ``replay_select`` of it), then those of logged responses (the
-    replay columns null); each part in grade order, one sample's only if ``sample`` is given."""
+class Graded(NamedTuple):
+    """One stored grade with its prefix, its sample and, for a replay's grade, the replay
+    (``replay_id``, ``spec_hash``, ``draw`` and the provider's response id; all null for a
+    logged response's grade)."""
+
+    grade_id: int
+    target: str
+    target_id: int
+    category: str
+    grader_hash: str
+    status: str
+    score: float | None
+    flagged: int | None
+    severity: Any
+    error: str | None
+    rationale: str | None
+    created_at: float
+    prefix_id: int
+    conversation_hash: str
+    cut: int
+    inclusion_prob: float | None
+    sample: str
+    replay_id: int | None
+    spec_hash: str | None
+    draw: int | None
+    provider_id: Any
+
+
+_GRADED = (
+    "g.id, g.target, g.target_id, g.category, g.grader_hash, g.status, g.score, g.flagged, "
+    "g.severity, g.error, g.rationale, g.created_at, p.id, p.conversation_hash, p.cut, "
+    "p.inclusion_prob, s.name"
+)
+
+
+def graded_rows(store: Store, sample: str | None = None) -> Iterator[Graded]:
+    """Every stored grade (:class:`Graded`): those of replays first, then those of logged
+    responses, each part in grade order; one sample's only if ``sample`` is given. Streamed."""
     sid = sample_id(store, sample)
     cond, args = ("", []) if sid is None else (" AND p.sample_id = ?", [sid])
     samples = f"JOIN samples s ON s.id = p.sample_id WHERE 1 = 1{cond} ORDER BY g.id"
-    yield from store.db.execute(
-        f"SELECT {select}, {', '.join(replay_select)} FROM grades g JOIN replays r ON "
-        f"g.target = 'replay' AND r.id = g.target_id JOIN prefixes p ON p.id = r.prefix_id "
-        + samples,
+    replays = store.db.execute(
+        f"SELECT {_GRADED}, r.id, r.spec_hash, r.draw, json_extract(r.response, '$[0].id') "
+        "FROM grades g JOIN replays r ON g.target = 'replay' AND r.id = g.target_id "
+        "JOIN prefixes p ON p.id = r.prefix_id " + samples,
         args,
     )
-    yield from store.db.execute(
-        f"SELECT {select}, {', '.join('NULL' for _ in replay_select)} FROM grades g "
+    yield from (Graded(*row) for row in replays)
+    logged = store.db.execute(
+        f"SELECT {_GRADED}, NULL, NULL, NULL, NULL FROM grades g "
         "JOIN prefixes p ON g.target = 'reference' AND p.id = g.target_id " + samples,
         args,
     )
+    yield from (Graded(*row) for row in logged)
 
 
 def run_id(store: Store) -> str:

@@ -52,64 +52,42 @@ def evaluation_events(
         "deploysim.run_id": rid,
     }
     scope = {"name": "deploysim.export.otel", "version": __version__}
-    select = (
-        "g.category, g.grader_hash, g.status, g.score, g.flagged, g.severity, g.rationale, "
-        "g.created_at, p.id, p.conversation_hash, p.cut, s.name"
-    )
-    replay = ("r.id", "r.spec_hash", "r.draw", "json_extract(r.response, '$[0].id')")
-    for (
-        category,
-        gh,
-        status,
-        score,
-        flagged,
-        severity,
-        rationale,
-        created,
-        pid,
-        chash,
-        cut,
-        sample_name,
-        replay_id,
-        spec_hash,
-        draw,
-        provider_id,
-    ) in data.graded_rows(store, select, replay, sample):
-        attrs: dict[str, Any] = {"gen_ai.evaluation.name": f"deploysim.{category}"}
-        if status == "ok":
-            value = float(score) if score is not None else float(bool(flagged))
+    for g in data.graded_rows(store, sample):
+        attrs: dict[str, Any] = {"gen_ai.evaluation.name": f"deploysim.{g.category}"}
+        if g.status == "ok":
+            value = float(g.score) if g.score is not None else float(bool(g.flagged))
             attrs["gen_ai.evaluation.score.value"] = value
-            attrs["gen_ai.evaluation.score.label"] = "flagged" if flagged else "not_flagged"
+            attrs["gen_ai.evaluation.score.label"] = "flagged" if g.flagged else "not_flagged"
         else:
             attrs["error.type"] = "ungradable"
-        if include_explanations and rationale:
-            attrs["gen_ai.evaluation.explanation"] = rationale
-        if spec_hash is None:
-            attrs["gen_ai.response.id"] = f"deploysim:reference:{pid}"
+        if include_explanations and g.rationale:
+            attrs["gen_ai.evaluation.explanation"] = g.rationale
+        if g.spec_hash is None:
+            attrs["gen_ai.response.id"] = f"deploysim:reference:{g.prefix_id}"
             model = LOGGED
         else:
             attrs["gen_ai.response.id"] = (
-                provider_id
-                if isinstance(provider_id, str) and provider_id
-                else f"deploysim:replay:{replay_id}"
+                g.provider_id
+                if isinstance(g.provider_id, str) and g.provider_id
+                else f"deploysim:replay:{g.replay_id}"
             )
-            attrs["gen_ai.request.model"] = models.get(spec_hash, spec_hash)
-            model = labels.get(spec_hash, spec_hash)
-        attrs["gen_ai.conversation.id"] = chash
+            attrs["gen_ai.request.model"] = models.get(g.spec_hash, g.spec_hash)
+            model = labels.get(g.spec_hash, g.spec_hash)
+        attrs["gen_ai.conversation.id"] = g.conversation_hash
         attrs["deploysim.model"] = model
-        attrs["deploysim.category"] = category
-        attrs["deploysim.grader"] = graders.get(gh, gh)
-        attrs["deploysim.grader_hash"] = gh
-        attrs["deploysim.target"] = "reference" if spec_hash is None else "replay"
-        attrs["deploysim.prefix_hash"] = prefix_hash(chash, cut)
-        attrs["deploysim.sample"] = sample_name
-        if draw is not None:
-            attrs["deploysim.draw"] = draw
-        if severity is not None:
-            attrs["deploysim.severity"] = severity
+        attrs["deploysim.category"] = g.category
+        attrs["deploysim.grader"] = graders.get(g.grader_hash, g.grader_hash)
+        attrs["deploysim.grader_hash"] = g.grader_hash
+        attrs["deploysim.target"] = "reference" if g.spec_hash is None else "replay"
+        attrs["deploysim.prefix_hash"] = prefix_hash(g.conversation_hash, g.cut)
+        attrs["deploysim.sample"] = g.sample
+        if g.draw is not None:
+            attrs["deploysim.draw"] = g.draw
+        if g.severity is not None:
+            attrs["deploysim.severity"] = g.severity
         yield {
             "event_name": EVENT_NAME,
-            "time_unix_nano": int(created * 1e9),
+            "time_unix_nano": int(g.created_at * 1e9),
             "severity_number": _SEVERITY_INFO,
             "attributes": attrs,
             "resource": resource,

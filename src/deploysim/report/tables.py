@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Protocol
@@ -307,59 +307,28 @@ def grade_rows(
 ) -> Iterator[dict[str, Any]]:
     """One row per graded response x grader (replays, then logged responses); streamed."""
     graders = dict(store.db.execute("SELECT hash, spec FROM graders").fetchall())
-    select = (
-        "g.id, g.target, g.target_id, p.id, p.conversation_hash, p.cut, s.name, g.category, "
-        "g.grader_hash, g.status, g.score, g.flagged, g.severity, g.error, p.inclusion_prob, "
-        "g.rationale"
-    )
-    rows = data.graded_rows(store, select, ("r.spec_hash", "r.draw"), sample)
-    yield from _grade_dicts(rows, graders, labels, run)
-
-
-def _grade_dicts(
-    rows: Iterable[tuple[Any, ...]], graders: dict[str, str], labels: dict[str, str], run: str
-) -> Iterator[dict[str, Any]]:
-    for (
-        gid,
-        target,
-        target_id,
-        pid,
-        chash,
-        cut,
-        sample,
-        category,
-        gh,
-        status,
-        score,
-        flagged,
-        severity,
-        error,
-        prob,
-        rationale,
-        spec_hash,
-        draw,
-    ) in rows:
+    for g in data.graded_rows(store, sample):
         yield {
             "run_id": run,
-            "grade_id": gid,
-            "target": target,
-            "target_id": target_id,
-            "prefix_id": pid,
-            "prefix_hash": prefix_hash(chash, cut),
-            "sample": sample,
-            "model": LOGGED if spec_hash is None else labels.get(spec_hash, spec_hash),
-            "condition": spec_hash,
-            "draw": draw,
-            "category": category,
-            "grader": graders.get(gh, gh),
-            "grader_hash": gh,
-            "status": status,
-            "score": score,
-            "flagged": None if flagged is None else bool(flagged),
-            "severity": severity,
-            "error": error,
-            "inclusion_prob": prob,
-            "rationale": rationale,
+            "grade_id": g.grade_id,
+            "target": g.target,
+            "target_id": g.target_id,
+            "prefix_id": g.prefix_id,
+            "prefix_hash": prefix_hash(g.conversation_hash, g.cut),
+            "sample": g.sample,
+            "model": LOGGED if g.spec_hash is None else labels.get(g.spec_hash, g.spec_hash),
+            "condition": g.spec_hash,
+            "draw": g.draw,
+            "category": g.category,
+            "grader": graders.get(g.grader_hash, g.grader_hash),
+            "grader_hash": g.grader_hash,
+            "status": g.status,
+            "score": g.score,
+            "flagged": None if g.flagged is None else bool(g.flagged),
+            "severity": g.severity,
+            "error": g.error,
+            "inclusion_prob": g.inclusion_prob,
+            "rationale": g.rationale,
         }
 
 
