@@ -19,14 +19,17 @@ Both clients send the same chat prompts to the same ``vllm serve`` process on lo
    the same concurrency, ``max_tokens`` and temperature 0.
 
 Printed per round and client: requests/s and output tokens/s (completed requests and the
-server-reported completion tokens over the run's wall time), then deploysim / vLLM-client
-ratios from the last round, and every command run. Rounds alternate the clients; the first
-round also warms the server (CUDA graphs, prefix cache), so the ratio is taken from the last
-round, where both clients meet a warm server. The two clients do not send identical bytes:
-vLLM's client streams (``stream: true``, SSE chunks parsed per token) and deploysim does not,
-and neither forces the answer length (no ``ignore_eos``), so greedy answers to the same prompts
-should have about the same length; the mean output tokens per request is printed for each so a
-difference shows. Compare output tokens/s where they differ.
+server-reported completion tokens over the run's wall time), then deploysim / vLLM-client ratios
+from the last round, and every command run. The wall times: deploysim's is ``run_replay``'s (its
+client set-up and the store's writes included: what a user waits for); the vLLM client's is its
+result's ``duration`` (after its own one-request warm-up, without its process start). On a fast
+server the set-up counts, so send enough requests (``--draws``). Rounds alternate the clients;
+the first round also warms the server (CUDA graphs, prefix cache), so the ratio is taken from
+the last round, where both clients meet a warm server. The two clients do not send identical
+bytes: vLLM's client streams (``stream: true``, SSE chunks parsed per token) and deploysim does
+not, and neither forces the answer length (no ``ignore_eos``), so greedy answers to the same
+prompts should have about the same length; the mean output tokens per request is printed for
+each so a difference shows. Compare output tokens/s where they differ.
 
 What the flags rest on (vLLM's CLI changes between releases; check ``vllm bench serve --help``
 on the machine): the ``vllm bench serve`` reference at https://docs.vllm.ai/en/latest/cli/bench/serve/
@@ -44,7 +47,7 @@ On a GPU machine (vLLM installed, the model's weights local: the device machines
 network)::
 
     .venv/bin/python benchmarks/vllm.py --model /models/Qwen2.5-0.5B-Instruct \\
-        --data /path/to/shared/data/chat --concurrency 64 --max-tokens 128 --draws 4
+        --data /path/to/shared/data/chat --concurrency 64 --max-tokens 128 --draws 8
     .venv/bin/python benchmarks/vllm.py --url http://127.0.0.1:8000 --model MODEL  # running server
 
 Without vLLM, ``--server fixed`` runs the deploysim half against deploysim's loopback
@@ -62,6 +65,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -237,11 +241,11 @@ def vllm_server(
         yield server
     finally:
         if server.poll() is None:
-            os.killpg(server.pid, 15)
+            os.killpg(server.pid, signal.SIGTERM)
             try:
                 server.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                os.killpg(server.pid, 9)
+                os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
 
 
@@ -290,7 +294,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--url", help="a vLLM server already running (http://host:port), not started")
     p.add_argument("--data", type=Path, default=DATA, help="folder of chat logs (HH-RLHF, OASST)")
     p.add_argument("--prompts", type=int, default=64, help="distinct prompts to sample")
-    p.add_argument("--draws", type=int, default=4, help="requests per prompt (both clients)")
+    p.add_argument("--draws", type=int, default=8, help="requests per prompt (both clients)")
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--rounds", type=int, default=2, help="rounds (each: vLLM client, deploysim)")

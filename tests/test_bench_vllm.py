@@ -112,3 +112,76 @@ def test_the_vllm_server_needs_a_model() -> None:
     done = _run("--server", "vllm", timeout=120)
     assert done.returncode == 2
     assert "--model is required" in done.stderr
+
+
+# A stand-in for the `vllm` command: `serve` answers /v1/models and chat completions (3 tokens
+# each) on the given port; `bench serve` checks the flags the benchmark relies on, sends every
+# prompt of the dataset file and writes a result file with vLLM's keys. It proves the
+# orchestration (start, readiness, both clients, the ratios), nothing about vLLM itself.
+_FAKE_VLLM = """
+import asyncio, json, sys, time
+from aiohttp import ClientSession, web
+argv = sys.argv[1:]
+def opt(name):
+    return argv[argv.index(name) + 1]
+if argv[0] == "serve":
+    async def models(request):
+        return web.json_response({"data": [{"id": opt("--served-model-name")}]})
+    async def chat(request):
+        body = await request.json()
+        assert body["messages"][-1]["role"] == "user"
+        return web.json_response({"id": "x", "object": "chat.completion", "created": 0,
+            "model": body["model"], "choices": [{"index": 0, "finish_reason": "length",
+            "message": {"role": "assistant", "content": "a b c"}}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}})
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/chat/completions", chat)
+    web.run_app(app, host=opt("--host"), port=int(opt("--port")), print=None)
+elif argv[:2] == ["bench", "serve"]:
+    for flag in ("--skip-chat-template", "--disable-shuffle", "--save-result"):
+        assert flag in argv, flag
+    assert opt("--backend") == "openai-chat" and opt("--dataset-name") == "custom"
+    prompts = [json.loads(l)["prompt"] for l in open(opt("--dataset-path"))]
+    assert len(prompts) == int(opt("--num-prompts"))
+    url = opt("--base-url") + opt("--endpoint")
+    async def main():
+        async with ClientSession() as s:
+            async def one(p):
+                body = {"model": opt("--model"), "messages": [{"role": "user", "content": p}],
+                        "max_completion_tokens": int(opt("--custom-output-len"))}
+                async with s.post(url, json=body) as r:
+                    return (await r.json())["usage"]["completion_tokens"]
+            return await asyncio.gather(*(one(p) for p in prompts))
+    t = time.perf_counter()
+    tokens = asyncio.run(main())
+    result = {"duration": time.perf_counter() - t, "completed": len(tokens),
+              "total_output_tokens": sum(tokens)}
+    with open(opt("--result-dir") + "/" + opt("--result-filename"), "w") as f:
+        json.dump(result, f)
+"""
+
+
+@pytest.mark.skipif(not (HH.is_file() and OASST.is_file()), reason="shared chat data absent")
+def test_vllm_mode_with_a_stand_in_vllm_command(tmp_path: Path) -> None:
+    fake = tmp_path / "vllm"
+    fake.write_text(f"#!{sys.executable}\n{_FAKE_VLLM}")
+    fake.chmod(0o755)
+    out = tmp_path / "figures.json"
+    done = _run(
+        *("--model", "some/model", "--vllm", str(fake), "--data", str(HH.parent)),
+        *("--prompts=4", "--draws=2", "--concurrency=4", "--max-tokens=8", "--rounds=2"),
+        *("--startup-timeout=120", "--json", str(out)),
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    figures = json.loads(out.read_text())
+    for vllm_client, deploysim in figures["rounds"]:
+        assert vllm_client["client"] == "vllm client"
+        assert (vllm_client["ok"], vllm_client["output_tokens"]) == (8, 24)
+        assert (deploysim["ok"], deploysim["failed"], deploysim["output_tokens"]) == (8, 0, 24)
+    assert figures["ratio_requests"] > 0
+    assert figures["ratio_tokens"] == pytest.approx(figures["ratio_requests"])
+    commands = figures["commands"]
+    assert any(" serve some/model " in c and "--served-model-name bench" in c for c in commands)
+    assert any(" bench serve " in c and "--tokenizer some/model" in c for c in commands)
+    assert "deploysim / vLLM client" in done.stdout
