@@ -83,27 +83,45 @@ def main() -> None:
         f"{model.seconds:.1f} s inside the model; harness overhead "
         f"{(wall - model.seconds) / wall:.1%} of wall time"
     )
-    one = _per_item(judge, ("REFUSAL",), n)
+    # The same items for both passes (the items, not the judge's cache, must be what differs
+    # least): their lengths drive the cost, and a different sample would confound the ratio.
     five = _per_item(judge, ("REFUSAL", "K_NV", "S", "FAB", "H"), n)
+    one = _per_item(judge, ("REFUSAL",), n)
     print(
-        f"one category: {one[0]:.2f} s/item (CPU/wall {one[1]:.2f}); five categories: "
-        f"{five[0]:.2f} s/item (CPU/wall {five[1]:.2f}); five / one = {five[0] / one[0]:.2f}x"
+        f"one category: {one[0]:.2f} s/item (CPU/wall {one[1]:.2f}, {one[2]:.0f} prompt tokens "
+        f"evaluated/item); five categories: {five[0]:.2f} s/item (CPU/wall {five[1]:.2f}, "
+        f"{five[2]:.0f} prompt tokens evaluated/item); five / one = {five[0] / one[0]:.2f}x "
+        f"in time, {five[2] / one[2]:.2f}x in evaluated tokens"
     )
 
 
-def _per_item(judge: str, codes: Sequence[str], n: int) -> tuple[float, float]:
-    """Seconds per item grading ``codes`` on n fresh items, and CPU time / wall time."""
+def _per_item(judge: str, codes: Sequence[str], n: int) -> tuple[float, float, float]:
+    """Seconds per item grading ``codes`` on n items, CPU time / wall time, and prompt tokens
+    the judge evaluated per item (llama.cpp's own counter: what the KV cache did not hold)."""
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.db") as st:
         for f in sorted(DATA.glob("*.jsonl")):
             ingest_file(f, st)
-        # Another seed than the first pass: these transcripts are new to the judge's cache.
-        create_sample(st, "default", SamplingSpec(size=n, max_prefix_chars=3000, seed=len(codes)))
+        create_sample(st, "default", SamplingSpec(size=n, max_prefix_chars=3000, seed=7))
         graders = [(f"judge/{c}", get_grader(f"judge/{c}", default_judge=judge)) for c in codes]
+        before = _prompt_tokens()
         t, cpu = time.perf_counter(), time.process_time()
         run_grading(st, graders, concurrency=1, replays=False)
         wall = time.perf_counter() - t
+        tokens = _prompt_tokens() - before
         items = st.db.execute("SELECT COUNT(DISTINCT target_id) FROM grades").fetchone()[0]
-    return wall / max(1, items), (time.process_time() - cpu) / wall
+    items = max(1, items)
+    return wall / items, (time.process_time() - cpu) / wall, tokens / items
+
+
+def _prompt_tokens() -> int:
+    """Prompt tokens evaluated so far by the loaded llama.cpp models (0 for other judges)."""
+    import llama_cpp
+
+    from deploysim.models import llamacpp
+
+    return sum(
+        int(llama_cpp.llama_perf_context(m.llama.ctx).n_p_eval) for m in llamacpp._LOADED.values()
+    )
 
 
 if __name__ == "__main__":
