@@ -41,14 +41,8 @@ from deploysim.schema import Conversation, Message, ToolCall
 from deploysim.store import Store
 from deploysim.tool_state import State, is_failure
 from deploysim.tools import ToolDatabase, ToolLayer, ToolPolicy, result_shape
+from tools import TAU  # benchmarks/tools.py: the shared tau-bench file
 
-TAU = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "data"
-    / "agentic"
-    / "tau-bench-airline-gpt4o.tasks00-24.json"
-)
 ID_FIELDS = ("user_id", "reservation_id", "payment_id", "flight_number")
 DEV_TASKS = range(13)
 
