@@ -56,3 +56,29 @@ def test_pipeline_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     assert [r["pending"] for r in again["replay"]] == [0, 0]
     assert again["grade"]["pending"] == 0
     assert {i["status"] for i in again["ingest"]} == {"already ingested"}
+
+
+def test_ingest_workers_deidentify_and_stop_after_ingest(tmp_path: Path) -> None:
+    import multiprocessing
+
+    config = load_config(EXAMPLE)
+    config = config.model_copy(
+        update={
+            "ingest": IngestConfig(
+                paths=[str(DATA / "chat" / "hh-*.jsonl")], deidentify=True, workers="auto"
+            ),
+            "sample": config.sample.model_copy(update={"size": 3}),
+            "replay": [ReplayConfig(model="scripted/echo")],
+            "grade": None,
+            "compare": [],
+        }
+    )
+    result = run_pipeline(config, tmp_path)
+    assert result["ingest"][0]["conversations"] > 10
+    from deploysim.store import Store
+
+    with Store(tmp_path / config.store) as st:
+        assert st.meta()["deid_version"].startswith("deid-")
+    # The de-identifying workers hold a loaded detector each: gone once ingest is done.
+    assert multiprocessing.active_children() == []
+    assert set(result["seconds"]) >= {"ingest", "sample", "estimates and report"}

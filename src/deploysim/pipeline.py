@@ -13,6 +13,7 @@ import contextlib
 import glob
 import importlib.util
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -23,7 +24,7 @@ from deploysim.agent import RetryPolicy
 from deploysim.config import ReplayConfig, RunConfig
 from deploysim.errors import UsageError
 from deploysim.execute import choose
-from deploysim.ingest import Transform, ingest_file
+from deploysim.ingest import ingest_file
 from deploysim.models import GenerateConfig, ModelSpec
 from deploysim.replay import ReplaySpec, ReplaySummary, create_sample, run_replay
 from deploysim.schema import Conversation
@@ -61,35 +62,59 @@ def resolve_paths(patterns: Sequence[str], base: Path) -> list[Path]:
     return out
 
 
-def deid_transform(
-    store: Store, *, strict: bool, workers: int = 1
-) -> tuple[Transform, dict[str, Any]]:
-    """A de-identifying ingest transform, and the option that records its version. With
-    ``workers`` > 1 each batch is de-identified across that many processes (same output)."""
-    from deploysim.privacy import DEID_VERSION
-    from deploysim.privacy.parallel import ParallelDeidentifier
+class DeidTransform:
+    """The de-identifying ingest transform (a :data:`~deploysim.ingest.Transform`): each batch
+    de-identified across ``workers`` processes (same output as one), totals recorded in the
+    store's manifest. :meth:`close` stops the worker processes, which hold a loaded detector."""
 
-    deid = ParallelDeidentifier(workers, strict=strict)
-    totals: dict[str, Any] = {"conversations": 0, "dropped": 0, "residual": 0, "entities": {}}
+    def __init__(self, store: Store, *, strict: bool, workers: int = 1) -> None:
+        from deploysim.privacy.parallel import ParallelDeidentifier
 
-    def transform(batch: Sequence[Conversation]) -> list[Conversation | None]:
-        results = deid.deidentify_many(batch)
+        self.store = store
+        self.deid = ParallelDeidentifier(workers, strict=strict)
+        self.totals: dict[str, Any] = {
+            "conversations": 0,
+            "dropped": 0,
+            "residual": 0,
+            "entities": {},
+        }
+
+    def __call__(self, batch: Sequence[Conversation]) -> list[Conversation | None]:
+        from deploysim.privacy import DEID_VERSION
+
+        results = self.deid.deidentify_many(batch)
+        totals = self.totals
         for r in results:
             totals["conversations"] += 1
             totals["dropped"] += int(r.conversation is None)
             totals["residual"] += r.residual
             for k, v in r.entities.items():
                 totals["entities"][k] = totals["entities"].get(k, 0) + v
-        store.set_meta("deid_version", DEID_VERSION)
-        store.set_meta("deid_totals", json.dumps(totals, sort_keys=True))
+        self.store.set_meta("deid_version", DEID_VERSION)
+        self.store.set_meta("deid_totals", json.dumps(totals, sort_keys=True))
         return [r.conversation for r in results]
 
-    return transform, {"deid": DEID_VERSION, "deid_strict": strict}
+    def close(self) -> None:
+        """Stop the worker processes."""
+        self.deid.close()
+
+
+def deid_transform(
+    store: Store, *, strict: bool, workers: int = 1
+) -> tuple[DeidTransform, dict[str, Any]]:
+    """A de-identifying ingest transform, and the option that records its version. With
+    ``workers`` > 1 each batch is de-identified across that many processes (same output)."""
+    from deploysim.privacy import DEID_VERSION
+
+    return DeidTransform(store, strict=strict, workers=workers), {
+        "deid": DEID_VERSION,
+        "deid_strict": strict,
+    }
 
 
 def ingest_options(
     store: Store, *, deidentify: bool, strict: bool = False, workers: int = 1
-) -> tuple[Transform | None, dict[str, Any]]:
+) -> tuple[DeidTransform | None, dict[str, Any]]:
     """The ingest transform and recorded options: de-identification on (the default, across
     ``workers`` processes), or off explicitly, which is written into the store's manifest."""
     if deidentify:
@@ -166,25 +191,39 @@ def run_pipeline(
 def _ingest(config: RunConfig, base: Path, store: Store, log: Log) -> list[dict[str, Any]]:
     ic = config.ingest
     clock = time.perf_counter()
-    transform, options = ingest_options(store, deidentify=ic.deidentify, strict=ic.deid_strict)
+    workers = usable_cpus() if ic.workers == "auto" else ic.workers
+    transform, options = ingest_options(
+        store, deidentify=ic.deidentify, strict=ic.deid_strict, workers=workers
+    )
     reports = []
-    for path in resolve_paths(ic.paths, base):
-        r = ingest_file(
-            path,
-            store,
-            fmt=ic.format,
-            strict=ic.strict,
-            transform=transform,
-            options=options,
-            limit=ic.limit,
-        )
-        took, clock = time.perf_counter() - clock, time.perf_counter()
-        log(
-            f"ingest {path.name}: {r.status}, {r.conversations} conversations, "
-            f"{r.skipped} skipped ({took:.0f} s)"
-        )
-        reports.append(r.to_json())
+    try:
+        for path in resolve_paths(ic.paths, base):
+            r = ingest_file(
+                path,
+                store,
+                fmt=ic.format,
+                strict=ic.strict,
+                transform=transform,
+                options=options,
+                limit=ic.limit,
+            )
+            took, clock = time.perf_counter() - clock, time.perf_counter()
+            log(
+                f"ingest {path.name}: {r.status}, {r.conversations} conversations, "
+                f"{r.skipped} skipped ({took:.0f} s)"
+            )
+            reports.append(r.to_json())
+    finally:
+        if transform is not None:
+            transform.close()  # the workers' loaded detectors are not needed after ingest
     return reports
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use (containers often allow fewer than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _replay_bar(bar: Callable[[int, int, int], None]) -> Callable[[ReplaySummary], None]:

@@ -62,24 +62,28 @@ def ingest(
         transform, options = ingest_options(
             st, deidentify=deidentify, strict=deid_strict, workers=workers
         )
-        for path in files:
-            try:
-                reports.append(
-                    ingest_with_progress(
-                        path,
-                        st,
-                        fmt=fmt.value if fmt else None,
-                        strict=strict,
-                        quiet=as_json,
-                        transform=transform,
-                        options=options,
-                        limit=limit,
+        try:
+            for path in files:
+                try:
+                    reports.append(
+                        ingest_with_progress(
+                            path,
+                            st,
+                            fmt=fmt.value if fmt else None,
+                            strict=strict,
+                            quiet=as_json,
+                            transform=transform,
+                            options=options,
+                            limit=limit,
+                        )
                     )
-                )
-            except InputError as e:
-                if strict:
-                    raise
-                failed.append({"path": str(path), "reason": str(e)})
+                except InputError as e:
+                    if strict:
+                        raise
+                    failed.append({"path": str(path), "reason": str(e)})
+        finally:
+            if transform is not None:
+                transform.close()
         counts = st.table_counts()
     if as_json:
         print_json(
