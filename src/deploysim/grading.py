@@ -25,7 +25,7 @@ from deploysim.errors import UsageError
 from deploysim.graders import GradeItem, Grader, GradeResult, get_grader
 from deploysim.prefixes import load_prefix
 from deploysim.schema import Message, canonical_json
-from deploysim.stage import Executor, LocalExecutor, WriterStage
+from deploysim.stage import Executor, LocalExecutor, RowWriter, WriterStage
 from deploysim.store import Store
 
 
@@ -415,9 +415,11 @@ def decode_item(text: str) -> GradeItem:
     return GradeItem.model_validate_json(text)
 
 
-class GradeWriter:
+class GradeWriter(RowWriter[GradeSummary]):
     """Buffers grades and commits them in small batches, as the local executor does (the same
     ``INSERT OR IGNORE``: a grade already stored is kept)."""
+
+    sql = GRADE_INSERT
 
     def __init__(
         self,
@@ -427,27 +429,16 @@ class GradeWriter:
         *,
         start: float,
     ) -> None:
-        self.store = store
-        self.summary = summary
-        self.on_progress = on_progress
+        super().__init__(store, summary, on_progress, batch=32)
         self.start = start
-        self.rows: list[tuple[Any, ...]] = []
 
     def add(
         self, target: str, target_id: int, spec: str, h: str, category: str, result: GradeResult
     ) -> None:
         """Count a grade and queue its row."""
         _count(self.summary, spec, result)
-        self.rows.append(grade_row(target, target_id, h, category, result))
-        if len(self.rows) >= 32:
-            self.flush()
+        self.queue(grade_row(target, target_id, h, category, result))
 
-    def flush(self) -> None:
-        """Commit the queued rows and report progress."""
-        if self.rows:
-            with self.store.transaction():
-                self.store.db.executemany(GRADE_INSERT, self.rows)
-            self.rows.clear()
+    def flushed(self) -> None:
+        """Keep the run's time current for the progress report."""
         self.summary.seconds = time.perf_counter() - self.start
-        if self.on_progress is not None:
-            self.on_progress(self.summary)

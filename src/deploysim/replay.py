@@ -44,7 +44,7 @@ from deploysim.schema import (
     canonical_hash,
     canonical_json,
 )
-from deploysim.stage import Executor, LocalExecutor, WriterStage
+from deploysim.stage import Executor, LocalExecutor, RowWriter, WriterStage
 from deploysim.store import Store
 from deploysim.tools import ToolDatabase, ToolLayer, ToolPolicy
 
@@ -322,21 +322,32 @@ def _tool_db(store: Store, policy: ToolPolicy) -> ToolDatabase | None:
     return db
 
 
-class ResultWriter:
+class ResultWriter(RowWriter[ReplaySummary]):
     """Buffers turn outcomes and commits them in small batches (a process's only writer to the
     store: executors that run turns elsewhere send outcomes back to one of these)."""
+
+    # A retried failure replaces the failed row; an ok row is never replaced.
+    sql = (
+        "INSERT INTO replays(prefix_id, spec_hash, draw, status, response, "
+        "finish_reason, error_kind, error, attempts, input_tokens, output_tokens, "
+        "latency_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(prefix_id, spec_hash, draw) DO UPDATE SET "
+        "status = excluded.status, response = excluded.response, "
+        "finish_reason = excluded.finish_reason, error_kind = excluded.error_kind, "
+        "error = excluded.error, attempts = replays.attempts + excluded.attempts, "
+        "input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, "
+        "latency_s = excluded.latency_s, created_at = excluded.created_at "
+        "WHERE replays.status = 'failed'"
+    )
 
     def __init__(
         self, store: Store, spec_hash: str, summary: ReplaySummary, on_progress: Progress | None
     ) -> None:
-        self.store = store
+        super().__init__(store, summary, on_progress, batch=64, seconds=0.5)
         self.spec_hash = spec_hash
-        self.summary = summary
-        self.on_progress = on_progress
-        self.rows: list[tuple[Any, ...]] = []
-        self.last_flush = time.monotonic()
 
     def add(self, prefix_id: int, draw: int, outcome: TurnOutcome) -> None:
+        """Count a turn's outcome and queue its row."""
         s = self.summary
         s.retries += outcome.attempts - outcome.steps
         s.input_tokens += outcome.input_tokens
@@ -349,7 +360,7 @@ class ResultWriter:
         else:
             s.ok += 1
             response = json.dumps([m.to_json_dict() for m in outcome.messages], ensure_ascii=False)
-        self.rows.append(
+        self.queue(
             (
                 prefix_id,
                 self.spec_hash,
@@ -366,30 +377,6 @@ class ResultWriter:
                 time.time(),
             )
         )
-        if len(self.rows) >= 64 or time.monotonic() - self.last_flush > 0.5:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.rows:
-            with self.store.transaction():
-                # A retried failure replaces the failed row; an ok row is never replaced.
-                self.store.db.executemany(
-                    "INSERT INTO replays(prefix_id, spec_hash, draw, status, response, "
-                    "finish_reason, error_kind, error, attempts, input_tokens, output_tokens, "
-                    "latency_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT(prefix_id, spec_hash, draw) DO UPDATE SET "
-                    "status = excluded.status, response = excluded.response, "
-                    "finish_reason = excluded.finish_reason, error_kind = excluded.error_kind, "
-                    "error = excluded.error, attempts = replays.attempts + excluded.attempts, "
-                    "input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, "
-                    "latency_s = excluded.latency_s, created_at = excluded.created_at "
-                    "WHERE replays.status = 'failed'",
-                    self.rows,
-                )
-            self.rows.clear()
-        self.last_flush = time.monotonic()
-        if self.on_progress is not None:
-            self.on_progress(self.summary)
 
 
 # --- work items ------------------------------------------------------------------------------

@@ -31,10 +31,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from deploysim.errors import IncompleteRunError
 from deploysim.store import Store
+
+S = TypeVar("S")
 
 Item = dict[str, Any]
 """One unit of work: ids, and what the work needs as JSON text (no store needed to run it)."""
@@ -137,6 +139,51 @@ class Writer(Protocol):
     def flush(self) -> None:
         """Commit the buffered rows."""
         ...
+
+
+class RowWriter(Generic[S]):
+    """The driver's writer of a stage (the only writer to the store): buffers result rows and
+    commits them with one statement, ``sql``, in small batches (every ``batch`` rows, or when
+    ``seconds`` have passed since the last commit), then reports ``summary``."""
+
+    sql: str
+
+    def __init__(
+        self,
+        store: Store,
+        summary: S,
+        on_progress: Callable[[S], None] | None,
+        *,
+        batch: int,
+        seconds: float = math.inf,
+    ) -> None:
+        self.store = store
+        self.summary = summary
+        self.on_progress = on_progress
+        self.batch = batch
+        self.seconds = seconds
+        self.rows: list[tuple[Any, ...]] = []
+        self.last_flush = time.monotonic()
+
+    def queue(self, row: tuple[Any, ...]) -> None:
+        """Buffer one row; commit the buffer when it is due."""
+        self.rows.append(row)
+        if len(self.rows) >= self.batch or time.monotonic() - self.last_flush > self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the buffered rows and report progress."""
+        if self.rows:
+            with self.store.transaction():
+                self.store.db.executemany(self.sql, self.rows)
+            self.rows.clear()
+        self.last_flush = time.monotonic()
+        self.flushed()
+        if self.on_progress is not None:
+            self.on_progress(self.summary)
+
+    def flushed(self) -> None:
+        """After each commit, before progress is reported (a stage may update its summary)."""
 
 
 class WriterStage:
