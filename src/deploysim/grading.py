@@ -25,7 +25,7 @@ from deploysim.errors import UsageError
 from deploysim.graders import GradeItem, Grader, GradeResult, get_grader
 from deploysim.prefixes import load_prefix
 from deploysim.schema import Message, canonical_json
-from deploysim.stage import Executor, LocalExecutor, RowWriter, WriterStage
+from deploysim.stage import Executor, LocalExecutor, RowWriter, WriterStage, placeholders
 from deploysim.store import Store
 
 
@@ -309,10 +309,6 @@ def grade_row(
     )
 
 
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
-
-
 def _count(summary: GradeSummary, spec: str, result: GradeResult) -> None:
     per = summary.by_grader.setdefault(spec, {"ok": 0, "ungradable": 0, "flagged": 0})
     if result.status == "ok":
@@ -369,8 +365,8 @@ class GradeQuery:
                 done.update(
                     store.db.execute(
                         "SELECT target, target_id, grader_hash FROM grades WHERE target = ? "
-                        f"AND target_id IN ({_marks(len(ids))}) "
-                        f"AND grader_hash IN ({_marks(len(self.hashes))}) AND created_at < ?",
+                        f"AND target_id IN ({placeholders(len(ids))}) "
+                        f"AND grader_hash IN ({placeholders(len(self.hashes))}) AND created_at < ?",
                         (kind, *ids, *self.hashes, self.before),
                     ).fetchall()
                 )

@@ -44,7 +44,7 @@ from deploysim.schema import (
     canonical_hash,
     canonical_json,
 )
-from deploysim.stage import Executor, LocalExecutor, RowWriter, WriterStage
+from deploysim.stage import Executor, LocalExecutor, RowWriter, WriterStage, placeholders
 from deploysim.store import Store
 from deploysim.tools import ToolDatabase, ToolLayer, ToolPolicy
 
@@ -382,10 +382,6 @@ class ResultWriter(RowWriter[ReplaySummary]):
 # --- work items ------------------------------------------------------------------------------
 
 
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
-
-
 @dataclass(frozen=True, slots=True)
 class ReplayQuery:
     """The pending (prefix, draw) pairs of one replay pass; picklable, so readers can run it.
@@ -406,7 +402,7 @@ class ReplayQuery:
     def _done(self, alias: str = "") -> tuple[str, list[Any]]:
         statuses = ("ok",) if self.retry_failed else ("ok", "failed")
         sql = (
-            f"{alias}created_at < ? AND ({alias}status IN ({_marks(len(statuses))}) "
+            f"{alias}created_at < ? AND ({alias}status IN ({placeholders(len(statuses))}) "
             f"OR {alias}created_at >= ?)"
         )
         return sql, [self.before, *statuses, self.since]
@@ -461,7 +457,7 @@ class ReplayQuery:
             done = set(
                 store.db.execute(
                     f"SELECT prefix_id, draw FROM replays WHERE spec_hash = ? AND prefix_id IN "
-                    f"({_marks(len(ids))}) AND {done_sql}",
+                    f"({placeholders(len(ids))}) AND {done_sql}",
                     (self.spec_hash, *ids, *done_args),
                 ).fetchall()
             )

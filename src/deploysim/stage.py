@@ -141,6 +141,11 @@ class Writer(Protocol):
         ...
 
 
+def placeholders(n: int) -> str:
+    """``?, ?, ...``: the SQL parameter marks of an ``IN`` list of ``n`` values (a query's)."""
+    return ",".join("?" * n)
+
+
 class RowWriter(Generic[S]):
     """The driver's writer of a stage (the only writer to the store): buffers result rows and
     commits them with one statement, ``sql``, in small batches (every ``batch`` rows, or when
