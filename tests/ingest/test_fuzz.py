@@ -93,3 +93,13 @@ def test_corrupted_lines_never_crash_and_never_lose_valid_lines(
     assert report.kept == n_valid
     assert report.skipped == len(lines) - n_valid
     assert stored == valid_hashes
+
+
+def test_a_jsonl_file_whose_every_line_is_corrupt_counts_each_line(tmp_path: Path) -> None:
+    # Every line a fragment: by its name the file is JSONL, so each line is one bad record
+    # (not one unreadable pretty-printed document).
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"messages": [\n{\n{"role": "user"\n')
+    with Store(tmp_path / "s.db") as store:
+        report = ingest_file(path, store, fmt="openai")
+    assert report.kept == 0 and report.skipped == 3

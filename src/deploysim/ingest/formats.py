@@ -176,8 +176,11 @@ def layout_of(path: Path, forced: str | None = None) -> Layout:
         )
         return Layout("jsonl" if is_messages else "json-array", reader)
     if c == "{":
-        # JSONL when a line on its own parses; otherwise JSON documents (pretty-printed).
-        kind = "jsonl" if first_jsonl_value(path) is not None else "document"
+        # JSONL when the name says so or a line on its own parses; otherwise JSON documents
+        # (pretty-printed). The name matters when every line is corrupt: each is then its own
+        # bad record, not one unreadable document.
+        named = path.name.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson"))
+        kind = "jsonl" if named or first_jsonl_value(path) is not None else "document"
         return Layout(kind, reader)
     if c == "":
         raise InputError(f"{path}: the file is empty; nothing to ingest")
