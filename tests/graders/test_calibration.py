@@ -201,3 +201,26 @@ def test_few_shot_examples_go_before_the_item() -> None:
     )
     with pytest.raises(UsageError, match="no few-shot examples"):
         get_grader("judge/S?judge=scripted/yes&shots=1")
+
+
+def test_the_shipped_labelled_set_is_whole_and_split_by_prefix() -> None:
+    from deploysim.validation import resolve_labels
+
+    (path,) = resolve_labels("labels:replays-v1")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) >= 400 and len({r["id"] for r in rows}) == len(rows)
+    assert {r["REFUSAL"] for r in rows} <= {"none", "partial", "full"}
+    assert all(r[c] in (0, 1) for r in rows for c in ("K_NV", "FAB", "PROFANITY"))
+    split_of: dict[str, set[str]] = {}
+    for r in rows:
+        split_of.setdefault(r["prefix_hash"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in split_of.values())  # no prefix on both sides
+    test = sum(r["split"] == "test" for r in rows) / len(rows)
+    assert 0.3 < test < 0.5
+    # Both classes on both sides for REFUSAL, the headline category.
+    for split in ("dev", "test"):
+        labels = {r["REFUSAL"] != "none" for r in rows if r["split"] == split}
+        assert labels == {True, False}
+    mapping = {"none": False, "partial": True, "full": True}
+    items = read_labels(path, category="REFUSAL", label_map=mapping, split="test")
+    assert items and all(it.prefix for it in items)
