@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import hashlib
 import io
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -33,7 +35,7 @@ from deploysim.graders.calibration import (
     read_calibration,
     write_calibration,
 )
-from deploysim.schema import Message, canonical_hash, canonical_json
+from deploysim.schema import Conversation, Message, canonical_hash, canonical_json
 from deploysim.stats import (
     auc,
     auc_interval,
@@ -99,6 +101,7 @@ def read_labels(
         rows = list(csv.DictReader(io.StringIO(body)))
     if not rows:
         raise InputError(f"{path}: no labelled rows")
+    rows = [_resolved(row, path, i) if "ref" in row else row for i, row in enumerate(rows, 1)]
     keys = list(rows[0])
     p = prompt_col or _find(keys, PROMPT_COLUMNS, path, "--prompt-column")
     r = response_col or _find(keys, RESPONSE_COLUMNS, path, "--response-column")
@@ -131,6 +134,63 @@ def read_labels(
         prefix = _prefix(row.get("prefix"), path, i)
         items.append(LabelledItem(str(row.get(p) or ""), str(row.get(r) or ""), positive, prefix))
     return items
+
+
+def shared_data_root() -> Path | None:
+    """The project's shared data folder: ``$DEPLOYSIM_SHARED_DATA``, else ``../shared/data``
+    beside the checkout deploysim runs from; ``None`` when neither exists."""
+    env = os.environ.get("DEPLOYSIM_SHARED_DATA")
+    here = Path(__file__).resolve().parents[3] / "shared" / "data"
+    for candidate in (Path(env) if env else None, here):
+        if candidate is not None and candidate.is_dir():
+            return candidate
+    return None
+
+
+def _resolved(row: dict[str, Any], path: Path, i: int) -> dict[str, Any]:
+    """A labelled row whose text lives in the shared data, with that text filled in.
+
+    Such rows name ``ref = {file, record, index, cut}``: the ``record``-th record of ``file``
+    (under the shared data folder), its ``index``-th conversation, messages before ``cut`` as
+    the prefix (and the message at ``cut`` as the response, when the row has none: a logged
+    reply). The text is the raw public text, not copied into this repository.
+    """
+    ref = row["ref"]
+    root = shared_data_root()
+    if root is None:
+        raise UsageError(
+            f"{path}, row {i}: the prefix is a reference into the project's shared data "
+            f"({ref.get('file')}); set DEPLOYSIM_SHARED_DATA to the folder that holds it"
+        )
+    convs = _record_conversations(root / str(ref["file"]), int(ref["record"]))
+    try:
+        messages = convs[int(ref["index"])].messages
+        cut = int(ref["cut"])
+        prefix, reply = messages[:cut], messages[cut]
+    except (IndexError, KeyError, ValueError) as e:
+        raise InputError(f"{path}, row {i}: reference {ref} matches no turn ({e})") from e
+    out = dict(row)
+    out["prefix"] = [m.model_dump(mode="json", exclude_none=True) for m in prefix]
+    users = [m for m in prefix if m.role == "user"]
+    out.setdefault("prompt", users[-1].text if users else "")
+    out.setdefault("response", reply.text)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _record_conversations(path: Path, record: int) -> tuple[Conversation, ...]:
+    """The conversations deploysim's reader finds in one record of a file."""
+    from deploysim.ingest import read_file
+    from deploysim.ingest.sources import Record, iter_values
+
+    fmt, layout = read_file(path)
+    records = (
+        fmt.read(path, layout.kind) if fmt.read is not None else iter_values(path, layout.kind)
+    )
+    for item in records:
+        if isinstance(item, Record) and item.number == record:
+            return tuple(f.conversation for f in fmt.convert(item.value))
+    raise InputError(f"{path}: no record {record}")
 
 
 def _prefix(raw: Any, path: Path, row: int) -> tuple[Message, ...]:

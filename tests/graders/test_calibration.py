@@ -221,6 +221,12 @@ def test_the_shipped_labelled_set_is_whole_and_split_by_prefix() -> None:
     for split in ("dev", "test"):
         labels = {r["REFUSAL"] != "none" for r in rows if r["split"] == split}
         assert labels == {True, False}
+    # Items on the project's shared data carry a reference, not its text (never copied into
+    # the repository); reading the set fills the text in from ../shared/data.
+    shared = [r for r in rows if r["source"] in ("hh-rlhf", "oasst")]
+    assert shared and all("ref" in r and "prefix" not in r and "prompt" not in r for r in shared)
+    assert all("response" not in r for r in shared if r["model"] == "logged")
     mapping = {"none": False, "partial": True, "full": True}
     items = read_labels(path, category="REFUSAL", label_map=mapping, split="test")
-    assert items and all(it.prefix for it in items)
+    assert len(items) == sum(r["split"] == "test" for r in rows)
+    assert all(it.prefix and it.response for it in items)
