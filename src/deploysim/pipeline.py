@@ -247,10 +247,15 @@ def _replay_spec(rc: ReplayConfig) -> ReplaySpec:
 def _grade(config: RunConfig, store: Store, progress: ProgressFactory, log: Log) -> dict[str, Any]:
     from deploysim.graders import get_grader
     from deploysim.grading import run_grading
+    from deploysim.validation import record_calibrated_validations
 
     gc = config.grade
     assert gc is not None
     graders = [(g, get_grader(g, default_judge=gc.judge)) for g in gc.graders]
+    # A calibrated grader ships its held-out validation: recorded, estimates correct its rate.
+    validated = record_calibrated_validations(store, graders)
+    if validated:
+        log(f"grade: {validated} grader(s) with a shipped validation (rates corrected)")
     with progress("grade") as bar:
         summary = run_grading(
             store,
