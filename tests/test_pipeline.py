@@ -82,3 +82,30 @@ def test_ingest_workers_deidentify_and_stop_after_ingest(tmp_path: Path) -> None
     # The de-identifying workers hold a loaded detector each: gone once ingest is done.
     assert multiprocessing.active_children() == []
     assert set(result["seconds"]) >= {"ingest", "sample", "estimates and report"}
+
+
+@pytest.mark.local
+@pytest.mark.qwen
+def test_a_calibrated_grader_ships_its_validation_into_the_run(tmp_path: Path) -> None:
+    # The demo's REFUSAL grader: rule + judge at a calibrated threshold. Its held-out validation
+    # (measured of exactly this grader version) is recorded, so the rate is corrected.
+    from deploysim.demo import demo_config
+
+    refusal = demo_config().grade.graders[0]  # type: ignore[union-attr]
+    config = load_config(EXAMPLE)
+    config = config.model_copy(
+        update={
+            "ingest": IngestConfig(paths=[str(DATA / "chat" / "hh-*.jsonl")], deidentify=False),
+            "sample": config.sample.model_copy(update={"size": 2}),
+            "replay": [ReplayConfig(model="scripted/refuse?rate=0.5")],
+            "grade": GradeConfig(
+                graders=[refusal], judge="llamacpp/qwen2.5-coder-1.5b", concurrency=1
+            ),
+            "compare": [],
+        }
+    )
+    result = run_pipeline(config, tmp_path)
+    rows = [e for e in result["estimates"] if e["category"] == "REFUSAL"]
+    assert rows and all(e["validation"] == "validated" for e in rows)
+    assert all(e["judge_se"] is not None and e["judge_sp"] is not None for e in rows)
+    assert any(e["corrected_rate"] is not None for e in rows)
