@@ -1,6 +1,8 @@
 """Replace the text of shared-data items in the shipped labelled set by references.
 
-Run from studies/labelled-replays: python refs.py work/replays.db ../../src/deploysim/data/labels/replays-v1.jsonl
+Run from studies/labelled-replays:
+
+    python refs.py work/replays.db ../../src/deploysim/data/labels/replays-v1.jsonl
 
 The HH-RLHF and OpenAssistant prefixes come from the project's shared data, which must not be
 copied into the repository. Their items keep labels, split and (for local models) the response
