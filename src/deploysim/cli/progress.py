@@ -120,6 +120,7 @@ def _line_progress(label: str, console: Console) -> Iterator[Callable[[int, int,
             f"{label}: {done}/{total} after {_duration(now)} ({rate:.2f}/s{bad}{left})",
             highlight=False,
             markup=False,
+            soft_wrap=True,  # a log line, not wrapped at the 80 columns rich assumes off a TTY
         )
 
     yield update
