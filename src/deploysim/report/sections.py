@@ -54,6 +54,14 @@ def _num(v: float) -> str:
     return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
 
 
+def _validation_figures(e: Estimate) -> str:
+    """`` (AUC 0.94, Se 1.00, Sp 0.87)``: the figures behind a grader's standing, if any."""
+    parts = [f"AUC {e.validation_auc:.2f}"] if e.validation_auc is not None else []
+    if e.judge_se is not None and e.judge_sp is not None:
+        parts += [f"Se {e.judge_se:.2f}", f"Sp {e.judge_sp:.2f}"]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _p100k(rate: float | None) -> str:
     return "–" if rate is None else f"{rate * PER_100K:,.0f}"
 
@@ -106,10 +114,10 @@ def rates_section(estimates: Sequence[Estimate]) -> str:
             _ci100k(e.ci_low, e.ci_high),
             _p100k(e.weighted_rate),
             _p100k(e.corrected_rate)
+            + (f" {_ci100k(*e.corrected_ci)}" if e.corrected_ci else "")
             + ("" if e.correctable in (None, True) else " (uncorrectable)")
             + (f" ({e.correction_note})" if e.correction_note else ""),
-            e.validation
-            + (f" (AUC {e.validation_auc:.2f})" if e.validation_auc is not None else ""),
+            e.validation + _validation_figures(e),
         ]
         for e in sorted(estimates, key=lambda e: (e.category, models.index(e.model)))
     ]
