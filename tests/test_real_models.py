@@ -82,21 +82,26 @@ def _tau_store(path: Path, size: int) -> Store:
 def test_tau_bench_tools_recorded_where_they_match_simulated_by_a_local_model(
     tmp_path: Path,
 ) -> None:
-    """A call that matches the records is answered from them; one that does not is answered by
-    the local Qwen simulator in the recorded format; every result says where it came from."""
+    """A call that matches the records is answered from them; one naming an id the trajectory
+    never showed gets a not-found error (the state check); with the check off, the local Qwen
+    simulator answers in the recorded format; every result says where it came from."""
     st = _tau_store(tmp_path / "s.db", 2)
     runs = {}
-    for user in ("mia_li_3668", "nobody_4242"):  # in the records / not in them
+    cases = (("mia_li_3668", "ids"), ("nobody_4242", "ids"), ("nobody_4242", "off"))
+    for user, state in cases:  # in the records / not in them, checked and not
         args = quote(json.dumps({"user_id": user}))
         spec = ReplaySpec(
             model=f"scripted/call?tool=get_user_details&args={args}",
-            tools=ToolPolicy(mode="replay", simulator=QWEN, inject_failures=False),
+            tools=ToolPolicy(mode="replay", simulator=QWEN, inject_failures=False, state=state),
         )
         assert run_replay(st, spec, concurrency=1).ok == 2
-        runs[user] = [m for _, ms in _responses(st)[-2:] for m in ms if m.role == "tool"]
+        runs[user, state] = [m for _, ms in _responses(st)[-2:] for m in ms if m.role == "tool"]
     st.close()
-    assert {m.metadata["tool_source"] for m in runs["mia_li_3668"]} == {"recorded"}
-    simulated = runs["nobody_4242"]
+    assert {m.metadata["tool_source"] for m in runs["mia_li_3668", "ids"]} == {"recorded"}
+    unknown = runs["nobody_4242", "ids"]
+    assert unknown and {m.metadata["tool_source"] for m in unknown} == {"unknown_id"}
+    assert all("nobody_4242" in m.text and "not found" in m.text for m in unknown)
+    simulated = runs["nobody_4242", "off"]
     assert {m.metadata["tool_source"] for m in simulated} <= {"simulated", "simulator_error"}
     for m in simulated:
         if m.metadata["tool_source"] == "simulated":  # parses, with the recorded fields
