@@ -13,7 +13,6 @@ import contextlib
 import glob
 import importlib.util
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -191,6 +190,8 @@ def run_pipeline(
 def _ingest(config: RunConfig, base: Path, store: Store, log: Log) -> list[dict[str, Any]]:
     ic = config.ingest
     clock = time.perf_counter()
+    from deploysim.models.llamacpp import usable_cpus
+
     workers = usable_cpus() if ic.workers == "auto" else ic.workers
     transform, options = ingest_options(
         store, deidentify=ic.deidentify, strict=ic.deid_strict, workers=workers
@@ -217,13 +218,6 @@ def _ingest(config: RunConfig, base: Path, store: Store, log: Log) -> list[dict[
         if transform is not None:
             transform.close()  # the workers' loaded detectors are not needed after ingest
     return reports
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may use (containers often allow fewer than the machine has)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 def _replay_bar(bar: Callable[[int, int, int], None]) -> Callable[[ReplaySummary], None]:

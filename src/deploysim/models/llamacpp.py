@@ -116,7 +116,7 @@ class _Cores:
     """
 
     def __init__(self) -> None:
-        self.total = _cpu_count()
+        self.total = usable_cpus()
         self.free = self.total
         self.changed = threading.Condition()
 
@@ -161,7 +161,7 @@ class LlamaCppModel(Model):
         # several-fold (docs/design/local-models.md has the numbers).
         # Every core by default: leaving one "for the event loop" left it idle (the loop needs
         # almost none). Calls of several loaded models share the cores through _CORES.
-        self.n_threads: int = number_option(spec, "n_threads", int) or _cpu_count()
+        self.n_threads: int = number_option(spec, "n_threads", int) or usable_cpus()
         if self.n_threads < 1:
             raise UsageError(f"model spec {str(spec)!r}: n_threads must be at least 1")
         # Verified now, not on first call: a damaged install is a user mistake to stop on.
@@ -312,7 +312,8 @@ def _load(path: Path, n_ctx: int, n_threads: int, spec: str) -> _Loaded:
     return _Loaded(llama=llama, formatter=formatter, native_tools="tools" in template, stop=stop)
 
 
-def _cpu_count() -> int:
+def usable_cpus() -> int:
+    """The CPUs this process may use."""
     # The CPUs this process may use (containers often allow fewer than the machine has).
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
