@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.table import Table
 
+from deploysim.cli._options import JsonOpt, SampleOpt, StoreOpt
 from deploysim.cli._types import ClusterMethod, DiscoveryUnit
-from deploysim.cli.common import JsonOpt, StoreOpt, out, print_json, require_store
+from deploysim.cli.common import out, print_json, require_store
 from deploysim.errors import UsageError
 
 SourceOpt = Annotated[
@@ -189,7 +190,7 @@ def discover(
     baseline: Annotated[
         str, typer.Option(help="'logged' (the logged responses) or another model's spec.")
     ] = "logged",
-    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    sample_name: SampleOpt = None,
     unit: Annotated[
         DiscoveryUnit,
         typer.Option(help="What to cluster: segments (lines/sentences) or responses."),

@@ -1,13 +1,13 @@
-"""What every command module shares: consoles, common options, JSON output."""
+"""What every command module shares: consoles, the store check, JSON output (the shared options
+are in :mod:`deploysim.cli._options`)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.console import Console
 
 from deploysim.errors import InputError
@@ -15,12 +15,6 @@ from deploysim.errors import InputError
 # Wide enough for file names when piped; a terminal sets its own width.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-StoreOpt = Annotated[
-    Path,
-    typer.Option("--store", "-s", help="The run store (SQLite file).", envvar="DEPLOYSIM_STORE"),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")]
 
 
 def require_store(path: Path) -> None:

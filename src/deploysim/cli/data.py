@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from deploysim.cli._options import JsonOpt, StoreOpt
 from deploysim.cli._types import LogFormat, SampleMode, Stratum
-from deploysim.cli.common import JsonOpt, StoreOpt, err, out, print_json, require_store
+from deploysim.cli.common import err, out, print_json, require_store
 from deploysim.errors import InputError
 from deploysim.ingest import FileReport
 from deploysim.store import Store

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from deploysim.cli._options import JsonOpt, StoreOpt
 from deploysim.cli._types import PrimaryMethod
-from deploysim.cli.common import JsonOpt, StoreOpt, out, parse_model, print_json, require_store
+from deploysim.cli.common import out, parse_model, print_json, require_store
 from deploysim.store import Store
 
 forecast_app = typer.Typer(help="Pre-registered forecasts.", no_args_is_help=True)

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from deploysim.cli._options import GradingConcurrencyOpt, JsonOpt, TaxonomyOpt
 from deploysim.cli._types import Calibrate
-from deploysim.cli.common import JsonOpt, out, print_json
+from deploysim.cli.common import out, print_json
 from deploysim.errors import InputError, UsageError
 from deploysim.store import Store
 
@@ -18,7 +19,7 @@ graders_app = typer.Typer(help="The taxonomy and grader validation.", no_args_is
 
 @graders_app.command("list")
 def graders_list(
-    taxonomy: Annotated[Path | None, typer.Option(help="Extra categories (TOML file).")] = None,
+    taxonomy: TaxonomyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The behaviour categories and their judge questions."""
@@ -88,7 +89,7 @@ def graders_validate(
             "?calibration=FILE: record this (held-out) validation in FILE."
         ),
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="Concurrent grading calls.")] = 4,
+    concurrency: GradingConcurrencyOpt = 4,
     as_json: JsonOpt = False,
 ) -> None:
     """Measure a grader against human labels: Se, Sp, precision and AUC with intervals.

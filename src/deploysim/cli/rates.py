@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from deploysim.cli.common import JsonOpt, StoreOpt, out, parse_model, print_json, require_store
+from deploysim.cli._options import JsonOpt, SampleOpt, StoreOpt
+from deploysim.cli.common import out, parse_model, print_json, require_store
 from deploysim.errors import UsageError
 from deploysim.store import Store
 
@@ -50,7 +51,7 @@ def _per_100k(rate: float | None) -> str:
 
 def estimate_cmd(
     store: StoreOpt,
-    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    sample_name: SampleOpt = None,
     tail: Annotated[
         bool,
         typer.Option(
@@ -137,7 +138,7 @@ def compare_cmd(
     store: StoreOpt,
     candidate: Annotated[str, typer.Option(help="Candidate model spec.")],
     baseline: Annotated[str, typer.Option(help="Baseline model spec, or 'logged'.")] = "logged",
-    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    sample_name: SampleOpt = None,
     alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.1,
     bh: Annotated[bool, typer.Option("--bh", help="Benjamini-Hochberg across categories.")] = False,
     as_json: JsonOpt = False,

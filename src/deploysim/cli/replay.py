@@ -8,31 +8,21 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from deploysim.cli._types import ExecutorName, ToolMode
-from deploysim.cli.common import JsonOpt, StoreOpt, out, parse_model, print_json, require_store
+from deploysim.cli._options import (
+    ExecutorOpt,
+    GradingConcurrencyOpt,
+    JsonOpt,
+    NumActorsOpt,
+    RayAddressOpt,
+    SampleOpt,
+    StoreOpt,
+    TaxonomyOpt,
+    WorkersOpt,
+)
+from deploysim.cli._types import ToolMode
+from deploysim.cli.common import out, parse_model, print_json, require_store
 from deploysim.errors import UsageError
 from deploysim.store import Store
-
-ExecutorOpt = Annotated[
-    ExecutorName,
-    typer.Option(
-        help="Where the calls run. local: asyncio in this process; processes: --workers local "
-        "processes (fast endpoints: one process tops out near 1,000 requests/s); ray: Ray Data "
-        "actor pools (pip install 'deploysim\\[ray]', docs/ray.md)."
-    ),
-]
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option(
-        help="processes executor: processes sharing --concurrency (default 2; more than 1 with "
-        "--executor local means processes).",
-        min=1,
-    ),
-]
-NumActorsOpt = Annotated[int, typer.Option(help="ray executor: actors in the pool.", min=1)]
-RayAddressOpt = Annotated[
-    str | None, typer.Option(help="ray executor: cluster address (default: RAY_ADDRESS).")
-]
 
 
 def replay(
@@ -174,9 +164,9 @@ def grade(
     references: Annotated[
         bool, typer.Option("--references/--no-references", help="Grade logged responses too.")
     ] = True,
-    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
-    taxonomy: Annotated[Path | None, typer.Option(help="Extra categories (TOML file).")] = None,
-    concurrency: Annotated[int, typer.Option(help="Concurrent grading calls.")] = 4,
+    sample_name: SampleOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    concurrency: GradingConcurrencyOpt = 4,
     executor: ExecutorOpt = "local",
     workers: WorkersOpt = None,
     num_actors: NumActorsOpt = 2,
@@ -224,7 +214,7 @@ def realism(
     store: StoreOpt,
     model: Annotated[str, typer.Option("--model", "-m", help="The replayed model spec.")],
     judge: Annotated[str, typer.Option(help="Judge model spec.")],
-    sample_name: Annotated[str | None, typer.Option("--sample", help="Only this sample.")] = None,
+    sample_name: SampleOpt = None,
     limit: Annotated[int | None, typer.Option(help="Judge at most N replays.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the A/B order.")] = 0,
     replay_spec: Annotated[

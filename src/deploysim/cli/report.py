@@ -7,13 +7,10 @@ from typing import Annotated
 
 import typer
 
+from deploysim.cli._options import EverySampleOpt, JsonOpt, StoreOpt
 from deploysim.cli._types import ExportFormat
-from deploysim.cli.common import JsonOpt, StoreOpt, out, print_json, require_store
+from deploysim.cli.common import out, print_json, require_store
 from deploysim.store import Store
-
-SampleOpt = Annotated[
-    str | None, typer.Option("--sample", help="Only this sample (default: every sample).")
-]
 
 
 def report(
@@ -21,7 +18,7 @@ def report(
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
         "report.html"
     ),
-    sample: SampleOpt = None,
+    sample: EverySampleOpt = None,
     max_prefixes: Annotated[
         int, typer.Option("--max-prefixes", help="Transcripts embedded at most.", min=0)
     ] = 2_000,
@@ -84,7 +81,7 @@ def export(
         ),
     ],
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="What to write.")] = "openai",
-    sample: SampleOpt = None,
+    sample: EverySampleOpt = None,
     include_explanations: Annotated[
         bool,
         typer.Option(

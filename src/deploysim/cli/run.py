@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from deploysim.cli.common import JsonOpt, err, out, print_json
+from deploysim.cli._options import JsonOpt
+from deploysim.cli.common import err, out, print_json
 
 
 def run(
