@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import ijson
 
@@ -181,6 +182,126 @@ def flip_rates(n: int) -> None:
         )
 
 
+DEMO_JUDGE = "llamacpp/qwen2.5-coder-1.5b"
+#: The demo's judge graders (src/deploysim/data/demo.toml), as specs.
+DEMO_JUDGES = (
+    "judge/REFUSAL?rule=refusal&max_chars=1200&calibration=replays-v1-refusal",
+    "judge/K_NV?max_chars=1200",
+    "judge/FAB?max_chars=1200",
+)
+
+
+def last_reply(conv: Conversation) -> int | None:
+    """Index of the conversation's last assistant reply that follows a user message.
+
+    The graded unit of ``--judge-flips``: one logged reply per conversation, everything before
+    it as its prefix (the reference that ``sample --mode final`` takes)."""
+    roles = [m.role for m in conv.messages]
+    for i in range(len(roles) - 1, 0, -1):
+        if roles[i] == "assistant" and "user" in roles[:i]:
+            return i
+    return None
+
+
+def judge_flips(n: int, out: Path, specs: Sequence[str] = DEMO_JUDGES) -> None:
+    """Grade flips of the demo's judge graders, raw vs de-identified (done-when 4, issue 21).
+
+    The first ``n`` ShareGPT records (as ``--flips``); per conversation its last logged reply
+    (:func:`last_reply`) with its prefix, once from the raw conversation and once from the
+    de-identified one, by each judge of ``specs``. When the transcript a judge reads (rendered
+    and cut to its ``max_chars``) is byte-identical in both versions, the grade cannot differ
+    (temperature 0, one-token log-prob scoring; the refusal rule reads the reply's first 300
+    characters, which the rendered text holds), so the judge is not called and the pair counts
+    as graded-identical. Each conversation's outcome is appended to ``out`` as one JSON line
+    (ids, hashes, scores; no text); a rerun skips what the file holds for the same grader
+    hashes.
+    """
+    import asyncio
+
+    from deploysim.graders import get_grader
+    from deploysim.graders.base import GradeItem, render_transcript
+    from deploysim.graders.judge import JudgeGrader
+    from deploysim.schema import canonical_hash
+
+    judges = [get_grader(s, default_judge=DEMO_JUDGE) for s in specs]
+    if not all(isinstance(g, JudgeGrader) for g in judges):
+        raise SystemExit("--judge-flips takes judge graders only")
+    hashes = [g.spec_hash for g in judges]
+    done: dict[int, dict[str, Any]] = {}
+    if out.exists():
+        for line in out.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("graders") == hashes:
+                done[int(row["conversation"])] = row
+    records = sharegpt_records(n)
+    convs = [c for _, cs in records for c in cs]
+    ids = [str(item.get("id", "")) for item, cs in records for _ in cs]
+    clock = time.perf_counter()
+    results = Deidentifier(key=b"flip-benchmark").deidentify_many(convs)
+    print(f"{len(convs)} conversations de-identified in {time.perf_counter() - clock:.0f} s")
+    for spec, h in zip(specs, hashes, strict=True):
+        print(f"  grader {h[:16]}  {spec}")
+
+    def item(conv: Conversation, i: int) -> GradeItem:
+        return GradeItem(prefix=conv.messages[:i], response=(conv.messages[i],), tools=conv.tools)
+
+    async def run() -> None:
+        with out.open("a") as f:
+            for j, (raw, res) in enumerate(zip(convs, results, strict=True)):
+                i = last_reply(raw)
+                if j in done or i is None or res.conversation is None:
+                    continue
+                a, b = item(raw, i), item(res.conversation, i)
+                row: dict[str, Any] = {"conversation": j, "id": ids[j], "reply": i}
+                row["graders"], row["same"], row["scores"] = hashes, [], []
+                clock = time.perf_counter()
+                for g in judges:
+                    assert isinstance(g, JudgeGrader)
+                    ta = render_transcript(a, cot=g.cot, max_chars=g.max_chars)
+                    tb = render_transcript(b, cot=g.cot, max_chars=g.max_chars)
+                    row.setdefault("raw_sha", canonical_hash(ta)[:16])
+                    row.setdefault("deid_sha", canonical_hash(tb)[:16])
+                    row["same"].append(ta == tb)
+                    pair = [] if ta == tb else [await g.grade(a), await g.grade(b)]
+                    # [raw, de-identified]: score, or None when ungradable; [] when identical
+                    row["scores"].append([r.score if r.status == "ok" else None for r in pair])
+                row["seconds"] = round(time.perf_counter() - clock, 2)
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+                done[j] = row
+                if len(done) % 10 == 0:
+                    print(f"  {len(done)} conversations, last {row['seconds']} s", flush=True)
+
+    asyncio.run(run())
+    print(f"judge flips on {len(done)} ShareGPT conversations (first {n} records), {out}:")
+    print(flip_table(list(done.values()), judges, specs))
+
+
+def flip_table(rows: Sequence[dict[str, Any]], judges: Sequence[Any], specs: Sequence[str]) -> str:
+    """The per-grader table of ``--judge-flips`` (Markdown), from its JSON lines.
+
+    A flip is a reply flagged in one version and not the other; the rate is over every reply
+    (graded-identical ones cannot flip) with its 95 % Jeffreys interval."""
+    from deploysim.stats import jeffreys_interval
+
+    lines = [
+        "| grader | replies | judged pairs | ungradable | flagged raw | flagged de-id. | flips "
+        "| flip rate [95% CI] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for k, (g, spec) in enumerate(zip(judges, specs, strict=True)):
+        pairs = [r["scores"][k] for r in rows if not r["same"][k]]
+        ok = [(x >= g.threshold, y >= g.threshold) for x, y in pairs if None not in (x, y)]
+        flips = sum(x != y for x, y in ok)
+        ci = jeffreys_interval(flips, len(rows))
+        lines.append(
+            f"| `{spec.partition('?')[0]}` | {len(rows)} | {len(pairs)} | {len(pairs) - len(ok)} "
+            f"| {sum(x for x, _ in ok)} | {sum(y for _, y in ok)} | {flips} "
+            f"| {flips / max(len(rows), 1):.2%} [{ci.lower:.2%}, {ci.upper:.2%}] |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -190,9 +311,17 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--skip-messages", action="store_true", help="ingest figures only")
     parser.add_argument("--flips", type=int, default=0, help="rule-grade flips on N records")
+    parser.add_argument(
+        "--judge-flips", type=int, default=0, help="the demo's judge graders' flips on N records"
+    )
+    parser.add_argument(
+        "--judge-flips-out", type=Path, default=Path("judge-flips.jsonl"), help="(resumable)"
+    )
     args = parser.parse_args()
     if args.flips:
         flip_rates(args.flips)
+    if args.judge_flips:
+        judge_flips(args.judge_flips, args.judge_flips_out)
     if not args.skip_messages:
         messages_per_second(args.conversations)
     if args.ingest_conversations:
