@@ -314,65 +314,40 @@ def deid_section(deid: dict[str, str]) -> str:
 
 def manifest_section(m: dict[str, Any]) -> str:
     """The run manifest: meta, inputs, samples, replay specs, graders, validations."""
+    inputs = ("file=path", "sha256", "format", "bytes=size", "status", "records", "kept")
+    replays = ("model label=label", "spec hash=hash", "ok", "failed")
     parts = [
         "<h3>Store</h3>",
         table(["key", "value"], [[k, v] for k, v in sorted(m["meta"].items())]),
-        "<h3>Inputs</h3>",
-        table(
-            ["file", "sha256", "format", "bytes", "status", "records", "kept", "skipped", "convs"],
-            [
-                [
-                    i["path"],
-                    i["sha256"],
-                    i["format"],
-                    i["size"],
-                    i["status"],
-                    i["records"],
-                    i["kept"],
-                    i["skipped"],
-                    i["conversations"],
-                ]
-                for i in m["inputs"]
-            ],
-        ),
-        "<h3>Samples</h3>",
-        table(
-            ["name", "size", "population", "spec hash", "spec"],
-            [
-                [s["name"], s["size"], s["population"], s["spec_hash"], details("spec", s["spec"])]
-                for s in m["samples"]
-            ],
-            raw=(4,),
-        ),
-        "<h3>Replay specs</h3>",
-        table(
-            ["model label", "spec hash", "ok", "failed", "spec"],
-            [
-                [r["label"], r["hash"], r["ok"], r["failed"], details("spec", r["spec"])]
-                for r in m["replay_specs"]
-            ],
-            raw=(4,),
-        ),
-        "<h3>Graders</h3>",
-        table(
-            ["category", "grader", "hash", "definition"],
-            [
-                [g["category"], g["spec"], g["hash"], details("definition", g["definition"])]
-                for g in m["graders"]
-            ],
-            raw=(3,),
-        ),
+        _listing("Inputs", m["inputs"], (*inputs, "skipped", "convs=conversations")),
+        _listing("Samples", m["samples"], ("name", "size", "population", "spec_hash"), "spec"),
+        _listing("Replay specs", m["replay_specs"], replays, "spec"),
+        _listing("Graders", m["graders"], ("category", "grader=spec", "hash"), "definition"),
     ]
     if m["validations"]:
-        parts += [
-            "<h3>Grader validations</h3>",
-            table(
-                ["category", "grader hash", "labels sha256", "metrics"],
-                [
-                    [v["category"], v["grader_hash"], v["labels_sha256"], details("metrics", v)]
-                    for v in m["validations"]
-                ],
-                raw=(3,),
-            ),
-        ]
+        keys = ("category", "grader_hash", "labels_sha256")
+        validations = _listing("Grader validations", m["validations"], keys, "metrics", whole=True)
+        parts.append(validations)
     return "".join(parts)
+
+
+def _listing(
+    title: str,
+    rows: list[dict[str, Any]],
+    columns: tuple[str, ...],
+    folded: str | None = None,
+    *,
+    whole: bool = False,
+) -> str:
+    """A heading and a table of each row's ``columns``: ``"heading=key"``, or a key that is its
+    own heading (``_`` read as a space). ``folded`` names a last column of JSON in a collapsed
+    block: the row's value under that key, or with ``whole`` the whole row."""
+    pairs = [c.split("=") if "=" in c else (c.replace("_", " "), c) for c in columns]
+    header = [heading for heading, _ in pairs]
+    body = [[r[key] for _, key in pairs] for r in rows]
+    if folded is not None:
+        header.append(folded)
+        for cells, r in zip(body, rows, strict=True):
+            cells.append(details(folded, r if whole else r[folded]))
+    raw = (len(pairs),) if folded is not None else ()
+    return f"<h3>{esc(title)}</h3>" + table(header, body, raw=raw)
