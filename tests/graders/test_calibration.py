@@ -74,6 +74,19 @@ def test_choose_threshold_by_hand() -> None:
         choose_threshold([0.1, 0.2], [True, True], "youden")
 
 
+def test_precision90_does_not_lower_the_threshold_past_negatives_only() -> None:
+    # Nine positives at 1.0 (a rule), then two negatives at 0.85 and 0.82, then a mix below.
+    scores = [1.0] * 9 + [0.85, 0.82, 0.5, 0.4, 0.3]
+    labels = [True] * 9 + [False, False, True, False, False]
+    # At 0.835 precision is 9/10 >= 0.9 with Se 0.9; at 0.925 it is 9/9 with the same Se: the
+    # flag the 0.85 negative adds buys nothing, so the higher cut wins.
+    assert choose_threshold(scores, labels, "precision90") == pytest.approx(0.925)
+    # When going lower gains positives while precision stays >= 0.9, the lower cut wins: with
+    # the 0.85 item positive, 0.45 flags 11 of 11 positives and one negative (precision 0.92).
+    labels[9] = True
+    assert choose_threshold(scores, labels, "precision90") == pytest.approx(0.45)
+
+
 def test_read_labels_takes_the_category_column_the_split_and_the_prefix(tmp_path: Path) -> None:
     path = _labels(tmp_path)
     dev = read_labels(path, category="PROFANITY", split="dev")

@@ -25,9 +25,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from deploysim.errors import InputError, UsageError
 
-#: How a threshold is chosen. ``youden``: maximise Se + Sp - 1. ``precision90``: the lowest
-#: threshold whose precision is at least 0.90 (most sensitive flag a reader can trust nine times
-#: in ten), else Youden's when no threshold reaches it.
+#: How a threshold is chosen. ``youden``: maximise Se + Sp - 1. ``precision90``: the most
+#: sensitive threshold whose precision is at least 0.90 (a flag a reader can trust nine times in
+#: ten), and of those the most precise (lowering a threshold past negatives only adds false
+#: flags), else Youden's when no threshold reaches 0.90.
 Criterion = Literal["youden", "precision90"]
 
 
@@ -109,14 +110,15 @@ def choose_threshold(
     distinct = np.unique(s)
     cuts = np.concatenate(([distinct[0]], (distinct[1:] + distinct[:-1]) / 2))
     best_j, best_t = -2.0, float(cuts[0])
-    precise: list[float] = []
+    precise: list[tuple[float, float, float]] = []  # (Se, precision, -threshold)
     for t in cuts:
         flagged = s >= t
-        j = float(flagged[y].mean() + (~flagged[~y]).mean() - 1)
+        se = float(flagged[y].mean())
+        j = se + float((~flagged[~y]).mean()) - 1
         if j > best_j:
             best_j, best_t = j, float(t)
         if flagged.any() and float(y[flagged].mean()) >= 0.90:
-            precise.append(float(t))
+            precise.append((se, float(y[flagged].mean()), -float(t)))
     if criterion == "precision90" and precise:
-        return round(min(precise), 6)
+        return round(-max(precise)[2], 6)
     return round(best_t, 6)
