@@ -56,9 +56,10 @@ def test_estimates_count_failures_and_compare_models(tmp_path: Path) -> None:
         min(1.0, (refuse.k / refuse.n) / metrics["sensitivity"])
     )
     assert refuse.corrected_ci is not None and refuse.correction_note is None
-    # The grader's standing follows its validation AUC (>= 0.80: validated, else weak).
+    # The grader's standing follows its validation (AUC >= 0.85 on >= 10 positives: validated).
     assert refuse.validation_auc == pytest.approx(metrics["auc"])
-    assert refuse.validation == ("validated" if metrics["auc"] >= 0.8 else "weak")
+    good = metrics["auc"] >= 0.85 and metrics["positives"] >= 10
+    assert refuse.validation == ("validated" if good else "weak")
     lo, hi = refuse.corrected_ci
     assert lo < refuse.corrected_rate <= hi
     comps = compare(list(rows.values()), "scripted/refuse?rate=0.6", LOGGED)

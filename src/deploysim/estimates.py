@@ -31,10 +31,12 @@ from deploysim.store import Store
 
 LOGGED = "logged"
 
-#: How far a row's grader can be trusted: validated against human labels with AUC >= 0.80,
-#: validated but weaker ("weak": its flags rank poorly), or never validated.
+#: How far a row's grader can be trusted: validated against labels with AUC >= 0.85 on at
+#: least 10 positives, validated but weaker ("weak": its flags rank poorly, or too few labelled
+#: positives to say: with 3, an AUC of 1.0 happens by chance too often), or never validated.
 Validation = Literal["validated", "weak", "unvalidated"]
-WEAK_AUC = 0.80
+WEAK_AUC = 0.85
+MIN_POSITIVES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +292,8 @@ def _estimate(
 def _status(metrics: dict[str, Any] | None) -> Validation:
     if metrics is None or metrics.get("auc") is None:
         return "unvalidated"
-    return "validated" if float(metrics["auc"]) >= WEAK_AUC else "weak"
+    enough = int(metrics.get("positives") or 0) >= MIN_POSITIVES
+    return "validated" if enough and float(metrics["auc"]) >= WEAK_AUC else "weak"
 
 
 def _validations(store: Store) -> dict[str, dict[str, Any]]:

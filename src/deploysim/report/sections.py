@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from deploysim.estimates import LOGGED, Comparison, Estimate
+from deploysim.estimates import LOGGED, MIN_POSITIVES, WEAK_AUC, Comparison, Estimate
 from deploysim.report import data
 from deploysim.report.svg import Point, colour_for, rate_chart, ratio_chart, ratio_colour
 from deploysim.stats import PER_100K
@@ -155,7 +155,8 @@ def how_to_read(
         "count clustered turns (several per conversation, several draws per prefix) as the "
         "evidence they are; k/n is shown beside each.",
         f"{len(validated)} of {len(measured)} rows come from graders validated against human "
-        "labels with AUC ≥ 0.80 (<i>grader validation</i> column; their <i>corrected</i> rate "
+        f"labels with AUC ≥ {WEAK_AUC:.2f} on at least {MIN_POSITIVES} labelled positives "
+        "(<i>grader validation</i> column; their <i>corrected</i> rate "
         "carries the grader's own error). The others are weak or unvalidated: they measure what "
         "the grader flags, which may not be the behaviour."
         if measured
