@@ -125,3 +125,16 @@ def test_realism_reads_one_replay_spec(tmp_path: Path) -> None:
         both = run_realism(st, judge="scripted/constant?text=A", model=model)
         one = run_realism(st, judge="scripted/constant?text=A", model=model, spec=blind.hash[:12])
     assert both["replays"] == 2 * one["replays"] > 0 and one["spec"] == blind.hash[:12]
+
+
+def test_cli_says_when_no_replay_could_be_judged(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from deploysim.cli import app
+    from deploysim.errors import UsageError
+
+    _tau_store(tmp_path, 5).close()  # a sample, and no replay of the model
+    args = ["realism", "-s", str(tmp_path / "s.db"), "-m", "scripted/constant"]
+    got = CliRunner().invoke(app, [*args, "--judge", "scripted/constant?text=A"])
+    assert isinstance(got.exception, UsageError)
+    assert "no replay could be judged" in str(got.exception)

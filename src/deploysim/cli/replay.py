@@ -276,10 +276,14 @@ def realism(
     if as_json:
         print_json(result)
         return
+    o = result["overall"]
+    if not o["n"]:
+        raise UsageError(
+            "no control could be judged (no prefix has a logged continuation?)"
+            if controls
+            else "no replay could be judged (none has a logged continuation?)"
+        )
     if controls:
-        o = result["overall"]
-        if not o["n"]:
-            raise UsageError("no control could be judged (no prefix has a logged continuation?)")
         out.print(
             f"judge {judge}: caught {o['k']}/{o['n']} = {o['catch_rate']:.1%} "
             f"[{o['ci'][0]:.1%}, {o['ci'][1]:.1%}] of broken continuations (target 90%: "
@@ -288,9 +292,6 @@ def realism(
         for kind, r in result["per_kind"].items():
             out.print(f"  {kind}: {r['k']}/{r['n']} = {r['catch_rate']:.1%}")
         return
-    o = result["overall"]
-    if not o["n"]:
-        raise UsageError("no replay could be judged (none has a logged continuation?)")
     out.print(
         f"judge {judge}: picked the replay as real in {o['k']}/{o['n']} = {o['win_rate']:.1%} "
         f"[{o['ci'][0]:.1%}, {o['ci'][1]:.1%}] (50% = indistinguishable); "
