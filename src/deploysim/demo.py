@@ -46,7 +46,11 @@ def demo_config(*, prefixes: int | None = None, categories: list[str] | None = N
         )
     if categories and config.grade is not None:
         rules = [g for g in config.grade.graders if g.startswith("rule/")]
-        graders = [f"judge/{c}" for c in categories] + rules
+        # A category the demo already judges keeps its spec (threshold, validation, transcript
+        # size); another gets the same transcript size, so the judge's cache is still shared.
+        shipped = {g.partition("?")[0]: g for g in config.grade.graders}
+        graders = [shipped.get(f"judge/{c}", f"judge/{c}?max_chars=1200") for c in categories]
+        graders += rules
         grade = GradeConfig.model_validate({**config.grade.model_dump(), "graders": graders})
         config = config.model_copy(update={"grade": grade})
     return config

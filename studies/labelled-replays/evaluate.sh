@@ -33,3 +33,20 @@ run judge-refusal-calibrate "$SPEC" --judge $J --labels $SET --label-map $MAP --
   --calibrate precision90 --calibration-out $CAL/replays-v1-refusal.json
 run judge-refusal-test "$SPEC&calibration=replays-v1-refusal" --judge $J --labels $SET \
   --label-map $MAP --split test --calibration-out $CAL/replays-v1-refusal.json
+
+# PROFANITY: the rule's threshold chosen on dev (1 positive) and read on test (3): too few
+# positives to call it validated (the report marks it weak), but it is measured.
+rm -f $CAL/replays-v1-profanity.json
+run rule-profanity-calibrate rule/profanity --labels $SET --split dev \
+  --calibrate youden --calibration-out $CAL/replays-v1-profanity.json
+run rule-profanity-calibrated-test 'rule/profanity?calibration=replays-v1-profanity' --labels $SET \
+  --split test --calibration-out $CAL/replays-v1-profanity.json
+
+# FAB: the judge alone, Youden's threshold on dev, then the test split.
+FAB='judge/FAB?max_chars=1200'
+run judge-fab-dev-uncalibrated "$FAB" --judge $J --labels $SET --split dev
+rm -f $CAL/replays-v1-fab.json
+run judge-fab-calibrate "$FAB" --judge $J --labels $SET --split dev \
+  --calibrate youden --calibration-out $CAL/replays-v1-fab.json
+run judge-fab-test "$FAB&calibration=replays-v1-fab" --judge $J --labels $SET --split test \
+  --calibration-out $CAL/replays-v1-fab.json
