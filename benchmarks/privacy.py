@@ -203,7 +203,9 @@ def last_reply(conv: Conversation) -> int | None:
     return None
 
 
-def judge_flips(n: int, out: Path, specs: Sequence[str] = DEMO_JUDGES) -> None:
+def judge_flips(
+    n: int, out: Path, specs: Sequence[str] = DEMO_JUDGES, *, judge: bool = True
+) -> None:
     """Grade flips of the demo's judge graders, raw vs de-identified (done-when 4, issue 21).
 
     The first ``n`` ShareGPT records (as ``--flips``); per conversation its last logged reply
@@ -212,9 +214,15 @@ def judge_flips(n: int, out: Path, specs: Sequence[str] = DEMO_JUDGES) -> None:
     and cut to its ``max_chars``) is byte-identical in both versions, the grade cannot differ
     (temperature 0, one-token log-prob scoring; the refusal rule reads the reply's first 300
     characters, which the rendered text holds), so the judge is not called and the pair counts
-    as graded-identical. Each conversation's outcome is appended to ``out`` as one JSON line
-    (ids, hashes, scores; no text); a rerun skips what the file holds for the same grader
-    hashes.
+    as graded-identical.
+
+    ``out`` gets one JSON line per conversation (ids, hashes, scores; no text): first a line
+    for every conversation saying which transcripts are identical (``pending`` when some are
+    not), then, in record order, a line with the scores of each judged pair. The last line of a
+    conversation wins, so a rerun resumes where the file stops; a run stopped early leaves a
+    census of the identical pairs and an in-order subsample of the others, which
+    :func:`flip_table` combines. A flip's two transcripts are compared word by word on stdout
+    (never in ``out``). ``judge=False`` prints the table of what ``out`` holds.
     """
     import asyncio
 
@@ -233,6 +241,10 @@ def judge_flips(n: int, out: Path, specs: Sequence[str] = DEMO_JUDGES) -> None:
             row = json.loads(line)
             if row.get("graders") == hashes:
                 done[int(row["conversation"])] = row
+    if not judge:
+        print(f"judge flips in {out}, {len(done)} conversations:")
+        print(flip_table(list(done.values()), judges, specs))
+        return
     records = sharegpt_records(n)
     convs = [c for _, cs in records for c in cs]
     ids = [str(item.get("id", "")) for item, cs in records for _ in cs]
@@ -245,59 +257,104 @@ def judge_flips(n: int, out: Path, specs: Sequence[str] = DEMO_JUDGES) -> None:
     def item(conv: Conversation, i: int) -> GradeItem:
         return GradeItem(prefix=conv.messages[:i], response=(conv.messages[i],), tools=conv.tools)
 
+    pairs: dict[int, tuple[GradeItem, GradeItem, list[tuple[str, str]]]] = {}
+    for j, (raw, res) in enumerate(zip(convs, results, strict=True)):
+        i = last_reply(raw)
+        if i is not None and res.conversation is not None:
+            a, b = item(raw, i), item(res.conversation, i)
+            texts = [
+                (
+                    render_transcript(a, cot=g.cot, max_chars=g.max_chars),
+                    render_transcript(b, cot=g.cot, max_chars=g.max_chars),
+                )
+                for g in judges
+                if isinstance(g, JudgeGrader)
+            ]
+            pairs[j] = (a, b, texts)
+
     async def run() -> None:
         with out.open("a") as f:
-            for j, (raw, res) in enumerate(zip(convs, results, strict=True)):
-                i = last_reply(raw)
-                if j in done or i is None or res.conversation is None:
+            for j, (_, _, texts) in pairs.items():
+                if j not in done:
+                    row: dict[str, Any] = {"conversation": j, "id": ids[j], "graders": hashes}
+                    row["raw_sha"] = canonical_hash(texts[0][0])[:16]
+                    row["deid_sha"] = canonical_hash(texts[0][1])[:16]
+                    row["same"] = [x == y for x, y in texts]
+                    row["pending"] = not all(row["same"])
+                    row["scores"] = [[] for _ in texts]
+                    f.write(json.dumps(row) + "\n")
+                    done[j] = row
+            f.flush()
+            for j, (a, b, texts) in pairs.items():
+                row = dict(done[j])
+                if not row.get("pending"):
                     continue
-                a, b = item(raw, i), item(res.conversation, i)
-                row: dict[str, Any] = {"conversation": j, "id": ids[j], "reply": i}
-                row["graders"], row["same"], row["scores"] = hashes, [], []
                 clock = time.perf_counter()
-                for g in judges:
-                    assert isinstance(g, JudgeGrader)
-                    ta = render_transcript(a, cot=g.cot, max_chars=g.max_chars)
-                    tb = render_transcript(b, cot=g.cot, max_chars=g.max_chars)
-                    row.setdefault("raw_sha", canonical_hash(ta)[:16])
-                    row.setdefault("deid_sha", canonical_hash(tb)[:16])
-                    row["same"].append(ta == tb)
-                    pair = [] if ta == tb else [await g.grade(a), await g.grade(b)]
+                for k, (g, same) in enumerate(zip(judges, row["same"], strict=True)):
+                    grades = [] if same else [await g.grade(a), await g.grade(b)]
                     # [raw, de-identified]: score, or None when ungradable; [] when identical
-                    row["scores"].append([r.score if r.status == "ok" else None for r in pair])
-                row["seconds"] = round(time.perf_counter() - clock, 2)
+                    row["scores"][k] = [r.score if r.status == "ok" else None for r in grades]
+                row["pending"], row["seconds"] = False, round(time.perf_counter() - clock, 2)
                 f.write(json.dumps(row) + "\n")
                 f.flush()
                 done[j] = row
-                if len(done) % 10 == 0:
-                    print(f"  {len(done)} conversations, last {row['seconds']} s", flush=True)
+                _show_flips(j, row, judges, texts)
+                print(f"  conversation {j} judged in {row['seconds']} s", flush=True)
 
     asyncio.run(run())
     print(f"judge flips on {len(done)} ShareGPT conversations (first {n} records), {out}:")
     print(flip_table(list(done.values()), judges, specs))
 
 
+def _show_flips(
+    j: int, row: dict[str, Any], judges: Sequence[Any], texts: Sequence[tuple[str, str]]
+) -> None:
+    """Print where the two transcripts of a flipped pair differ (for reading, never stored)."""
+    import difflib
+
+    for k, g in enumerate(judges):
+        s = row["scores"][k]
+        if len(s) == 2 and None not in s and (s[0] >= g.threshold) != (s[1] >= g.threshold):
+            raw, deid = (t.split() for t in texts[k])
+            print(f"FLIP conversation {j} {g.category}: raw {s[0]:.3f}, de-identified {s[1]:.3f}")
+            matcher = difflib.SequenceMatcher(a=raw, b=deid, autojunk=False)
+            for op, a0, a1, b0, b1 in matcher.get_opcodes():
+                if op != "equal":
+                    print(f"   {' '.join(raw[a0:a1])!r} -> {' '.join(deid[b0:b1])!r}")
+
+
 def flip_table(rows: Sequence[dict[str, Any]], judges: Sequence[Any], specs: Sequence[str]) -> str:
     """The per-grader table of ``--judge-flips`` (Markdown), from its JSON lines.
 
-    A flip is a reply flagged in one version and not the other; the rate is over every reply
-    (graded-identical ones cannot flip) with its 95 % Jeffreys interval."""
+    A flip is a reply flagged in one version and not the other. Identical pairs cannot flip and
+    are counted in full; the differing pairs are judged in record order. When all are judged
+    the rate is flips over every reply with its 95 % Jeffreys interval; when a run stopped
+    early, the judged pairs are a subsample of the differing ones, and the rate (and interval)
+    is the share of replies that differ times the flip rate (interval) among judged pairs."""
     from deploysim.stats import jeffreys_interval
 
     lines = [
-        "| grader | replies | judged pairs | ungradable | flagged raw | flagged de-id. | flips "
-        "| flip rate [95% CI] |",
-        "|---|---|---|---|---|---|---|---|",
+        "| grader | replies | identical | differing | judged | ungradable | flagged raw "
+        "| flagged de-id. | flips | flip rate [95% CI] |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k, (g, spec) in enumerate(zip(judges, specs, strict=True)):
-        pairs = [r["scores"][k] for r in rows if not r["same"][k]]
-        ok = [(x >= g.threshold, y >= g.threshold) for x, y in pairs if None not in (x, y)]
+        differing = [r for r in rows if not r["same"][k]]
+        judged = [r["scores"][k] for r in differing if not r.get("pending")]
+        ok = [(x >= g.threshold, y >= g.threshold) for x, y in judged if None not in (x, y)]
         flips = sum(x != y for x, y in ok)
-        ci = jeffreys_interval(flips, len(rows))
+        if len(judged) == len(differing):
+            share, ci = 1.0, jeffreys_interval(flips, len(rows))
+            rate = flips / max(len(rows), 1)
+        else:
+            share = len(differing) / len(rows)
+            rate = share * flips / max(len(ok), 1)
+            ci = jeffreys_interval(flips, max(len(ok), 1))
         lines.append(
-            f"| `{spec.partition('?')[0]}` | {len(rows)} | {len(pairs)} | {len(pairs) - len(ok)} "
+            f"| `{spec.partition('?')[0]}` | {len(rows)} | {len(rows) - len(differing)} "
+            f"| {len(differing)} | {len(judged)} | {len(judged) - len(ok)} "
             f"| {sum(x for x, _ in ok)} | {sum(y for _, y in ok)} | {flips} "
-            f"| {flips / max(len(rows), 1):.2%} [{ci.lower:.2%}, {ci.upper:.2%}] |"
+            f"| {rate:.2%} [{share * ci.lower:.2%}, {share * ci.upper:.2%}] |"
         )
     return "\n".join(lines)
 
@@ -317,11 +374,14 @@ def main() -> None:
     parser.add_argument(
         "--judge-flips-out", type=Path, default=Path("judge-flips.jsonl"), help="(resumable)"
     )
+    parser.add_argument(
+        "--judge-flips-table", action="store_true", help="only the table of --judge-flips-out"
+    )
     args = parser.parse_args()
     if args.flips:
         flip_rates(args.flips)
-    if args.judge_flips:
-        judge_flips(args.judge_flips, args.judge_flips_out)
+    if args.judge_flips or args.judge_flips_table:
+        judge_flips(args.judge_flips, args.judge_flips_out, judge=not args.judge_flips_table)
     if not args.skip_messages:
         messages_per_second(args.conversations)
     if args.ingest_conversations:

@@ -38,8 +38,12 @@ def test_last_reply_is_the_last_answer_to_a_user(bench: ModuleType) -> None:
     assert bench.last_reply(_conv("user")) is None
 
 
-def _row(same: list[bool], scores: list[list[Any]]) -> dict[str, Any]:
-    return {"same": same, "scores": scores}
+def _row(same: list[bool], scores: list[list[Any]], pending: bool = False) -> dict[str, Any]:
+    return {"same": same, "scores": scores, "pending": pending}
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.split("|")[1:-1]]
 
 
 def test_flip_table_counts_flips_over_every_reply(bench: ModuleType) -> None:
@@ -51,10 +55,22 @@ def test_flip_table_counts_flips_over_every_reply(bench: ModuleType) -> None:
         _row([False, True], [[0.4, 0.45], []]),
     ]
     table = bench.flip_table(rows, judges, ["judge/A?x=1", "judge/B"]).splitlines()
-    first = [c.strip() for c in table[2].split("|")[1:-1]]
-    second = [c.strip() for c in table[3].split("|")[1:-1]]
-    # grader, replies, judged pairs, ungradable, flagged raw, flagged de-id., flips, rate
-    assert first[:7] == ["`judge/A`", "4", "3", "0", "2", "1", "1"]
-    assert first[7].startswith("25.00% [")
-    assert second[:7] == ["`judge/B`", "4", "2", "1", "1", "1", "0"]
-    assert second[7].startswith("0.00% [0.00%, ")
+    first, second = _cells(table[2]), _cells(table[3])
+    # grader, replies, identical, differing, judged, ungradable, flagged raw and de-id., flips
+    assert first[:9] == ["`judge/A`", "4", "1", "3", "3", "0", "2", "1", "1"]
+    assert first[9].startswith("25.00% [")
+    assert second[:9] == ["`judge/B`", "4", "2", "2", "2", "1", "1", "1", "0"]
+    assert second[9].startswith("0.00% [0.00%, ")
+
+
+def test_a_stopped_run_scales_the_judged_rate_by_the_share_that_differs(
+    bench: ModuleType,
+) -> None:
+    judges = [SimpleNamespace(threshold=0.5)]
+    rows = [_row([True], [[]]) for _ in range(6)]
+    rows += [_row([False], [[0.9, 0.1]]), _row([False], [[0.1, 0.2]])]
+    rows += [_row([False], [[]], pending=True) for _ in range(2)]
+    cells = _cells(bench.flip_table(rows, judges, ["judge/A"]).splitlines()[2])
+    assert cells[1:5] == ["10", "6", "4", "2"]
+    # 4 of 10 differ; 1 flip in 2 judged: 0.4 * 0.5
+    assert cells[9].startswith("20.00% [")

@@ -18,6 +18,7 @@ script regenerates the sample from the package and checks the hashes.
 
     .venv/bin/python studies/privacy-public/sample.py --show     # the sample, to label by hand
     .venv/bin/python studies/privacy-public/sample.py            # shares per type from labels.tsv
+    .venv/bin/python studies/privacy-public/sample.py --check    # the same, after redrawing
 """
 
 from __future__ import annotations
@@ -115,34 +116,48 @@ def draw(found: list[Mention]) -> list[Mention]:
 
 
 def main() -> None:
-    """Show the sample to label, or check the labels against it and print shares per type."""
+    """Show the sample to label, or print shares per type from the labels (``--check``: after
+    checking that they label the sample this script draws)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show", action="store_true", help="print the sample with contexts")
+    parser.add_argument("--check", action="store_true", help="redraw the sample, compare")
     args = parser.parse_args()
-    found = mentions()
-    sample = draw(found)
-    print(f"{len(found)} replaced mentions in {CONVERSATIONS} conversations: {_types(found)}")
-    if args.show:
-        for n, m in enumerate(sample):
-            context = m.context.replace("\n", " ")
-            print(f"\n#{n} conv {m.conversation} {m.etype} [{m.value}] {m.context_hash}\n{context}")
-        return
     with LABELS.open() as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    if [(r["type"], r["context_sha"]) for r in rows] != [(m.etype, m.context_hash) for m in sample]:
-        raise SystemExit(f"{LABELS} does not match the sample this script draws")
-    shares: dict[str, Counter[str]] = {}
+    if args.show or args.check:
+        found = mentions()
+        sample = draw(found)
+        print(f"{len(found)} replaced mentions in {CONVERSATIONS} conversations: {_types(found)}")
+        if args.show:
+            for n, m in enumerate(sample):
+                context = m.context.replace("\n", " ")
+                print(f"\n#{n} conv {m.conversation} {m.etype} [{m.value}] {m.context_hash}")
+                print(context)
+            return
+        drawn = [(m.etype, m.context_hash) for m in sample]
+        if [(r["type"], r["context_sha"]) for r in rows] != drawn:
+            raise SystemExit(f"{LABELS} does not match the sample this script draws")
+        print(f"{LABELS.name} labels the {len(drawn)} mentions drawn")
+    print(shares(rows))
+
+
+def shares(rows: list[dict[str, str]]) -> str:
+    """Labels per entity type (Markdown), most sampled type first, all types last."""
+    counts: dict[str, Counter[str]] = {}
     for r in rows:
-        shares.setdefault(r["type"], Counter())[r["label"]] += 1
-        shares.setdefault("all", Counter())[r["label"]] += 1
-    print("| type | sampled | public | none | private | unclear | public | not personal |")
-    print("|---|---|---|---|---|---|---|---|")
-    for etype, c in sorted(shares.items(), key=lambda kv: (kv[0] == "all", -sum(kv[1].values()))):
+        counts.setdefault(r["type"], Counter())[r["label"]] += 1
+        counts.setdefault("all", Counter())[r["label"]] += 1
+    lines = [
+        "| type | sampled | public | none | private | unclear | public | not personal |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for etype, c in sorted(counts.items(), key=lambda kv: (kv[0] == "all", -sum(kv[1].values()))):
         k = sum(c.values())
-        print(
+        lines.append(
             f"| {etype} | {k} | {c['public']} | {c['none']} | {c['private']} | {c['unclear']} "
             f"| {c['public'] / k:.0%} | {(c['public'] + c['none']) / k:.0%} |"
         )
+    return "\n".join(lines)
 
 
 def _types(found: list[Mention]) -> str:
