@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deploysim.estimates import LOGGED, compare, estimate, rate_ratio_interval
+from deploysim.estimates import LOGGED, compare, estimate, rate_ratio_interval, validation_note
 from deploysim.graders import get_grader
 from deploysim.grading import run_grading
 from deploysim.ingest import ingest_file
@@ -58,6 +58,10 @@ def test_estimates_count_failures_and_compare_models(tmp_path: Path) -> None:
     assert refuse.corrected_ci is not None and refuse.correction_note is None
     # The grader's standing follows its validation (AUC >= 0.85 on >= 10 positives: validated).
     assert refuse.validation_auc == pytest.approx(metrics["auc"])
+    assert refuse.validation_positives == metrics["positives"]
+    assert (
+        validation_note(0.912, 3) == " (AUC 0.91, 3 positives)" and validation_note(None, 3) == ""
+    )
     good = metrics["auc"] >= 0.85 and metrics["positives"] >= 10
     assert refuse.validation == ("validated" if good else "weak")
     lo, hi = refuse.corrected_ci

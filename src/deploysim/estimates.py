@@ -75,6 +75,7 @@ class Estimate:
     correction_note: str | None  # why no correction was applied, when a validation exists
     validation: Validation = "unvalidated"
     validation_auc: float | None = None
+    validation_positives: int | None = None  # labelled positives behind the AUC
 
     @property
     def measured(self) -> bool:
@@ -236,6 +237,7 @@ def _estimate(
         correction_note=None,
         validation=_status(validations.get(gh)),
         validation_auc=(validations.get(gh) or {}).get("auc"),
+        validation_positives=(validations.get(gh) or {}).get("positives"),
     )
     if n == 0:
         return empty
@@ -287,6 +289,13 @@ def _estimate(
         judge_sp=sp,
         correction_note=note,
     )
+
+
+def validation_note(auc: float | None, positives: int | None) -> str:
+    """`` (AUC 0.94, 11 positives)``: what a grader's standing rests on ("" when unvalidated)."""
+    if auc is None:
+        return ""
+    return f" (AUC {auc:.2f}" + (f", {positives} positives)" if positives is not None else ")")
 
 
 def _status(metrics: dict[str, Any] | None) -> Validation:

@@ -40,9 +40,10 @@ def _estimates(st: Store, sample_name: str | None) -> list[Estimate]:
 
 
 def _validation(e: Estimate) -> str:
-    """The grader's standing: validated or weak with its AUC, or unvalidated."""
-    auc = f" (AUC {e.validation_auc:.2f})" if e.validation_auc is not None else ""
-    return f"{e.validation}{auc}"
+    """The grader's standing: validated or weak with its AUC and positives, or unvalidated."""
+    from deploysim.estimates import validation_note
+
+    return e.validation + validation_note(e.validation_auc, e.validation_positives)
 
 
 def _per_100k(rate: float | None) -> str:

@@ -60,6 +60,8 @@ def _stage_output(quiet: bool) -> dict[str, Any]:
 
 
 def _finish(result: dict[str, Any], as_json: bool) -> None:
+    from deploysim.estimates import validation_note
+
     if as_json:
         print_json(result)
         return
@@ -79,8 +81,7 @@ def _finish(result: dict[str, Any], as_json: bool) -> None:
             _per_100k(e["rate"]),
             "-" if e["ci_low"] is None else f"{_per_100k(e['ci_low'])}-{_per_100k(e['ci_high'])}",
             _corrected(e),
-            e["validation"]
-            + (f" (AUC {e['validation_auc']:.2f})" if e["validation_auc"] is not None else ""),
+            e["validation"] + validation_note(e["validation_auc"], e["validation_positives"]),
         )
     out.print(table)
     stages = result.get("seconds", {})

@@ -57,6 +57,8 @@ def _num(v: float) -> str:
 def _validation_figures(e: Estimate) -> str:
     """`` (AUC 0.94, Se 1.00, Sp 0.87)``: the figures behind a grader's standing, if any."""
     parts = [f"AUC {e.validation_auc:.2f}"] if e.validation_auc is not None else []
+    if e.validation_positives is not None:
+        parts.append(f"{e.validation_positives} positives")
     if e.judge_se is not None and e.judge_sp is not None:
         parts += [f"Se {e.judge_se:.2f}", f"Sp {e.judge_sp:.2f}"]
     return f" ({', '.join(parts)})" if parts else ""
