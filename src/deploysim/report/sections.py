@@ -156,8 +156,8 @@ def how_to_read(
         "Rates are flagged responses per 100,000, Jeffreys-smoothed, with 95% intervals that "
         "count clustered turns (several per conversation, several draws per prefix) as the "
         "evidence they are; k/n is shown beside each.",
-        f"{len(validated)} of {len(measured)} rows come from graders validated against human "
-        f"labels with AUC ≥ {WEAK_AUC:.2f} on at least {MIN_POSITIVES} labelled positives "
+        f"{len(validated)} of {len(measured)} rows come from graders validated against "
+        f"labelled responses with AUC ≥ {WEAK_AUC:.2f} on at least {MIN_POSITIVES} positives "
         "(<i>grader validation</i> column; their <i>corrected</i> rate "
         "carries the grader's own error). The others are weak or unvalidated: they measure what "
         "the grader flags, which may not be the behaviour."
