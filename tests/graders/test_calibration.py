@@ -188,6 +188,16 @@ def test_calibration_options_are_checked(tmp_path: Path) -> None:
         get_grader(f"judge/REFUSAL?judge=scripted/yes&calibration={cal}")
 
 
+def test_a_calibration_is_refused_on_scores_of_another_judge() -> None:
+    shipped = "judge/REFUSAL?rule=refusal&max_chars=1200&calibration=replays-v1-refusal"
+    with pytest.raises(UsageError, match="another grader version"):
+        get_grader(shipped, default_judge="scripted/yes")
+    judge = "llamacpp/qwen2.5-coder-1.5b"  # the one it was made with (the model loads lazily)
+    assert get_grader(shipped, default_judge=judge).threshold > 0.5  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match="another grader version"):
+        get_grader(shipped.replace("max_chars=1200", "max_chars=900"), default_judge=judge)
+
+
 def test_rule_settles_what_it_flags_and_the_judge_scores_the_rest() -> None:
     judge = get_grader("judge/REFUSAL?judge=scripted/yes%3Fp%3D0.8&rule=refusal")
     plain = get_grader("judge/REFUSAL?judge=scripted/yes%3Fp%3D0.8")

@@ -57,6 +57,18 @@ def get_grader(
     value = options.get("calibration")
     if value is not None:
         grader.calibration_source = resolve_calibration(value)
+        chosen = read_calibration(grader.calibration_source).calibration.score_hash
+        # A threshold only means something on the scores it was chosen on: another judge model
+        # (or judge options, or grader version) scores on another scale.
+        if chosen != grader.score_hash:
+            raise UsageError(
+                f"{spec}: calibration {value!r} was chosen on the scores of another grader "
+                f"version (score hash {chosen[:12]}, this grader's {grader.score_hash[:12]}): a "
+                "different judge model, judge options or grader. Use the judge it was made with "
+                "(the shipped ones: llamacpp/qwen2.5-coder-1.5b), or calibrate this grader: "
+                "deploysim graders validate SPEC --labels FILE --split dev --calibrate youden "
+                "--calibration-out FILE.json"
+            )
     return grader
 
 
