@@ -257,9 +257,8 @@ def run_backtest(
         for y in deployed:
             sample = _sample(bt, store, y, inputs[(y, 1)], log)
             cands = [x for yy, x in pairs if yy == y]
-            for name in [y, *cands]:
-                _replay(store, replay_spec(bt.release(name)), sample, name, progress, log)
-            _grade(store, graders, sample, bt, progress, log)
+            releases = _releases(bt, [y, *cands])
+            _replay_and_grade(store, sample, releases, graders, bt, progress, log)
             challenging[y] = _challenging(bt, store, y, cands, graders, progress, log)
         spec_labels = model_labels(store)
         for r in bt.releases:
@@ -437,38 +436,32 @@ def _sample(bt: BacktestSection, store: Store, y: str, inputs: tuple[str, ...], 
     return name
 
 
-def _replay(
+def _replay_and_grade(
     store: Store,
-    spec: ReplaySpec,
     sample: str,
-    label: str,
+    replays: list[tuple[str, ReplaySpec]],
+    graders: list[tuple[str, Grader]],
+    bt: BacktestSection,
     progress: ProgressFactory,
     log: Log,
     draws: int = 1,
 ) -> None:
-    with progress(f"replay {label} on {sample}") as bar:
-        s = run_replay(
-            store,
-            spec,
-            sample_name=sample,
-            draws=draws,
-            concurrency=1,
-            on_progress=lambda s: bar(s.ok + s.failed, s.pending, s.failed),
-        )
-    if s.ok or s.failed:
-        log(f"replay {label} on {sample}: {s.ok} ok, {s.failed} failed")
-
-
-def _grade(
-    store: Store,
-    graders: list[tuple[str, Grader]],
-    sample: str,
-    bt: BacktestSection,
-    progress: ProgressFactory,
-    log: Log,
-) -> None:
+    """Replay each (label, spec) on a sample, one call at a time, then grade the sample: its
+    replays and its logged references."""
+    for label, spec in replays:
+        with progress(f"replay {label} on {sample}") as bar:
+            r = run_replay(
+                store,
+                spec,
+                sample_name=sample,
+                draws=draws,
+                concurrency=1,
+                on_progress=lambda s: bar(s.ok + s.failed, s.pending, s.failed),
+            )
+        if r.ok or r.failed:
+            log(f"replay {label} on {sample}: {r.ok} ok, {r.failed} failed")
     with progress(f"grade {sample}") as bar:
-        s = run_grading(
+        g = run_grading(
             store,
             graders,
             references=True,
@@ -476,8 +469,13 @@ def _grade(
             concurrency=bt.grade_concurrency,
             on_progress=lambda s: bar(s.ok + s.ungradable, s.pending, s.ungradable),
         )
-    if s.ok or s.ungradable:
-        log(f"grade {sample}: {s.ok} grades, {s.ungradable} ungradable")
+    if g.ok or g.ungradable:
+        log(f"grade {sample}: {g.ok} grades, {g.ungradable} ungradable")
+
+
+def _releases(bt: BacktestSection, names: list[str]) -> list[tuple[str, ReplaySpec]]:
+    """Each named release's replay spec, labelled by its name."""
+    return [(name, replay_spec(bt.release(name))) for name in names]
 
 
 def _challenging(
@@ -501,8 +499,8 @@ def _challenging(
         spec = SamplingSpec(mode=bt.mode, size=cc.pool, seed=bt.sample_seed + 1, inputs=inputs)
         create_sample(store, pool, spec)
         selection = replay_spec(bt.release(y), seed=None)
-        _replay(store, selection, pool, f"{y} (selection)", progress, log, cc.draws)
-        _grade(store, graders, pool, bt, progress, log)
+        replays = [(f"{y} (selection)", selection)]
+        _replay_and_grade(store, pool, replays, graders, bt, progress, log, cc.draws)
         try:
             size = create_challenging_sample(
                 store,
@@ -517,9 +515,7 @@ def _challenging(
             log(f"challenging {y}: no prefix failed {cc.k} of {cc.draws}; no challenging baseline")
             return None
         log(f"challenging {y}: {size} prefixes")
-    for x in [y, *cands]:
-        _replay(store, replay_spec(bt.release(x)), name, x, progress, log)
-    _grade(store, graders, name, bt, progress, log)
+    _replay_and_grade(store, name, _releases(bt, [y, *cands]), graders, bt, progress, log)
     return name
 
 
