@@ -58,6 +58,7 @@ __all__ = [
     "ReplaySummary",
     "ReplayWorker",
     "ResultWriter",
+    "RunCounts",
     "SampleInfo",
     "create_sample",
     "decode_messages",
@@ -97,24 +98,36 @@ class ReplaySpec(BaseModel):
         return canonical_hash(self.model_dump(mode="json", exclude_defaults=True))
 
 
+@dataclass(kw_only=True)
+class RunCounts:
+    """What every generation run counts the same way: its failures (after retries) by error
+    kind, and its wall time. Replay and rollout summaries add their own counts."""
+
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def fail(self, kind: str) -> None:
+        """Count one failure of this error kind."""
+        self.failed += 1
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as JSON-ready data."""
+        return asdict(self)
+
+
 @dataclass
-class ReplaySummary:
+class ReplaySummary(RunCounts):
     """Counts of one replay run (this invocation), plus totals for the spec."""
 
     spec_hash: str
     model: str
     pending: int = 0
     ok: int = 0
-    failed: int = 0
     retries: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        """The summary as JSON-ready data."""
-        return asdict(self)
 
 
 Progress = Callable[[ReplaySummary], None]
@@ -353,9 +366,7 @@ class ResultWriter(RowWriter[ReplaySummary]):
         s.input_tokens += outcome.input_tokens
         s.output_tokens += outcome.output_tokens
         if not outcome.ok:
-            s.failed += 1
-            kind = outcome.error_kind or "unknown"
-            s.errors[kind] = s.errors.get(kind, 0) + 1
+            s.fail(outcome.error_kind or "unknown")
             response = None
         else:
             s.ok += 1

@@ -20,34 +20,26 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from deploysim.agent import Caller, RetryPolicy, run_turn
 from deploysim.errors import UsageError
 from deploysim.ingest.openai import to_openai_record
 from deploysim.models import Model, ModelSpec, get_model
-from deploysim.replay import ReplaySpec, prepare_messages
+from deploysim.replay import ReplaySpec, RunCounts, prepare_messages
 from deploysim.schema import Conversation, Message, canonical_hash
 
 
 @dataclass
-class RolloutSummary:
+class RolloutSummary(RunCounts):
     """What one rollout invocation did."""
 
     release: str
     path: str
     written: int = 0
     already: int = 0
-    failed: int = 0
     assistant_turns: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        """The summary as JSON-ready data."""
-        return asdict(self)
 
 
 def is_chat(conv: Conversation) -> bool:
@@ -147,8 +139,7 @@ async def _rollout(
                         model, spec, chash, user_script(conv, max_user_turns), retry, rng
                     )
                 if error is not None:
-                    summary.failed += 1
-                    summary.errors[error] = summary.errors.get(error, 0) + 1
+                    summary.fail(error)
                 else:
                     record = to_openai_record(Conversation(messages=tuple(messages)))
                     record = {"id": chash, **record, "metadata": {"release": release}}
