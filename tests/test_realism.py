@@ -97,18 +97,20 @@ def _tau_store(tmp_path: Path, size: int) -> Store:
 
 
 def test_controls_count_catches_of_broken_continuations(tmp_path: Path) -> None:
-    from deploysim.realism import run_controls
+    from deploysim.realism import RealismSettings, run_controls
 
     with _tau_store(tmp_path, 12) as st:
         blind = run_controls(st, judge="scripted/constant?text=A", kinds=("no_format",))
         # A judge that always says "A" catches a broken copy only when it is shown second.
         assert 0 < blind["overall"]["catch_rate"] < 1 and not blind["validated"]
         # Asked both orders, a position-only judge decides nothing.
-        even = run_controls(st, judge="scripted/constant?text=A", both_orders=True)
+        both = RealismSettings(both_orders=True)
+        even = run_controls(st, judge="scripted/constant?text=A", settings=both)
         assert even["overall"]["n"] == 0 and even["undecided"] > 0
         # Shown whole (a clipped continuation may hide the break), the marks are always seen.
+        whole = RealismSettings(max_chars=50_000)
         sharp = run_controls(
-            st, judge="x", judge_model=_SpotsBroken(), kinds=("shouting",), max_chars=50_000
+            st, judge="x", judge_model=_SpotsBroken(), kinds=("shouting",), settings=whole
         )
     assert sharp["per_kind"]["shouting"]["n"] >= 5 and sharp["validated"]
     assert sharp["overall"]["catch_rate"] >= 0.9

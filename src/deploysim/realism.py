@@ -138,38 +138,45 @@ def stored_replays(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class RealismSettings:
+    """How the realism check and its controls pick and show what the judge compares."""
+
+    sample: str | None = None  # prefixes of this sample only
+    limit: int | None = None  # the first N items; None or 0: all
+    seed: int = 0  # of the A/B order (and of the controls' broken copies)
+    both_orders: bool = False  # ask each question in both orders, average (2x calls)
+    max_chars: int = 1500  # the prefix's tail and each continuation shown
+
+
 def run_realism(
     store: Store,
     *,
     judge: str,
     model: str,
-    sample: str | None = None,
-    limit: int | None = None,
-    seed: int = 0,
+    spec: str | None = None,
+    settings: RealismSettings = RealismSettings(),
     judge_model: Model | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
-    spec: str | None = None,
-    both_orders: bool = False,
-    max_chars: int = 1500,
 ) -> dict[str, Any]:
     """Judge replays of ``model`` (of replay spec ``spec`` when given: a hash or its prefix)
-    against the logged continuations; see the module docstring. ``max_chars`` bounds the
-    prefix's tail and each continuation shown."""
+    against the logged continuations; see the module docstring."""
+    st = settings
     model = str(ModelSpec.parse(model))
-    rows = stored_replays(store, model, sample, spec)
+    rows = stored_replays(store, model, st.sample, spec)
     items = []
     for r in rows:
         prefix = load_prefix(store, r.prefix_id)
         if not prefix.continuation:
             continue  # nothing logged to compare with
         tools = sorted({c.function for m in r.messages for c in m.tool_calls})
-        order = random.Random(canonical_hash([seed, r.id])).random() < 0.5
+        order = random.Random(canonical_hash([st.seed, r.id])).random() < 0.5
         items.append(_Item(prefix.messages, prefix.continuation, r.messages, tools, order))
-    items = items[:limit] if limit else items
+    items = items[: st.limit] if st.limit else items
     judge_m = judge_model or get_model(judge)
-    results = asyncio.run(_judge_all(judge_m, items, on_progress, both_orders, max_chars))
+    results = asyncio.run(_judge_all(judge_m, items, on_progress, st))
     out = summarize(results, judge=judge, model=model, n_replays=len(rows))
-    out.update(spec=spec, both_orders=both_orders)
+    out.update(spec=spec, both_orders=st.both_orders)
     return out
 
 
@@ -186,21 +193,21 @@ async def _judge_all(
     judge: Model,
     items: Sequence[_Item],
     on_progress: Callable[[int, int, int], None] | None,
-    both_orders: bool,
-    max_chars: int,
+    settings: RealismSettings,
 ) -> list[tuple[list[str], float | None]]:
     out: list[tuple[list[str], float | None]] = []
     failed = 0
     try:
         for item in items:
             tools = item.labels
+            chars = settings.max_chars
             p = await _judge_one(
                 judge,
-                _render(item.prefix, max_chars, tail=True),
-                _render(item.logged, max_chars),
-                _render(item.other, max_chars),
+                _render(item.prefix, chars, tail=True),
+                _render(item.logged, chars),
+                _render(item.other, chars),
                 item.other_first,
-                both_orders,
+                settings.both_orders,
             )
             failed += p is None
             out.append((tools, p))
@@ -285,40 +292,37 @@ def run_controls(
     store: Store,
     *,
     judge: str,
-    sample: str | None = None,
-    limit: int | None = None,
-    seed: int = 0,
     kinds: Sequence[ControlKind] = CONTROL_KINDS,
+    settings: RealismSettings = RealismSettings(),
     judge_model: Model | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
-    both_orders: bool = False,
-    max_chars: int = 1500,
 ) -> dict[str, Any]:
-    """The judge's catch rate on positive controls: for each stored prefix (of ``sample``;
-    the first ``limit``) with a logged continuation, that continuation against each
+    """The judge's catch rate on positive controls: for each stored prefix (of the settings'
+    sample; the first ``limit``) with a logged continuation, that continuation against each
     ``kinds`` broken copy, judged like a replay. Caught: the judge calls the logged one real."""
+    st = settings
     cond, args = "", []
-    if sample:
+    if st.sample:
         cond = " WHERE sample_id = (SELECT id FROM samples WHERE name = ?)"
-        args.append(sample)
+        args.append(st.sample)
     ids = [row[0] for row in store.db.execute(f"SELECT id FROM prefixes{cond} ORDER BY id", args)]
     items: list[_Item] = []
     used = 0
     for pid in ids:
-        if limit and used >= limit:
+        if st.limit and used >= st.limit:
             break
         prefix = load_prefix(store, pid)
         if not prefix.continuation:
             continue
         used += 1
         for kind in kinds:
-            rng = random.Random(canonical_hash([seed, pid, kind]))
+            rng = random.Random(canonical_hash([st.seed, pid, kind]))
             copy = broken(prefix.continuation, kind, rng)
             if copy is not None:
                 first = rng.random() < 0.5
                 items.append(_Item(prefix.messages, prefix.continuation, copy, [kind], first))
     judge_m = judge_model or get_model(judge)
-    results = asyncio.run(_judge_all(judge_m, items, on_progress, both_orders, max_chars))
+    results = asyncio.run(_judge_all(judge_m, items, on_progress, st))
     per_kind: dict[str, list[bool]] = defaultdict(list)
     for labels, p in results:
         if p is not None and p != 0.5:
@@ -335,6 +339,6 @@ def run_controls(
         "per_kind": {k: _rate(v, "catch_rate") for k, v in sorted(per_kind.items())},
         "target": CATCH_TARGET,
         "validated": bool(caught) and overall["catch_rate"] >= CATCH_TARGET,
-        "both_orders": both_orders,
+        "both_orders": st.both_orders,
         "created_at": time.time(),
     }

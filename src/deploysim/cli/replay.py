@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -121,21 +121,18 @@ def replay(
         ),
     )
     with Store(store) as st, count_progress("replay", quiet=as_json) as progress:
-        kw: dict[str, Any] = {
-            "sample_name": sample_name,
-            "draws": samples_per_prefix,
-            "retry": RetryPolicy(max_attempts=max_attempts),
-            "retry_failed": retry_failed,
-            "on_progress": lambda s: progress(s.ok + s.failed, s.pending, s.failed),
-        }
         summary = run_replay(
             st,
             spec,
+            sample_name=sample_name,
+            draws=samples_per_prefix,
             concurrency=concurrency,
+            retry=RetryPolicy(max_attempts=max_attempts),
+            retry_failed=retry_failed,
+            on_progress=lambda s: progress(s.ok + s.failed, s.pending, s.failed),
             executor=choose(
                 executor, workers=workers, num_actors=num_actors, ray_address=ray_address
             ),
-            **kw,
         )
     if as_json:
         print_json(summary.to_json())
@@ -235,7 +232,7 @@ def realism(
 ) -> None:
     """Can a judge tell replays (with simulated tools) from the logged continuations?"""
     from deploysim.cli.progress import count_progress
-    from deploysim.realism import run_controls, run_realism
+    from deploysim.realism import RealismSettings, run_controls, run_realism
 
     require_store(store)
     model = str(parse_model(model))
@@ -249,28 +246,18 @@ def realism(
         "both_orders": both_orders,
         "controls": controls,
     }
+    settings = RealismSettings(sample=sample_name, limit=limit, seed=seed, both_orders=both_orders)
     with Store(store) as st, count_progress("realism", quiet=as_json) as progress:
         if controls:
-            result = run_controls(
-                st,
-                judge=judge,
-                sample=sample_name,
-                limit=limit,
-                seed=seed,
-                on_progress=progress,
-                both_orders=both_orders,
-            )
+            result = run_controls(st, judge=judge, settings=settings, on_progress=progress)
         else:
             result = run_realism(
                 st,
                 judge=judge,
                 model=model,
-                sample=sample_name,
-                limit=limit,
-                seed=seed,
-                on_progress=progress,
                 spec=replay_spec,
-                both_orders=both_orders,
+                settings=settings,
+                on_progress=progress,
             )
         st.add_analysis("realism", spec, result)
     if as_json:
