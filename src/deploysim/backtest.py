@@ -18,10 +18,8 @@ input files) and an output folder; every stage is resumable, so running again do
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,7 +47,7 @@ from deploysim.graders import Grader, get_grader
 from deploysim.grading import run_grading
 from deploysim.ingest import ingest_file
 from deploysim.models import GenerateConfig
-from deploysim.pipeline import ingest_options, resolve_paths
+from deploysim.pipeline import Log, ProgressFactory, _no_progress, ingest_options, resolve_paths
 from deploysim.replay import ReplaySpec, create_sample, run_replay
 from deploysim.report import write_report
 from deploysim.rollout import is_chat, rollout, user_script
@@ -57,8 +55,6 @@ from deploysim.sampling import SamplingSpec
 from deploysim.schema import Conversation, canonical_hash
 from deploysim.store import Store
 
-Log = Callable[[str], None]
-ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int, int], None]]]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -198,11 +194,6 @@ def _settings(r: ReleaseConfig) -> tuple[Any, ...]:
 def load_backtest_config(path: Path) -> BacktestConfig:
     """Read and validate a backtest config, with errors that name the file and the key."""
     return load_toml(path, BacktestConfig, "backtest config")
-
-
-@contextlib.contextmanager
-def _no_progress(_: str) -> Iterator[Callable[[int, int, int], None]]:
-    yield lambda done, total, failed: None
 
 
 def replay_spec(r: ReleaseConfig, *, seed: int | Literal["same"] | None = "same") -> Any:
