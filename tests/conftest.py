@@ -3,6 +3,8 @@ optional extras' markers (``tests/extras.py``)."""
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,24 @@ DATA = SHARED / "data"
 HH = DATA / "chat" / "hh-rlhf-harmless-test.sample20.jsonl"
 OASST = DATA / "chat" / "oasst-en-trees.sample10.jsonl"
 TAU = DATA / "agentic" / "tau-bench-airline-gpt4o.tasks00-24.json"
+
+
+@cache
+def tau_user() -> tuple[str, str]:
+    """The first user id the tau-bench records look up, and that user's first name.
+
+    Read from the shared file at run time: tests that need a call the records answer must not
+    copy ids or names out of the shared data.
+    """
+    for task in json.loads(TAU.read_text(encoding="utf-8")):
+        traj = task["traj"]
+        for i, m in enumerate(traj):
+            for call in m.get("tool_calls") or []:
+                if call["function"]["name"] == "get_user_details":
+                    user = json.loads(call["function"]["arguments"])["user_id"]
+                    result = next(r for r in traj[i + 1 :] if r.get("role") == "tool")
+                    return user, json.loads(result["content"])["name"]["first_name"]
+    raise LookupError(f"{TAU}: no get_user_details call")
 INSPECT_DIR = DATA / "agentic" / "inspect-logs"
 PII = DATA / "pii" / "presidio-synth-v2.first750.json"
 

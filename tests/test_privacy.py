@@ -53,31 +53,36 @@ def _luhn_ok(digits: str) -> bool:
 
 def _support_conversation() -> Conversation:
     profile = {
-        "name": {"first_name": "Mia", "last_name": "Li"},
-        "email": "mia.li3818@example.com",
-        "reservations": ["NO6JO3"],
+        "name": {"first_name": "Tessa", "last_name": "Okafor"},
+        "email": "tessa.okafor2291@example.com",
+        "reservations": ["KT4RW8"],
     }
     return Conversation(
         messages=(
             Message(role="system", content="You are the support agent of Acme Air."),
-            _user("Hi, my name is Mia Li and I need help with reservation NO6JO3."),
+            _user("Hi, my name is Tessa Okafor and I need help with reservation KT4RW8."),
             Message(
                 role="assistant",
                 tool_calls=(
                     ToolCall(
                         id="c1",
                         function="find_user",
-                        arguments={"full_name": "Mia Li", "note": "caller is Mia Li"},
-                        raw_arguments='{"full_name":"Mia Li","note":"caller is Mia Li"}',
+                        arguments={"full_name": "Tessa Okafor", "note": "caller is Tessa Okafor"},
+                        raw_arguments=json.dumps(
+                            {"full_name": "Tessa Okafor", "note": "caller is Tessa Okafor"}
+                        ),
                     ),
                 ),
             ),
             Message(role="tool", tool_call_id="c1", content=json.dumps(profile)),
-            Message(role="assistant", content="Thanks Mia Li. John Carter from billing will call."),
+            Message(
+                role="assistant", content="Thanks Tessa Okafor. John Carter from billing will call."
+            ),
         ),
         references=(
             Reference(
-                label="rejected", message=Message(role="assistant", content="Sorry Mia Li, no.")
+                label="rejected",
+                message=Message(role="assistant", content="Sorry Tessa Okafor, no."),
             ),
         ),
     )
@@ -102,7 +107,7 @@ def test_one_person_one_surrogate_everywhere(deid: Deidentifier) -> None:
     other = re.search(r"\. (\w+ \w+) from billing", conv.messages[4].text)
     assert other and other.group(1) != full and first not in other.group(1)
     dumped = result.model_dump_json()
-    for raw in ("Mia", "Li ", "mia.li3818", "NO6JO3", "John Carter"):
+    for raw in ("Tessa", "Okafor", "tessa.okafor2291", "KT4RW8", "John Carter"):
         assert raw not in dumped
     code = tool["reservations"][0]
     assert re.fullmatch(r"[A-Z]{2}\d[A-Z]{2}\d", code) and code in conv.messages[1].text
@@ -129,27 +134,28 @@ def test_surrogate_depends_on_type_index_and_seed_only() -> None:
         table.add([("PERSON", name, None)])
         return table.surrogate("PERSON", name)
 
-    assert surrogate("Mia Li") == surrogate("Ann Lee")
-    assert surrogate("Mia Li") != surrogate("Mia Li", key=b"other")
-    assert surrogate("Mia Li") != surrogate("Mia Li", salt="t")
+    assert surrogate("Tessa Okafor") == surrogate("Ann Lee")
+    assert surrogate("Tessa Okafor") != surrogate("Tessa Okafor", key=b"other")
+    assert surrogate("Tessa Okafor") != surrogate("Tessa Okafor", salt="t")
     table = EntityTable(KEY, "s")
-    table.add([("PERSON", "Mia Li", None), ("EMAIL_ADDRESS", "a@b.com", None)])
-    assert table.placeholder("PERSON", "Mia Li") == "PERSON_1"
+    table.add([("PERSON", "Tessa Okafor", None), ("EMAIL_ADDRESS", "a@b.com", None)])
+    assert table.placeholder("PERSON", "Tessa Okafor") == "PERSON_1"
     assert table.placeholder("EMAIL_ADDRESS", "a@b.com") == "EMAIL_ADDRESS_1"
 
 
 def test_canonicalisation_joins_mentions(deid: Deidentifier) -> None:
     out = _one(
         deid,
-        "Dr. Mia Li wrote to MIA.LI@EXAMPLE.ORG. Later mia.li@example.org wrote again. "
-        "Mia said hi, and Ms. Li agreed.",
+        "Dr. Tessa Okafor wrote to TESSA.OKAFOR@EXAMPLE.ORG. "
+        "Later tessa.okafor@example.org wrote again. "
+        "Tessa said hi, and Ms. Okafor agreed.",
     )
     emails = re.findall(r"[\w.]+@[\w.]+\w", out)
     assert len(emails) == 2 and emails[0].lower() == emails[1].lower()
     m = re.match(r"\w+\. (\w+) (\w+) wrote", out)  # honorifics are replaced too (TITLE)
     assert m, out
     assert f"{m.group(1)} said hi" in out and re.search(rf"\w+\. {m.group(2)} agreed", out)
-    assert "Mia" not in out and "Li " not in out
+    assert "Tessa" not in out and "Okafor" not in out
 
 
 def test_formats_are_kept(deid: Deidentifier) -> None:
@@ -197,11 +203,11 @@ def test_nationalities_and_religions_become_others_of_their_kind(deid: Deidentif
 def test_secrets_ids_and_addresses(deid: Deidentifier) -> None:
     text = (
         "My key is sk-proj-4fG7hJ9kL2mN5pQ8rS1tU3vW6xY0zA and AWS AKIAIOSFODNN7EXAMPLE. "
-        "User ID mia_li_3668, order #W2378156, device 00:1A:2B:3C:4D:5E. "
-        "I live at 975 Sunset Drive, Apt. 12, Austin, TX 78750."
+        "User ID ava_ng_5521, order #W2378156, device 00:1A:2B:3C:4D:5E. "
+        "I live at 418 Larchmont Lane, Apt. 12, Austin, TX 78750."
     )
     out = _one(deid, text)
-    for raw in ("4fG7hJ9kL2", "IOSFODNN7", "mia_li_3668", "W2378156", "3C:4D:5E", "975 Sunset",
+    for raw in ("4fG7hJ9kL2", "IOSFODNN7", "ava_ng_5521", "W2378156", "3C:4D:5E", "418 Larchmont",
                 "Apt. 12,", "Austin", "78750"):  # fmt: skip
         assert raw not in out, raw
     assert re.search(r"sk-proj-\w+", out) and re.search(r"#[A-Z]\d{7}", out)
@@ -222,7 +228,7 @@ def test_metadata_and_source_id(deid: Deidentifier) -> None:
                 "email": "a@b.com",
                 "ip_address": "1.2.3.4",
                 "user_agent": "Mozilla",
-                "title": "Trip for Mia Li",
+                "title": "Trip for Ruth Okafor",
                 "model": "gpt-4o",
             },
         ),
@@ -230,7 +236,7 @@ def test_metadata_and_source_id(deid: Deidentifier) -> None:
     result = deid.deidentify(conv)
     prov = result.conversation.provenance if result.conversation else None
     assert prov is not None and prov.source_id == pseudonym("conv-123", KEY)
-    assert set(prov.metadata) == {"title", "model"} and "Mia" not in str(prov.metadata)
+    assert set(prov.metadata) == {"title", "model"} and "Ruth" not in str(prov.metadata)
     assert result.dropped_metadata_keys == 5
 
 

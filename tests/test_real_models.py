@@ -19,7 +19,7 @@ from deploysim.schema import Message
 from deploysim.store import Store
 from deploysim.testing import OpenAIServer
 from deploysim.tools import ToolPolicy
-from tests.conftest import HH, TAU
+from tests.conftest import HH, TAU, tau_user
 from tests.test_tools import _responses
 
 
@@ -87,7 +87,8 @@ def test_tau_bench_tools_recorded_where_they_match_simulated_by_a_local_model(
     simulator answers in the recorded format; every result says where it came from."""
     st = _tau_store(tmp_path / "s.db", 2)
     runs = {}
-    cases = (("mia_li_3668", "ids"), ("nobody_4242", "ids"), ("nobody_4242", "off"))
+    known = tau_user()[0]
+    cases = ((known, "ids"), ("nobody_4242", "ids"), ("nobody_4242", "off"))
     for user, state in cases:  # in the records / not in them, checked and not
         args = quote(json.dumps({"user_id": user}))
         spec = ReplaySpec(
@@ -97,7 +98,7 @@ def test_tau_bench_tools_recorded_where_they_match_simulated_by_a_local_model(
         assert run_replay(st, spec, concurrency=1).ok == 2
         runs[user, state] = [m for _, ms in _responses(st)[-2:] for m in ms if m.role == "tool"]
     st.close()
-    assert {m.metadata["tool_source"] for m in runs["mia_li_3668", "ids"]} == {"recorded"}
+    assert {m.metadata["tool_source"] for m in runs[known, "ids"]} == {"recorded"}
     unknown = runs["nobody_4242", "ids"]
     assert unknown and {m.metadata["tool_source"] for m in unknown} == {"unknown_id"}
     assert all("nobody_4242" in m.text and "not found" in m.text for m in unknown)

@@ -17,7 +17,7 @@ from deploysim.sampling import SamplingSpec
 from deploysim.schema import Message, ToolDef
 from deploysim.store import Store
 from deploysim.tools import ToolPolicy
-from tests.conftest import TAU
+from tests.conftest import TAU, tau_user
 
 
 def test_choice_reads_logprobs_then_text() -> None:
@@ -32,7 +32,7 @@ def test_realism_on_50_tau_prefixes(tmp_path: Path) -> None:
     with Store(tmp_path / "s.db") as st:
         ingest_file(TAU, st)
         create_sample(st, "default", SamplingSpec(size=60, seed=1, mode="turn"))
-        args = quote(json.dumps({"user_id": "mia_li_3668"}))
+        args = quote(json.dumps({"user_id": tau_user()[0]}))
         model = f"scripted/call?tool=get_user_details&args={args}"
         run_replay(st, ReplaySpec(model=model, tools=ToolPolicy(mode="replay")))
         # A judge that always answers "A": it calls the replay real exactly when the replay
@@ -118,7 +118,7 @@ def test_controls_count_catches_of_broken_continuations(tmp_path: Path) -> None:
 
 def test_realism_reads_one_replay_spec(tmp_path: Path) -> None:
     with _tau_store(tmp_path, 8) as st:
-        args = quote(json.dumps({"user_id": "mia_li_3668"}))
+        args = quote(json.dumps({"user_id": tau_user()[0]}))
         model = f"scripted/call?tool=get_user_details&args={args}"
         seeing = ReplaySpec(model=model, tools=ToolPolicy(mode="replay"))
         blind = ReplaySpec(model=model, tools=ToolPolicy(mode="replay", show_continuation=False))

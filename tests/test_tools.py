@@ -23,7 +23,7 @@ from deploysim.tools import (
     matches_shape,
     result_shape,
 )
-from tests.conftest import TAU
+from tests.conftest import TAU, tau_user
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +66,9 @@ def _resolve(layer: ToolLayer, call: ToolCall, salt: str = "s") -> object:
 
 def test_resolution_order(db: ToolDatabase) -> None:
     layer = ToolLayer(db, ToolPolicy(mode="replay"))
-    recorded = ToolCall(id="1", function="get_user_details", arguments={"user_id": "mia_li_3668"})
+    recorded = ToolCall(id="1", function="get_user_details", arguments={"user_id": tau_user()[0]})
     r = _resolve(layer, recorded)
-    assert r.source == "recorded" and "Mia" in r.content  # type: ignore[attr-defined]
+    assert r.source == "recorded" and tau_user()[1] in r.content  # type: ignore[attr-defined]
     unknown = ToolCall(id="2", function="launch_rocket", arguments={})
     assert _resolve(layer, unknown).source == "unknown_tool"  # type: ignore[attr-defined]
     bad = ToolCall(id="3", function="get_user_details", raw_arguments="{oops", parse_error="x")
@@ -120,7 +120,7 @@ def _responses(st: Store) -> list[tuple[str, list[Message]]]:
 
 def test_agent_loop_answers_calls_and_ends_the_turn(tmp_path: Path) -> None:
     st = _agentic_store(tmp_path)
-    args = quote(json.dumps({"user_id": "mia_li_3668"}))
+    args = quote(json.dumps({"user_id": tau_user()[0]}))
     spec = ReplaySpec(
         model=f"scripted/call?tool=get_user_details&args={args}&times=2",
         tools=ToolPolicy(mode="replay"),

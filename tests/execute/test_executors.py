@@ -24,10 +24,10 @@ from deploysim.sampling import SamplingSpec
 from deploysim.stage import MAX_PASSES, Executor, passes
 from deploysim.store import Store
 from deploysim.tools import ToolPolicy
-from tests.conftest import HH, OASST, TAU
+from tests.conftest import HH, OASST, TAU, tau_user
 
 FAST = RetryPolicy(max_attempts=3, base_s=0.001, cap_s=0.01)
-ARGS = quote(json.dumps({"user_id": "mia_li_3668"}))
+ARGS = quote(json.dumps({"user_id": tau_user()[0]}))
 SPECS = [
     (ReplaySpec(model="scripted/refuse?rate=0.5"), 2),
     # retryable failures: attempts and retry counts must match too

@@ -33,14 +33,14 @@ from deploysim.replay import ReplayQuery, ReplaySpec, create_sample, run_replay
 from deploysim.sampling import SamplingSpec
 from deploysim.store import Store
 from deploysim.tools import ToolPolicy
-from tests.conftest import HH, OASST, TAU
+from tests.conftest import HH, OASST, TAU, tau_user
 
 pytestmark = pytest.mark.slow  # Ray starts in ~10 s and each pipeline in a few more
 
 FAST = RetryPolicy(max_attempts=3, base_s=0.001, cap_s=0.01)
 # Both actors fit the 2 CPUs of the test instance.
 RAY = {"num_actors": 2, "cpus_per_actor": 0.5, "concurrency_per_actor": 4}
-ARGS = quote(json.dumps({"user_id": "mia_li_3668"}))
+ARGS = quote(json.dumps({"user_id": tau_user()[0]}))
 SPECS = [
     (ReplaySpec(model="scripted/refuse?rate=0.5"), 2),
     # retryable failures: attempts and retry counts must match too

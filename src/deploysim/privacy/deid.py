@@ -13,10 +13,10 @@ keyed pseudonym, and a residual audit re-runs detection around every replacement
 
 Canonicalisation (what counts as "the same entity"): e-mails, URLs and ids compare
 case-insensitively (ids also without separators); names compare case-, accent-form- and
-title-insensitively, and a one-word mention ("Mia", "Li") joins the unique multi-word name of the
-conversation that has it as first or last word ("Mia Li"); full dates compare as calendar dates
-(``2024-05-20`` = ``May 20, 2024``), and a date without year joins the unique full date with the
-same month and day.
+title-insensitively, and a one-word mention ("Tessa", "Okafor") joins the unique multi-word name
+of the conversation that has it as first or last word ("Tessa Okafor"); full dates compare as
+calendar dates (``2024-05-20`` = ``May 20, 2024``), and a date without year joins the unique full
+date with the same month and day.
 """
 
 from __future__ import annotations
