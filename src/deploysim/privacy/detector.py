@@ -259,7 +259,7 @@ class Detector:
         if any(c.isdigit() for c in value) and (
             etype == "PERSON" or " " not in value or _MIXED_TOKEN.search(value)
         ):
-            return False  # names have no digits; "HAT290", "ID SI5UKW" are codes
+            return False  # names have no digits; "QZ381", "ID K7TR2M" are codes
         words = value.split()
         if len(words) > 1 and etype != "LOCATION" and all(self.is_common(w) for w in words):
             return False
