@@ -3,13 +3,14 @@
 Run from studies/labelled-replays/knv:
     python build_set.py work/prompts.jsonl work/replies.jsonl labels.tsv \
         ../../../src/deploysim/data/labels/replays-v1-knv.jsonl
-Only replies with a reading are written. Row format as ``replays-v1.jsonl`` (what
-``deploysim.validation.read_labels`` reads): ``id``, ``source``, ``stratum``, ``model``,
-``prefix_hash`` (here SHA-256 of the prompt's source key: every reply to one prompt shares it and
-its split), ``split``, ``prompt``, ``prefix`` (the prompt as one user turn), ``response``,
-``REFUSAL`` (none/partial/full), ``K_NV`` (0/1), ``note``; plus ``prompt_key`` (source and
-1-based index in the prompt set) and ``prompt_category`` (the selection rule's category). FAB
-and PROFANITY were not labelled here, so there are no such columns.
+Reads every ``work/replies*.jsonl``; only replies with a reading are written. Row format as
+``replays-v1.jsonl`` (what ``deploysim.validation.read_labels`` reads): ``id``, ``source``,
+``stratum``, ``model``, ``prefix_hash`` (here SHA-256 of the prompt's source key: every reply to
+one prompt shares it and its split), ``split``, ``prompt``, ``prefix`` (the prompt as one user
+turn), ``response``, ``REFUSAL`` (none/partial/full), ``K_NV`` (0/1), ``note``; plus
+``prompt_key`` (source and 1-based index in the prompt set) and ``prompt_category`` (the
+selection rule's category). FAB and PROFANITY were not labelled here, so there are no such
+columns.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ def main(prompts: Path, replies: Path, labels: Path, out: Path) -> None:
             key, model, *rest = line.split("\t")
             readings[(key, model)] = rest  # a later reading of a reply replaces an earlier one
     rows = []
-    for line in replies.read_text().splitlines():
+    lines = [
+        ln
+        for p in sorted(replies.parent.glob("replies*.jsonl"))
+        for ln in p.read_text().splitlines()
+    ]
+    for line in lines:  # every generator's output (generate.py)
         r = json.loads(line)
         if (r["key"], r["model"]) not in readings:
             continue
