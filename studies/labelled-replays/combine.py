@@ -17,8 +17,9 @@ import json
 import random
 from pathlib import Path
 
+from score import _items as _score_items
+
 from deploysim.graders import get_grader
-from deploysim.schema import Message
 from deploysim.validation import LabelledItem, _read_cache
 
 J = "llamacpp/qwen2.5-coder-1.5b"
@@ -27,16 +28,7 @@ ITEMS = Path(__file__).parent / "work/items.jsonl"
 
 
 def _items() -> list[LabelledItem]:
-    rows = [json.loads(x) for x in ITEMS.read_text().splitlines() if x.strip()]
-    return [
-        LabelledItem(
-            r["prompt"],
-            r["response"],
-            False,
-            tuple(Message(role=m["role"], content=m["content"]) for m in r["prefix"]),
-        )
-        for r in rows
-    ]
+    return _score_items(ITEMS, "0/1")  # every exported item, in score.py's order
 
 
 def main() -> None:
