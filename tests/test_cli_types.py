@@ -36,7 +36,7 @@ CHOICES: dict[tuple[str, str], set[str]] = {
     ("export", "--format"): {"openai", "csv", "parquet", "inspect", "otel"},
     ("discover", "--unit"): {"segment", "response"},
     ("discover", "--method"): {"auto", "agglomerative", "kmeans", "hdbscan"},
-    ("graders validate", "--calibrate"): {"youden", "precision90"},
+    ("graders validate", "--calibrate"): {"youden", "precision90", "fixed"},
 }
 # Options whose help lists values but that take more than those values.
 NOT_FIXED = {("awareness", "--source"): "a source takes arguments (logs:FORMAT, replays:SPEC)"}

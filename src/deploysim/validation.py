@@ -420,7 +420,10 @@ def calibrate(
     graded = [(s, it.label) for s, it in zip(scores, items, strict=True) if s is not None]
     values = [s for s, _ in graded]
     flags = [lab for _, lab in graded]
-    threshold = choose_threshold(values, flags, criterion)
+    if criterion == "fixed":
+        threshold = float(getattr(grader, "threshold", 0.5))
+    else:
+        threshold = choose_threshold(values, flags, criterion)
     tuned = measure(grader, items, scores, threshold=threshold)
     cal = Calibration(
         grader=spec,

@@ -253,3 +253,15 @@ def test_the_shipped_labelled_set_is_whole_and_split_by_prefix() -> None:
     items = read_labels(path, category="REFUSAL", label_map=mapping, split="test")
     assert len(items) == sum(r["split"] == "test" for r in rows)
     assert all(it.prefix and it.response for it in items)
+
+
+def test_fixed_keeps_the_graders_threshold_and_ships_its_validation(tmp_path: Path) -> None:
+    labels = _labels(tmp_path)
+    cal = tmp_path / "fixed.json"
+    base = ["graders", "validate", "rule/profanity?threshold=0.7", "--labels", str(labels)]
+    r = runner.invoke(app, [*base, "--split", "dev", "--calibrate", "fixed",
+                            "--calibration-out", str(cal)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert read_calibration(cal).calibration.threshold == 0.7
+    with pytest.raises(UsageError, match="nothing to choose"):
+        choose_threshold([0.1, 0.9], [False, True], "fixed")

@@ -39,7 +39,7 @@ ClusterMethod = Literal["auto", "agglomerative", "kmeans", "hdbscan"]
 PrimaryMethod = Literal["sim", "bias_corrected"]
 """The forecast method H1 and H2 test (:data:`deploysim.forecast.PRIMARY_METHODS`)."""
 
-Calibrate = Literal["youden", "precision90"]
+Calibrate = Literal["youden", "precision90", "fixed"]
 """How ``graders validate --calibrate`` picks a threshold
 (:data:`deploysim.graders.calibration.Criterion`)."""
 

@@ -78,8 +78,9 @@ def graders_validate(
     calibrate: Annotated[
         Calibrate | None,
         typer.Option(
-            help="Choose the threshold on these labels: youden (max Se + Sp - 1) or precision90 "
-            "(the lowest threshold with precision >= 0.90); needs --calibration-out."
+            help="Choose the threshold on these labels: youden (max Se + Sp - 1), precision90 "
+            "(the most sensitive threshold with precision >= 0.90) or fixed (keep the grader's "
+            "own; the file then carries only its validation); needs --calibration-out."
         ),
     ] = None,
     calibration_out: Annotated[

@@ -28,8 +28,9 @@ from deploysim.errors import InputError, UsageError
 #: How a threshold is chosen. ``youden``: maximise Se + Sp - 1. ``precision90``: the most
 #: sensitive threshold whose precision is at least 0.90 (a flag a reader can trust nine times in
 #: ten), and of those the most precise (lowering a threshold past negatives only adds false
-#: flags), else Youden's when no threshold reaches 0.90.
-Criterion = Literal["youden", "precision90"]
+#: flags), else Youden's when no threshold reaches 0.90. ``fixed``: the grader's own threshold,
+#: kept (a validation shipped with the grader, for a judge whose scores no threshold makes useful).
+Criterion = Literal["youden", "precision90", "fixed"]
 
 
 class Calibration(BaseModel):
@@ -98,11 +99,13 @@ def write_calibration(path: Path, data: CalibrationFile) -> None:
 def choose_threshold(
     scores: Sequence[float], labels: Sequence[bool], criterion: Criterion
 ) -> float:
-    """The flag threshold (flag when score >= threshold) that ``criterion`` picks.
+    """The flag threshold (flag when score >= threshold) that ``criterion`` picks (not ``fixed``).
 
     Cut points are midway between adjacent distinct scores, so a threshold never sits on a
     score seen in tuning (a new item scoring exactly that value is not decided by ties).
     """
+    if criterion == "fixed":
+        raise UsageError("criterion 'fixed' keeps the grader's own threshold: nothing to choose")
     s = np.asarray(scores, dtype=float)
     y = np.asarray(labels, dtype=bool)
     if s.size == 0 or y.all() or not y.any():
