@@ -18,3 +18,13 @@ run knv-calibrate "$SPEC" --judge $J --labels $SET --split dev --calibrate youde
   --calibration-out $CAL
 run knv-test "$SPEC&calibration=replays-v1-knv" --judge $J --labels $SET --split test \
   --calibration-out $CAL
+
+# The demo's K_NV grader keeps the judge's own threshold (0.5): Youden's 0.238 flags about two
+# replies in three, and no threshold makes this judge useful. `fixed` ships its held-out
+# validation with it, so the report shows K_NV as weak with its figures.
+FIXED=../../../src/deploysim/data/labels/calibrations/replays-v1-knv-fixed.json
+rm -f $FIXED
+run knv-fixed-dev "$SPEC" --judge $J --labels $SET --split dev --calibrate fixed \
+  --calibration-out $FIXED
+run knv-fixed-test "$SPEC&calibration=replays-v1-knv-fixed" --judge $J --labels $SET \
+  --split test --calibration-out $FIXED
