@@ -34,6 +34,8 @@ def tau_user() -> tuple[str, str]:
                     result = next(r for r in traj[i + 1 :] if r.get("role") == "tool")
                     return user, json.loads(result["content"])["name"]["first_name"]
     raise LookupError(f"{TAU}: no get_user_details call")
+
+
 INSPECT_DIR = DATA / "agentic" / "inspect-logs"
 PII = DATA / "pii" / "presidio-synth-v2.first750.json"
 
