@@ -31,16 +31,17 @@ import itertools
 import os
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from deploysim.agent import RetryPolicy
 from deploysim.errors import IncompleteRunError, UsageError
 from deploysim.graders import get_grader
 from deploysim.grading import GradeSummary, run_grading
-from deploysim.replay import ReplaySpec, ReplaySummary, run_replay
+from deploysim.replay import Progress, ReplaySpec, ReplaySummary, run_replay
 from deploysim.stage import Query, Stage, WorkerFactory, block_rows, passes
 from deploysim.store import Store
 
@@ -194,19 +195,31 @@ def run_replay_ray(
     store: Store,
     spec: ReplaySpec,
     *,
-    num_actors: int = 2,
+    sample_name: str = "default",
+    draws: int = 1,
     concurrency_per_actor: int = 32,
+    num_actors: int = 2,
+    retry: RetryPolicy | None = None,
+    retry_failed: bool = False,
+    on_progress: Progress | None = None,
     ray_address: str | None = None,
     cpus_per_actor: float = 1.0,
-    **options: Any,
 ) -> ReplaySummary:
     """:func:`deploysim.replay.run_replay` with a :class:`RayExecutor` (kept for scripts that
-    call it); ``options`` are ``run_replay``'s (``sample_name``, ``draws``, ``retry``...). At most
-    ``num_actors * concurrency_per_actor`` calls are in flight."""
-    executor = RayExecutor(
-        num_actors=num_actors, address=ray_address, cpus_per_actor=cpus_per_actor
+    call it). At most ``num_actors * concurrency_per_actor`` calls are in flight."""
+    return run_replay(
+        store,
+        spec,
+        sample_name=sample_name,
+        draws=draws,
+        concurrency=concurrency_per_actor,
+        retry=retry,
+        retry_failed=retry_failed,
+        on_progress=on_progress,
+        executor=RayExecutor(
+            num_actors=num_actors, address=ray_address, cpus_per_actor=cpus_per_actor
+        ),
     )
-    return run_replay(store, spec, concurrency=concurrency_per_actor, executor=executor, **options)
 
 
 def run_grading_ray(
@@ -215,28 +228,34 @@ def run_grading_ray(
     *,
     default_judge: str | None = None,
     taxonomy_file: Path | None = None,
-    num_actors: int = 2,
+    models: Sequence[str] = (),
+    replays: bool = True,
+    references: bool = True,
+    sample: str | None = None,
     concurrency_per_actor: int = 4,
+    num_actors: int = 2,
+    on_progress: Callable[[GradeSummary], None] | None = None,
     ray_address: str | None = None,
     cpus_per_actor: float = 1.0,
-    **options: Any,
 ) -> GradeSummary:
     """:func:`deploysim.grading.run_grading` with a :class:`RayExecutor`, the graders built
-    with ``get_grader(spec, default_judge=..., taxonomy_file=...)`` (kept for scripts);
-    ``options`` are ``run_grading``'s (``models``, ``references``, ``sample``...)."""
+    with ``get_grader(spec, default_judge=..., taxonomy_file=...)`` (kept for scripts)."""
     graders = [
         (s, get_grader(s, default_judge=default_judge, taxonomy_file=taxonomy_file))
         for s in grader_specs
     ]
-    executor = RayExecutor(
-        num_actors=num_actors, address=ray_address, cpus_per_actor=cpus_per_actor
-    )
     return run_grading(
         store,
         graders,
+        models=models,
+        replays=replays,
+        references=references,
+        sample=sample,
         concurrency=concurrency_per_actor,
-        executor=executor,
+        on_progress=on_progress,
+        executor=RayExecutor(
+            num_actors=num_actors, address=ray_address, cpus_per_actor=cpus_per_actor
+        ),
         default_judge=default_judge,
         taxonomy_file=taxonomy_file,
-        **options,
     )
