@@ -20,6 +20,8 @@ Also printed: real successful calls the state check would reject (false "not fou
 
     nice -n 10 .venv/bin/python benchmarks/simulator.py [SIMULATOR] [N_SUPPORTED_PER_PART]
         [--baseline N]   # also N altered calls with state checks off: what the simulator says
+        [--out FILE.jsonl]  # one row per supported call (its attempts' raw outputs); rerun
+                            # with the same file and simulator to resume after a crash
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ import re
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deploysim.ingest import ingest_file
-from deploysim.schema import Conversation, Message, ToolCall
+from deploysim.models.base import GenerateConfig, Generation, Model
+from deploysim.schema import Conversation, Message, ToolCall, ToolDef
 from deploysim.store import Store
 from deploysim.tool_state import State, is_failure
 from deploysim.tools import ToolDatabase, ToolLayer, ToolPolicy, result_shape
@@ -56,6 +60,40 @@ class Case:
     history: tuple[Message, ...]
     call: ToolCall
     result: Message
+
+
+class _Recorder(Model):
+    """The simulator model, keeping each attempt's raw output (why an answer was invalid)."""
+
+    def __init__(self, inner: Model) -> None:
+        super().__init__(inner.spec)
+        self.inner = inner
+        self.attempts: list[dict[str, Any]] = []
+
+    async def generate(
+        self, messages: Sequence[Message], tools: Sequence[ToolDef], config: GenerateConfig
+    ) -> Generation:
+        gen = await self.inner.generate(messages, tools, config)
+        self.attempts.append(
+            {
+                "text": gen.text,
+                "finish_reason": gen.finish_reason,
+                "output_tokens": gen.usage.output_tokens,
+                "max_tokens": config.max_tokens,
+            }
+        )
+        return gen
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _done(path: Path | None, simulator: str) -> dict[str, dict[str, Any]]:
+    """Rows already in ``path`` for this simulator, by call key (a resumed run skips them)."""
+    if path is None or not path.exists():
+        return {}
+    rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return {r["key"]: r for r in rows if r["simulator"] == simulator}
 
 
 def _cases(convs: list[Conversation], task_of: dict[str, int]) -> list[Case]:
@@ -165,6 +203,7 @@ def main() -> None:
     parser.add_argument("n_supported", nargs="?", type=int, default=20)
     parser.add_argument("--baseline", type=int, default=0)
     parser.add_argument("--parts", default="dev,test")
+    parser.add_argument("--out", type=Path, default=None)
     opts = parser.parse_args()
     raw = json.loads(TAU.read_text())
     task_of = {
@@ -209,11 +248,10 @@ def main() -> None:
     hidden = ToolDatabase(
         examples=db.examples, definitions=db.definitions, calls=db.calls, failures=db.failures
     )
-    sim = ToolLayer(
-        hidden,
-        ToolPolicy(mode="replay", inject_failures=False),
-        simulator=layer.simulator,
-    )
+    assert layer.simulator is not None
+    recorder = _Recorder(layer.simulator)
+    sim = ToolLayer(hidden, ToolPolicy(mode="replay", inject_failures=False), simulator=recorder)
+    done = _done(opts.out, opts.simulator)
 
     async def run() -> None:
         for part in opts.parts.split(","):
@@ -257,16 +295,35 @@ def main() -> None:
             chosen = supported[::step][: opts.n_supported]
             valid, seconds, per_tool = 0, 0.0, Counter[str]()
             for i, case in enumerate(chosen, start=1):
-                t0 = time.perf_counter()
-                source, text = await _resolve(sim, case, case.call)
-                shape = result_shape(db.examples.get(case.call.function, []))
-                ok = source == "simulated" and _valid(text, shape)
+                key = f"{part}:{case.conv.content_hash()}:{case.call.id}"
+                row = done.get(key)
+                if row is None:
+                    t0 = time.perf_counter()
+                    recorder.attempts.clear()
+                    source, text = await _resolve(sim, case, case.call)
+                    shape = result_shape(db.examples.get(case.call.function, []))
+                    row = {
+                        "key": key,
+                        "simulator": opts.simulator,
+                        "part": part,
+                        "function": case.call.function,
+                        "source": source,
+                        "valid": source == "simulated" and _valid(text, shape),
+                        "seconds": round(time.perf_counter() - t0, 1),
+                        "keys": sorted(shape[1]),
+                        "text": text,
+                        "attempts": list(recorder.attempts),
+                    }
+                    if opts.out is not None:
+                        with opts.out.open("a") as f:
+                            f.write(json.dumps(row) + "\n")
+                ok = bool(row["valid"])
                 valid += ok
-                seconds += time.perf_counter() - t0
+                seconds += float(row["seconds"])
                 per_tool[f"{case.call.function}:{'ok' if ok else 'bad'}"] += 1
                 print(
-                    f"  [{part}] {i}/{len(chosen)} {case.call.function}: {source} "
-                    f"({time.perf_counter() - t0:.0f} s)",
+                    f"  [{part}] {i}/{len(chosen)} {case.call.function}: {row['source']} "
+                    f"({row['seconds']:.0f} s)",
                     flush=True,
                 )
             print(
