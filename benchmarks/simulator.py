@@ -42,6 +42,7 @@ from typing import Any
 from deploysim.ingest import ingest_file
 from deploysim.models.base import GenerateConfig, Generation, Model
 from deploysim.schema import Conversation, Message, ToolCall, ToolDef
+from deploysim.stats import jeffreys_interval
 from deploysim.store import Store
 from deploysim.tool_state import State, is_failure
 from deploysim.tools import ToolDatabase, ToolLayer, ToolPolicy, result_shape
@@ -86,6 +87,23 @@ class _Recorder(Model):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def _why(attempt: dict[str, Any], keys: list[str]) -> str:
+    """Why one simulator attempt was not a result of the recorded format."""
+    if attempt["finish_reason"] == "length":
+        return f"cut at the token budget ({attempt['max_tokens']})"
+    body = attempt["text"].strip().strip("`")
+    try:
+        value = json.loads(body[body.find("{") :] if "{" in body else body)
+    except json.JSONDecodeError:
+        return "not JSON" + (" (prose)" if "{" not in body else "")
+    if isinstance(value, dict):
+        missing = sorted(set(keys) - set(value))
+        return f"missing keys {missing}" if missing else "valid"
+    if isinstance(value, list | int | float) and not keys:
+        return "valid"  # an array or number tool (those share no keys)
+    return f"a JSON {type(value).__name__}, not an object"
 
 
 def _done(path: Path | None, simulator: str) -> dict[str, dict[str, Any]]:
@@ -321,14 +339,19 @@ def main() -> None:
                 valid += ok
                 seconds += float(row["seconds"])
                 per_tool[f"{case.call.function}:{'ok' if ok else 'bad'}"] += 1
+                # Each attempt that did not count, and why (the layer retries up to 3 times).
+                whys = [_why(a, row["keys"]) for a in row["attempts"]]
+                retried = "; ".join(w for w in whys if w != "valid")
                 print(
                     f"  [{part}] {i}/{len(chosen)} {case.call.function}: {row['source']} "
-                    f"({row['seconds']:.0f} s)",
+                    f"({row['seconds']:.0f} s)" + (f" attempts: {retried}" if retried else ""),
                     flush=True,
                 )
+            ci = jeffreys_interval(valid, max(1, len(chosen)))
             print(
                 f"[{part}] supported calls with a format-valid simulated result: "
                 f"{valid}/{len(chosen)} = {valid / max(1, len(chosen)):.1%} "
+                f"[Jeffreys 95% {ci.lower:.1%}, {ci.upper:.1%}] "
                 f"({seconds / max(1, len(chosen)):.1f} s per call); "
                 f"{dict(sorted(per_tool.items()))}",
                 flush=True,
