@@ -183,12 +183,22 @@ def flip_rates(n: int) -> None:
 
 
 DEMO_JUDGE = "llamacpp/qwen2.5-coder-1.5b"
-#: The demo's judge graders (src/deploysim/data/demo.toml), as specs.
-DEMO_JUDGES = (
-    "judge/REFUSAL?rule=refusal&max_chars=1200&calibration=replays-v1-refusal",
-    "judge/K_NV?max_chars=1200",
-    "judge/FAB?max_chars=1200",
-)
+
+
+def demo_judges() -> tuple[str, ...]:
+    """The demo's judge graders, as specs, read from the shipped demo.toml."""
+    import tomllib
+    from importlib.resources import files
+
+    config = tomllib.loads(files("deploysim").joinpath("data/demo.toml").read_text())
+    return tuple(s for s in config["grade"]["graders"] if s.startswith("judge/"))
+
+
+def uncalibrated(spec: str) -> str:
+    """``spec`` without its ``calibration``: the same judge call and score, another threshold."""
+    name, _, query = spec.partition("?")
+    kept = [kv for kv in query.split("&") if kv and not kv.startswith("calibration=")]
+    return f"{name}?{'&'.join(kept)}" if kept else name
 
 
 def last_reply(conv: Conversation) -> int | None:
@@ -204,7 +214,13 @@ def last_reply(conv: Conversation) -> int | None:
 
 
 def judge_flips(
-    n: int, out: Path, specs: Sequence[str] = DEMO_JUDGES, *, judge: bool = True
+    n: int,
+    out: Path,
+    specs: Sequence[str] | None = None,
+    *,
+    judge: bool = True,
+    reuse: Path | None = None,
+    keep_introduced: bool = True,
 ) -> None:
     """Grade flips of the demo's judge graders, raw vs de-identified (done-when 4, issue 21).
 
@@ -223,6 +239,11 @@ def judge_flips(
     census of the identical pairs and an in-order subsample of the others, which
     :func:`flip_table` combines. A flip's two transcripts are compared word by word on stdout
     (never in ``out``). ``judge=False`` prints the table of what ``out`` holds.
+
+    ``reuse`` is an earlier run's file: a raw transcript it judged (same conversation, same
+    transcript hash) with the same judges *before calibration* (a calibration sets only the
+    threshold; the spec hashes of the uncalibrated judges must match the file's) is not judged
+    again. ``keep_introduced=False`` de-identifies as ``deid-5`` did in that respect.
     """
     import asyncio
 
@@ -231,10 +252,20 @@ def judge_flips(
     from deploysim.graders.judge import JudgeGrader
     from deploysim.schema import canonical_hash
 
+    specs = demo_judges() if specs is None else specs
     judges = [get_grader(s, default_judge=DEMO_JUDGE) for s in specs]
     if not all(isinstance(g, JudgeGrader) for g in judges):
         raise SystemExit("--judge-flips takes judge graders only")
     hashes = [g.spec_hash for g in judges]
+    raw_scores: dict[tuple[int, str], list[Any]] = {}
+    if reuse is not None:
+        plain = [get_grader(uncalibrated(s), default_judge=DEMO_JUDGE).spec_hash for s in specs]
+        for line in reuse.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("graders") == plain and not row.get("pending") and "raw_sha" in row:
+                key = (int(row["conversation"]), row["raw_sha"])
+                raw_scores[key] = [sc[0] if sc else None for sc in row["scores"]]
+        print(f"{len(raw_scores)} judged raw transcripts reused from {reuse}")
     done: dict[int, dict[str, Any]] = {}
     if out.exists():
         for line in out.read_text().splitlines():
@@ -249,7 +280,8 @@ def judge_flips(
     convs = [c for _, cs in records for c in cs]
     ids = [str(item.get("id", "")) for item, cs in records for _ in cs]
     clock = time.perf_counter()
-    results = Deidentifier(key=b"flip-benchmark").deidentify_many(convs)
+    deid = Deidentifier(key=b"flip-benchmark", keep_introduced=keep_introduced)
+    results = deid.deidentify_many(convs)
     print(f"{len(convs)} conversations de-identified in {time.perf_counter() - clock:.0f} s")
     for spec, h in zip(specs, hashes, strict=True):
         print(f"  grader {h[:16]}  {spec}")
@@ -290,10 +322,19 @@ def judge_flips(
                 if not row.get("pending"):
                     continue
                 clock = time.perf_counter()
+                known = raw_scores.get((j, row["raw_sha"]))
                 for k, (g, same) in enumerate(zip(judges, row["same"], strict=True)):
-                    grades = [] if same else [await g.grade(a), await g.grade(b)]
                     # [raw, de-identified]: score, or None when ungradable; [] when identical
-                    row["scores"][k] = [r.score if r.status == "ok" else None for r in grades]
+                    if same:
+                        row["scores"][k] = []
+                        continue
+                    if known is not None and known[k] is not None:
+                        raw = known[k]
+                    else:
+                        r = await g.grade(a)
+                        raw = r.score if r.status == "ok" else None
+                    r = await g.grade(b)
+                    row["scores"][k] = [raw, r.score if r.status == "ok" else None]
                 row["pending"], row["seconds"] = False, round(time.perf_counter() - clock, 2)
                 f.write(json.dumps(row) + "\n")
                 f.flush()
@@ -377,11 +418,25 @@ def main() -> None:
     parser.add_argument(
         "--judge-flips-table", action="store_true", help="only the table of --judge-flips-out"
     )
+    parser.add_argument(
+        "--judge-flips-reuse", type=Path, help="an earlier run's file: its raw scores reused"
+    )
+    parser.add_argument(
+        "--replace-introduced",
+        action="store_true",
+        help="de-identify with keep_introduced=False (deid-5's treatment of the model's words)",
+    )
     args = parser.parse_args()
     if args.flips:
         flip_rates(args.flips)
     if args.judge_flips or args.judge_flips_table:
-        judge_flips(args.judge_flips, args.judge_flips_out, judge=not args.judge_flips_table)
+        judge_flips(
+            args.judge_flips,
+            args.judge_flips_out,
+            judge=not args.judge_flips_table,
+            reuse=args.judge_flips_reuse,
+            keep_introduced=not args.replace_introduced,
+        )
     if not args.skip_messages:
         messages_per_second(args.conversations)
     if args.ingest_conversations:

@@ -74,3 +74,13 @@ def test_a_stopped_run_scales_the_judged_rate_by_the_share_that_differs(
     assert cells[1:5] == ["10", "6", "4", "2"]
     # 4 of 10 differ; 1 flip in 2 judged: 0.4 * 0.5
     assert cells[9].startswith("20.00% [")
+
+
+def test_reused_raw_scores_are_those_of_the_same_judge_before_calibration(
+    bench: ModuleType,
+) -> None:
+    assert bench.uncalibrated("judge/FAB?max_chars=900&calibration=v1") == "judge/FAB?max_chars=900"
+    assert bench.uncalibrated("judge/X?calibration=v1") == "judge/X"
+    assert bench.uncalibrated("judge/X?a=1&calibration=v&b=2") == "judge/X?a=1&b=2"
+    specs = bench.demo_judges()
+    assert specs and all(s.startswith("judge/") for s in specs)

@@ -59,7 +59,10 @@ def _support_conversation() -> Conversation:
     }
     return Conversation(
         messages=(
-            Message(role="system", content="You are the support agent of Acme Air."),
+            Message(
+                role="system",
+                content="You are the support agent of Acme Air. Billing: John Carter.",
+            ),
             _user("Hi, my name is Tessa Okafor and I need help with reservation KT4RW8."),
             Message(
                 role="assistant",
@@ -184,6 +187,37 @@ def test_formats_are_kept(deid: Deidentifier) -> None:
 def test_kept_types_and_times(deid: Deidentifier) -> None:
     out = _one(deid, "Please answer in English. The meeting is at 10:30 AM, says Jonas Berg.")
     assert "in English" in out and "10:30 AM" in out and "Jonas" not in out
+
+
+def test_what_only_the_model_said_is_kept(deid: Deidentifier) -> None:
+    """Names, works, places and years that only the assistant brought in are its statements
+    about the world, not the user's data: they stay, unless an input shares a word with them."""
+    asked = _user("Hi, I'm Marisol Quintero. Which film about two brothers running a diner won?")
+    answer = Message(
+        role="assistant",
+        content=(
+            "Hello Marisol! You may mean Salt and Embers, a 1987 film directed by Edvard "
+            "Lindqvist and set in Marseille. Write to press@lindqvistfilms.com."
+        ),
+    )
+    out = deid.deidentify(Conversation(messages=(asked, answer)))
+    assert out.conversation is not None and out.residual == 0
+    user, reply = (m.text for m in out.conversation.messages)
+    assert "Marisol" not in user + reply  # the user's own name, echoed by the model
+    for introduced in ("Edvard Lindqvist", "Marseille", "1987"):
+        assert introduced in reply
+    assert "press@lindqvistfilms.com" not in reply  # contacts are replaced wherever they stand
+
+    # Once an input names him too, he may be someone the user knows: replaced everywhere.
+    later = _user("wait, edvard lindqvist is my neighbour")
+    again = deid.deidentify(Conversation(messages=(asked, answer, later))).conversation
+    assert again is not None
+    assert "Lindqvist" not in again.messages[1].text and "Marseille" in again.messages[1].text
+
+    everything = Deidentifier(key=KEY, detector=deid.detector, keep_introduced=False)
+    replaced = everything.deidentify(Conversation(messages=(asked, answer))).conversation
+    assert replaced is not None
+    assert "Edvard Lindqvist" not in replaced.messages[1].text
 
 
 def test_nationalities_and_religions_become_others_of_their_kind(deid: Deidentifier) -> None:

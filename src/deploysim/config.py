@@ -33,6 +33,10 @@ class IngestConfig(_Section):
     limit: int | None = Field(None, ge=1)
     deidentify: bool = True
     deid_strict: bool = False
+    deid_keep_introduced: bool = True
+    """Leave in place names, places, organisations, dates and links that only the logged model
+    said (see :data:`deploysim.privacy.deid.INTRODUCED_TYPES`); ``false`` for logs whose model
+    saw context the log does not hold (retrieval, memory), where they may be personal."""
     workers: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
     """Processes that de-identify each batch (same output as one); ``"auto"``: every usable
     CPU (worth it for hundreds of conversations; each worker loads the detector, ~6 s)."""

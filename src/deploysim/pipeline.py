@@ -66,11 +66,13 @@ class DeidTransform:
     de-identified across ``workers`` processes (same output as one), totals recorded in the
     store's manifest. :meth:`close` stops the worker processes, which hold a loaded detector."""
 
-    def __init__(self, store: Store, *, strict: bool, workers: int = 1) -> None:
+    def __init__(
+        self, store: Store, *, strict: bool, workers: int = 1, keep_introduced: bool = True
+    ) -> None:
         from deploysim.privacy.parallel import ParallelDeidentifier
 
         self.store = store
-        self.deid = ParallelDeidentifier(workers, strict=strict)
+        self.deid = ParallelDeidentifier(workers, strict=strict, keep_introduced=keep_introduced)
         self.totals: dict[str, Any] = {
             "conversations": 0,
             "dropped": 0,
@@ -99,25 +101,36 @@ class DeidTransform:
 
 
 def deid_transform(
-    store: Store, *, strict: bool, workers: int = 1
+    store: Store, *, strict: bool, workers: int = 1, keep_introduced: bool = True
 ) -> tuple[DeidTransform, dict[str, Any]]:
-    """A de-identifying ingest transform, and the option that records its version. With
-    ``workers`` > 1 each batch is de-identified across that many processes (same output)."""
+    """A de-identifying ingest transform, and the options that record its version. With
+    ``workers`` > 1 each batch is de-identified across that many processes (same output);
+    ``keep_introduced=False`` replaces what only the logged model said too."""
     from deploysim.privacy import DEID_VERSION
 
-    return DeidTransform(store, strict=strict, workers=workers), {
-        "deid": DEID_VERSION,
-        "deid_strict": strict,
-    }
+    transform = DeidTransform(
+        store, strict=strict, workers=workers, keep_introduced=keep_introduced
+    )
+    options: dict[str, Any] = {"deid": DEID_VERSION, "deid_strict": strict}
+    if not keep_introduced:  # the default is left out, so earlier manifests read the same
+        options["deid_keep_introduced"] = False
+    return transform, options
 
 
 def ingest_options(
-    store: Store, *, deidentify: bool, strict: bool = False, workers: int = 1
+    store: Store,
+    *,
+    deidentify: bool,
+    strict: bool = False,
+    workers: int = 1,
+    keep_introduced: bool = True,
 ) -> tuple[DeidTransform | None, dict[str, Any]]:
     """The ingest transform and recorded options: de-identification on (the default, across
     ``workers`` processes), or off explicitly, which is written into the store's manifest."""
     if deidentify:
-        return deid_transform(store, strict=strict, workers=workers)
+        return deid_transform(
+            store, strict=strict, workers=workers, keep_introduced=keep_introduced
+        )
     store.set_meta("deid_version", "off")
     return None, {"deid": "off"}
 
@@ -194,7 +207,11 @@ def _ingest(config: RunConfig, base: Path, store: Store, log: Log) -> list[dict[
 
     workers = usable_cpus() if ic.workers == "auto" else ic.workers
     transform, options = ingest_options(
-        store, deidentify=ic.deidentify, strict=ic.deid_strict, workers=workers
+        store,
+        deidentify=ic.deidentify,
+        strict=ic.deid_strict,
+        workers=workers,
+        keep_introduced=ic.deid_keep_introduced,
     )
     reports = []
     try:

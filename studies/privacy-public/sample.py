@@ -69,7 +69,14 @@ class _Recording(Deidentifier):
         self.log: list[Mention] = []
         self.index: dict[str, int] = {}  # conversation hash -> its position in the input
 
-    def _replace(self, plan: Any, text: str, spans: list[Detection], audit: bool = True) -> str:
+    def _replace(
+        self,
+        plan: Any,
+        text: str,
+        spans: list[Detection],
+        audit: bool = True,
+        model: bool = False,
+    ) -> str:
         table, seen = plan.table, Counter[str]()
         chash = plan.conv.content_hash()
 
@@ -87,7 +94,7 @@ class _Recording(Deidentifier):
 
         table.surrogate = surrogate
         try:
-            return super()._replace(plan, text, spans, audit)
+            return super()._replace(plan, text, spans, audit, model)
         finally:
             del table.surrogate
 
@@ -101,10 +108,13 @@ def _benchmark() -> Any:
     return module
 
 
-def mentions() -> list[Mention]:
-    """Every replaced mention of the first :data:`CONVERSATIONS` ShareGPT conversations."""
+def mentions(keep_introduced: bool = False) -> list[Mention]:
+    """Every replaced mention of the first :data:`CONVERSATIONS` ShareGPT conversations.
+
+    The labelled sample was drawn from ``deid-5``'s replacements, which replaced what the logged
+    model introduced too (``keep_introduced=False``); the default redraws that sample."""
     convs = _benchmark().sharegpt_conversations(CONVERSATIONS)
-    deid = _Recording(key=KEY)
+    deid = _Recording(key=KEY, keep_introduced=keep_introduced)
     deid.index = {c.content_hash(): i for i, c in enumerate(convs)}
     deid.deidentify_many(convs)
     return deid.log
@@ -121,9 +131,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show", action="store_true", help="print the sample with contexts")
     parser.add_argument("--check", action="store_true", help="redraw the sample, compare")
+    parser.add_argument(
+        "--still",
+        action="store_true",
+        help="which labelled mentions today's default (keep_introduced) still replaces",
+    )
     args = parser.parse_args()
     with LABELS.open() as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
+    if args.still:
+        found = mentions(keep_introduced=True)
+        print(f"{len(found)} replaced mentions in {CONVERSATIONS} conversations: {_types(found)}")
+        replaced = {(m.etype, m.context_hash) for m in found}
+        still = [r for r in rows if (r["type"], r["context_sha"]) in replaced]
+        print(f"of the {len(rows)} labelled mentions, {len(still)} are still replaced:")
+        print(shares(still))
+        return
     if args.show or args.check:
         found = mentions()
         sample = draw(found)

@@ -47,13 +47,25 @@ from deploysim.schema import (
     ToolCall,
 )
 
-DEID_VERSION = "deid-5"
+DEID_VERSION = "deid-6"
 """Version of the de-identification behaviour; bumped whenever its output can change."""
 
 DEFAULT_KEEP: frozenset[str] = frozenset()
 """Types detected but kept by default: none. Nationalities and religions (``NRP``) are replaced
 by another of their kind, so a remark about a group stays one; a language named as a language
 ("answer in English") is not a detection at all (see :func:`_renamed`)."""
+
+INTRODUCED_TYPES: frozenset[str] = frozenset(
+    {"PERSON", "ORGANIZATION", "LOCATION", "NRP", "DATE_TIME", "TITLE", "URL"}
+)
+"""Types of which a mention the logged model introduced is kept (``keep_introduced``).
+
+Personal data enters a conversation through its inputs (the user's turns, the system prompt,
+tool results, metadata). A name, place, organisation, date, title or link that appears only in
+the assistant's turns, sharing no distinctive word with any input, is the model's own statement
+about the world (a film's directors, a list of manufacturers, a documentation link), and
+replacing it turns a true answer into a false one under the graders. Contacts, ids, addresses
+and numbers are replaced wherever they appear."""
 
 _ACCOUNT_KEY = re.compile(
     r"(?:^|_)(?:user|account|acct|org|organi[sz]ation|customer|member|device|client|tenant|"
@@ -159,6 +171,8 @@ class _Walker:
     key_fn: Callable[[str], str]
     drop_keys: bool = False
     dropped: int = 0
+    model: bool = False
+    """Whether the text being walked was written by the logged model (an assistant turn)."""
 
     def json_text(self, text: str, hint: str | None = None) -> str:
         parsed = _json_text(text)
@@ -184,6 +198,13 @@ class _Walker:
         return call.model_copy(update={"arguments": args, "raw_arguments": raw})
 
     def message(self, m: Message) -> Message:
+        self.model = m.role == "assistant"
+        try:
+            return self._message(m)
+        finally:
+            self.model = False
+
+    def _message(self, m: Message) -> Message:
         update: dict[str, Any] = {}
         if isinstance(m.content, str):
             update["content"] = (
@@ -230,11 +251,16 @@ _AUDIT_MARGIN = 40  # characters re-checked each side of a surrogate (> spaCy's 
 class _Plan:
     conv: Conversation
     table: EntityTable
-    texts: list[tuple[str, str | None]] = field(default_factory=list)
+    texts: list[tuple[str, str | None, bool]] = field(default_factory=list)
+    """Every text with its JSON-key hint and whether the logged model wrote it."""
+    heard: frozenset[str] = frozenset()
+    """The words of the conversation's inputs (casefolded)."""
+    heard_text: str = ""
+    """The inputs' words, casefolded, one text per line."""
     sweep: re.Pattern[str] | None = None
     sweep_types: dict[str, str] = field(default_factory=dict)
     type_of: dict[str, str] = field(default_factory=dict)
-    windows: list[tuple[str, list[tuple[int, int]]]] = field(default_factory=list)
+    windows: list[tuple[str, list[tuple[int, int]], bool]] = field(default_factory=list)
     mentions: Counter[str] = field(default_factory=Counter)
     residual: Counter[str] = field(default_factory=Counter)
     dropped_keys: int = 0
@@ -247,7 +273,9 @@ class Deidentifier:
     across conversations. ``key`` is the secret behind surrogate seeds and source-id pseudonyms
     (default: :func:`deploysim.keys.load_secret_key`). ``keep`` lists entity types that are
     detected but left in place; ``strict`` drops a conversation whose residual audit still
-    finds something; ``audit=False`` skips the audit.
+    finds something; ``audit=False`` skips the audit. ``keep_introduced`` (default) leaves in
+    place what only the logged model said: mentions of :data:`INTRODUCED_TYPES` in assistant
+    turns that share no distinctive word with the conversation's inputs.
     """
 
     def __init__(
@@ -258,11 +286,13 @@ class Deidentifier:
         keep: Iterable[str] = DEFAULT_KEEP,
         audit: bool = True,
         detector: Detector | None = None,
+        keep_introduced: bool = True,
     ) -> None:
         self.key = load_secret_key() if key is None else key
         self.strict = strict
         self.keep = frozenset(keep)
         self.audit = audit
+        self.keep_introduced = keep_introduced
         self.detector = detector if detector is not None else Detector()
 
     def deidentify(self, conv: Conversation) -> DeidResult:
@@ -272,7 +302,7 @@ class Deidentifier:
     def deidentify_many(self, convs: Sequence[Conversation]) -> list[DeidResult]:
         """De-identify conversations, detecting in one batch across all of them."""
         plans = [self._collect(c) for c in convs]
-        todo = list(dict.fromkeys(t for p in plans for t, h in p.texts if _hint_type(h) is None))
+        todo = list(dict.fromkeys(t for p in plans for t, h, _ in p.texts if _hint_type(h) is None))
         dets = dict(zip(todo, self.detector.detect_many(todo), strict=True))
         for plan in plans:
             self._resolve(plan, dets)
@@ -289,36 +319,64 @@ class Deidentifier:
         # Times of day are not identifying, and replacing them breaks agentic tool results.
         return not (etype == "DATE_TIME" and _RELATIVE_TIME.fullmatch(value.strip()))
 
+    def _introduced(self, plan: _Plan, etype: str, value: str, model: bool) -> bool:
+        """Whether a mention is the logged model's own: kept, see :data:`INTRODUCED_TYPES`."""
+        if not (model and self.keep_introduced and etype in INTRODUCED_TYPES):
+            return False
+        words = [w for w in _WORDS.findall(value.casefold()) if len(w) > 2 or w.isdigit()]
+        distinctive = [w for w in words if w.isdigit() or not self.detector.is_common(w)]
+        if distinctive:
+            return not any(w in plan.heard for w in distinctive)
+        # Only ordinary words ("The Big Sleep"): introduced unless the inputs hold the phrase.
+        return not words or f" {' '.join(words)} " not in plan.heard_text
+
     def _spans(
-        self, text: str, hint: str | None, dets: Mapping[str, Sequence[Detection]]
+        self,
+        plan: _Plan,
+        text: str,
+        hint: str | None,
+        dets: Mapping[str, Sequence[Detection]],
+        model: bool,
     ) -> list[Detection]:
         etype = _hint_type(hint)
         if etype is not None:
             s, e = len(text) - len(text.lstrip()), len(text.rstrip())
             found = [Detection(s, e, etype, 1.0, "json_key")] if e > s else []
-        else:
-            found = [r for d in dets.get(text, ()) if (r := _renamed(d, text)) is not None]
-        return [d for d in found if self._replaceable(d.entity_type, text[d.start : d.end])]
+            return [d for d in found if self._replaceable(d.entity_type, text[d.start : d.end])]
+        found = [r for d in dets.get(text, ()) if (r := _renamed(d, text)) is not None]
+        return [
+            d
+            for d in found
+            if self._replaceable(d.entity_type, value := text[d.start : d.end])
+            and not self._introduced(plan, d.entity_type, value, model)
+        ]
 
     def _collect(self, conv: Conversation) -> _Plan:
         plan = _Plan(conv, EntityTable(self.key, conv.content_hash()))
 
         def record(text: str, hint: str | None) -> str:
-            plan.texts.append((text, hint))
+            plan.texts.append((text, hint, walker.model))
             return text
 
         walker = _Walker(record, lambda k: k)
         walker.conversation(conv)
         if conv.provenance is not None:
             walker.metadata(conv.provenance.metadata)
+        heard = [_WORDS.findall(text.casefold()) for text, _, model in plan.texts if not model]
+        plan.heard = frozenset(w for words in heard for w in words)
+        # Padded words, so "the big sleep" matches "The Big Sleep!" but not "the big sleepover".
+        plan.heard_text = "\n".join(f" {' '.join(words)} " for words in heard)
         return plan
 
     def _resolve(self, plan: _Plan, dets: Mapping[str, Sequence[Detection]]) -> None:
         mentions: list[tuple[str, str, str | None]] = []
-        for text, hint in plan.texts:
+        for text, hint, _ in plan.texts:
             if _hint_type(hint) is not None:  # a JSON key names the type: it wins
                 plan.type_of[text.strip()] = _hint_type(hint) or ""
-        spans = [(text, hint, self._spans(text, hint, dets)) for text, hint in plan.texts]
+        spans = [
+            (text, hint, self._spans(plan, text, hint, dets, model))
+            for text, hint, model in plan.texts
+        ]
         # A word of a person's name is that person even where NER typed it otherwise.
         name_words = {
             w
@@ -340,6 +398,13 @@ class Deidentifier:
             ):
                 mentions.append(("PERSON", f"{prev[0].strip()} {text.strip()}", None))
             prev = (text, hint)
+        # Each word of a full name is swept on its own too: "Hello Marisol!" in a reply to
+        # "I'm Marisol Quintero" is the same person even where NER misses the lone word.
+        mentions += [
+            ("PERSON", w, None)
+            for w in sorted(name_words)
+            if len(w) > 2 and w[0].isupper() and w.isalpha() and not self.detector.is_common(w)
+        ]
         plan.table.add(mentions)
         known: dict[str, str] = {}
         for etype, text in plan.table.mention_key:
@@ -355,10 +420,11 @@ class Deidentifier:
             plan.sweep_types = known
 
     def _rewrite(self, plan: _Plan, dets: Mapping[str, Sequence[Detection]]) -> Conversation:
-        walker = _Walker(
-            lambda t, h: self._replace(plan, t, self._spans(t, h, dets)),
-            lambda k: self._replace(plan, k, [], audit=False),
-        )
+        def fn(text: str, hint: str | None) -> str:
+            spans = self._spans(plan, text, hint, dets, walker.model)
+            return self._replace(plan, text, spans, model=walker.model)
+
+        walker = _Walker(fn, lambda k: self._replace(plan, k, [], audit=False))
         conv = walker.conversation(plan.conv)
         prov = conv.provenance
         if prov is not None:
@@ -374,7 +440,14 @@ class Deidentifier:
         plan.dropped_keys = walker.dropped
         return conv
 
-    def _replace(self, plan: _Plan, text: str, spans: list[Detection], audit: bool = True) -> str:
+    def _replace(
+        self,
+        plan: _Plan,
+        text: str,
+        spans: list[Detection],
+        audit: bool = True,
+        model: bool = False,
+    ) -> str:
         out: list[str] = []
         sur: list[tuple[int, int]] = []
         size = 0
@@ -408,16 +481,19 @@ class Deidentifier:
         if sur and audit and self.audit:
             covered = sum(e - s for s, e in sur)
             if covered < len(new.strip()):  # a text that is all surrogate has nothing left
-                plan.windows.extend(_windows(new, sur))
+                plan.windows.extend((t, s, model) for t, s in _windows(new, sur))
         return new
 
     def _audit(self, plans: Sequence[_Plan]) -> None:
-        jobs = [(plan, text, spans) for plan in plans for text, spans in plan.windows]
-        found = self.detector.detect_many([text for _, text, _ in jobs])
-        for (plan, text, spans), dets in zip(jobs, found, strict=True):
+        jobs = [(plan, *window) for plan in plans for window in plan.windows]
+        found = self.detector.detect_many([text for _, text, _, _ in jobs])
+        for (plan, text, spans, model), dets in zip(jobs, found, strict=True):
             for d in dets:
-                if not self._replaceable(d.entity_type, text[d.start : d.end]):
+                value = text[d.start : d.end]
+                if not self._replaceable(d.entity_type, value):
                     continue
+                if self._introduced(plan, d.entity_type, value, model):
+                    continue  # left in place on purpose, not missed
                 if not any(s < d.end and d.start < e for s, e in spans):
                     plan.residual[d.entity_type] += 1
 
@@ -466,6 +542,9 @@ _LANGUAGE_AFTER = re.compile(
     r"grammar|spelling|subtitles?|vocabulary|sentence|sentences|phrase|phrases|lessons?|"
     r"course|teacher|tutor|dictionary|keyboard|accent|locale)\b"
 )
+
+
+_WORDS = re.compile(r"\w+")
 
 
 def _hint_type(hint: str | None) -> str | None:

@@ -30,9 +30,13 @@ _CHUNKS_PER_WORKER = 4  # load balance: long conversations spread over several c
 _worker: Deidentifier | None = None  # one per worker process, built by _start_worker
 
 
-def _start_worker(key: bytes, strict: bool, keep: frozenset[str], audit: bool) -> None:
+def _start_worker(
+    key: bytes, strict: bool, keep: frozenset[str], audit: bool, keep_introduced: bool
+) -> None:
     global _worker
-    _worker = Deidentifier(key=key, strict=strict, keep=keep, audit=audit)
+    _worker = Deidentifier(
+        key=key, strict=strict, keep=keep, audit=audit, keep_introduced=keep_introduced
+    )
 
 
 def _deidentify_chunk(convs: list[Conversation]) -> tuple[list[DeidResult], int, float]:
@@ -59,6 +63,7 @@ class ParallelDeidentifier:
         strict: bool = False,
         keep: Iterable[str] = DEFAULT_KEEP,
         audit: bool = True,
+        keep_introduced: bool = True,
     ) -> None:
         if workers < 1:
             raise UsageError(f"workers must be at least 1, not {workers}")
@@ -67,6 +72,7 @@ class ParallelDeidentifier:
         self.strict = strict
         self.keep = frozenset(keep)
         self.audit = audit
+        self.keep_introduced = keep_introduced
         self._local: Deidentifier | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._cpu_start: dict[int, float] = {}  # per worker process: CPU time at start()
@@ -109,7 +115,11 @@ class ParallelDeidentifier:
     def _start_local(self) -> Deidentifier:
         if self._local is None:
             self._local = Deidentifier(
-                key=self.key, strict=self.strict, keep=self.keep, audit=self.audit
+                key=self.key,
+                strict=self.strict,
+                keep=self.keep,
+                audit=self.audit,
+                keep_introduced=self.keep_introduced,
             )
         return self._local
 
@@ -119,7 +129,7 @@ class ParallelDeidentifier:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(self.key, self.strict, self.keep, self.audit),
+                initargs=(self.key, self.strict, self.keep, self.audit, self.keep_introduced),
             )
         return self._pool
 
