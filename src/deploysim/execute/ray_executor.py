@@ -33,7 +33,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -58,7 +58,15 @@ except ImportError as e:  # pragma: no cover - depends on the installed extras
 
 from deploysim.execute.ray_stages import StageActor, rows, store_source
 
-__all__ = ["IncompleteRunError", "RayExecutor", "ray_session", "run_grading_ray", "run_replay_ray"]
+__all__ = [
+    "GradingOptions",
+    "IncompleteRunError",
+    "RayExecutor",
+    "ReplayOptions",
+    "ray_session",
+    "run_grading_ray",
+    "run_replay_ray",
+]
 
 # Actor tasks (blocks) running at once on one actor: while one finishes its last calls and
 # ships its results, the others keep the actor's calls in flight (measured: 2 -> 4 took the
@@ -191,35 +199,45 @@ def _read(source: Any, tasks: int) -> ray.data.Dataset:
     return ds
 
 
+class ReplayOptions(TypedDict, total=False):
+    """The options of :func:`~deploysim.replay.run_replay` that :func:`run_replay_ray` passes on
+    as given; a caller leaves out what it does not set, so the defaults stay ``run_replay``'s."""
+
+    sample_name: str
+    draws: int
+    retry: RetryPolicy | None
+    retry_failed: bool
+    on_progress: Progress | None
+
+
+class GradingOptions(TypedDict, total=False):
+    """The options of :func:`~deploysim.grading.run_grading` that :func:`run_grading_ray` passes
+    on as given (the graders' own ``default_judge`` and ``taxonomy_file`` are its arguments)."""
+
+    models: Sequence[str]
+    replays: bool
+    references: bool
+    sample: str | None
+    on_progress: Callable[[GradeSummary], None] | None
+
+
 def run_replay_ray(
     store: Store,
     spec: ReplaySpec,
     *,
-    sample_name: str = "default",
-    draws: int = 1,
     concurrency_per_actor: int = 32,
     num_actors: int = 2,
-    retry: RetryPolicy | None = None,
-    retry_failed: bool = False,
-    on_progress: Progress | None = None,
     ray_address: str | None = None,
     cpus_per_actor: float = 1.0,
+    **options: Unpack[ReplayOptions],
 ) -> ReplaySummary:
     """:func:`deploysim.replay.run_replay` with a :class:`RayExecutor` (kept for scripts that
-    call it). At most ``num_actors * concurrency_per_actor`` calls are in flight."""
-    return run_replay(
-        store,
-        spec,
-        sample_name=sample_name,
-        draws=draws,
-        concurrency=concurrency_per_actor,
-        retry=retry,
-        retry_failed=retry_failed,
-        on_progress=on_progress,
-        executor=RayExecutor(
-            num_actors=num_actors, address=ray_address, cpus_per_actor=cpus_per_actor
-        ),
+    call it), taking its :class:`ReplayOptions`. At most ``num_actors * concurrency_per_actor``
+    calls are in flight."""
+    executor = RayExecutor(
+        num_actors=num_actors, address=ray_address, cpus_per_actor=cpus_per_actor
     )
+    return run_replay(store, spec, concurrency=concurrency_per_actor, executor=executor, **options)
 
 
 def run_grading_ray(
@@ -228,34 +246,28 @@ def run_grading_ray(
     *,
     default_judge: str | None = None,
     taxonomy_file: Path | None = None,
-    models: Sequence[str] = (),
-    replays: bool = True,
-    references: bool = True,
-    sample: str | None = None,
     concurrency_per_actor: int = 4,
     num_actors: int = 2,
-    on_progress: Callable[[GradeSummary], None] | None = None,
     ray_address: str | None = None,
     cpus_per_actor: float = 1.0,
+    **options: Unpack[GradingOptions],
 ) -> GradeSummary:
-    """:func:`deploysim.grading.run_grading` with a :class:`RayExecutor`, the graders built
-    with ``get_grader(spec, default_judge=..., taxonomy_file=...)`` (kept for scripts)."""
+    """:func:`deploysim.grading.run_grading` with a :class:`RayExecutor`, taking its
+    :class:`GradingOptions`, the graders built with ``get_grader(spec, default_judge=...,
+    taxonomy_file=...)`` (kept for scripts)."""
     graders = [
         (s, get_grader(s, default_judge=default_judge, taxonomy_file=taxonomy_file))
         for s in grader_specs
     ]
+    executor = RayExecutor(
+        num_actors=num_actors, address=ray_address, cpus_per_actor=cpus_per_actor
+    )
     return run_grading(
         store,
         graders,
-        models=models,
-        replays=replays,
-        references=references,
-        sample=sample,
         concurrency=concurrency_per_actor,
-        on_progress=on_progress,
-        executor=RayExecutor(
-            num_actors=num_actors, address=ray_address, cpus_per_actor=cpus_per_actor
-        ),
+        executor=executor,
         default_judge=default_judge,
         taxonomy_file=taxonomy_file,
+        **options,
     )
