@@ -317,7 +317,7 @@ class Deidentifier:
         if etype in self.keep or not any(c.isalnum() for c in value):
             return False
         # Times of day are not identifying, and replacing them breaks agentic tool results.
-        return not (etype == "DATE_TIME" and _RELATIVE_TIME.fullmatch(value.strip()))
+        return not (etype == "DATE_TIME" and not _is_date(value))
 
     def _introduced(self, plan: _Plan, etype: str, value: str, model: bool) -> bool:
         """Whether a mention is the logged model's own: kept, see :data:`INTRODUCED_TYPES`."""
@@ -545,6 +545,26 @@ _LANGUAGE_AFTER = re.compile(
 
 
 _WORDS = re.compile(r"\w+")
+_MONTH = re.compile(
+    r"(?i)\b(?:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)[a-z]*\.?(?![a-z])|\bMay\b"
+)
+_DURATION = re.compile(
+    r"(?i)\d+(?:[.,]\d+)?(?:\s*-\s*\d+)?[\s-]*(?:(?:full|whole|working|business|calendar)\s+)?"
+    r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|yrs?|decades?|"
+    r"centuries|century)\b"
+)
+
+
+def _is_date(value: str) -> bool:
+    """Whether a DATE_TIME detection can date something: it has a month or a number that is
+    not a duration. A time of day, a duration ("4 full days", "six months"), a season, a
+    weekday, "quarterly" or "your day" identifies no one, and replacing them changes meaning."""
+    text = value.strip()
+    if _RELATIVE_TIME.fullmatch(text):
+        return False
+    if _MONTH.search(text):
+        return True
+    return any(c.isdigit() for c in _DURATION.sub(" ", text))
 
 
 def _hint_type(hint: str | None) -> str | None:
