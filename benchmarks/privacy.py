@@ -241,9 +241,9 @@ def judge_flips(
     (never in ``out``). ``judge=False`` prints the table of what ``out`` holds.
 
     ``reuse`` is an earlier run's file: a raw transcript it judged (same conversation, same
-    transcript hash) with the same judges *before calibration* (a calibration sets only the
-    threshold; the spec hashes of the uncalibrated judges must match the file's) is not judged
-    again. ``keep_introduced=False`` de-identifies as ``deid-5`` did in that respect.
+    transcript hash) with the same judges, calibrated or not (a calibration sets only the
+    threshold; each spec hash of the file must be the judge's or its uncalibrated one's), is
+    not judged again. ``keep_introduced=False`` de-identifies as ``deid-5`` did in that respect.
     """
     import asyncio
 
@@ -262,7 +262,10 @@ def judge_flips(
         plain = [get_grader(uncalibrated(s), default_judge=DEMO_JUDGE).spec_hash for s in specs]
         for line in reuse.read_text().splitlines():
             row = json.loads(line)
-            if row.get("graders") == plain and not row.get("pending") and "raw_sha" in row:
+            same = len(row.get("graders", ())) == len(specs) and all(
+                g in (h, p) for g, h, p in zip(row["graders"], hashes, plain, strict=True)
+            )
+            if same and not row.get("pending") and "raw_sha" in row:
                 key = (int(row["conversation"]), row["raw_sha"])
                 raw_scores[key] = [sc[0] if sc else None for sc in row["scores"]]
         print(f"{len(raw_scores)} judged raw transcripts reused from {reuse}")
