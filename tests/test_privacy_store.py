@@ -111,3 +111,28 @@ def test_ingest_deidentifies_by_default_and_off_is_recorded(tmp_path: Path) -> N
     with Store(off) as st:
         assert st.meta()["deid_version"] == "off"
         assert "Pemberton" in "\n".join(st.db.iterdump())
+
+
+@pytest.mark.slow
+def test_what_only_the_model_said_is_kept_unless_asked(tmp_path: Path) -> None:
+    logs = tmp_path / "film.jsonl"
+    messages = [
+        {"role": "user", "content": "I'm Marisol Quintero. Which film about a diner won?"},
+        {
+            "role": "assistant",
+            "content": "You may mean Salt and Embers, a 1987 film directed by Edvard Lindqvist.",
+        },
+    ]
+    logs.write_text(json.dumps({"messages": messages}) + "\n")
+    runner = CliRunner()
+    kept, replaced = tmp_path / "kept.db", tmp_path / "replaced.db"
+    assert runner.invoke(app, ["ingest", str(logs), "--store", str(kept)]).exit_code == 0
+    args = ["ingest", str(logs), "--store", str(replaced), "--deid-replace-introduced"]
+    assert runner.invoke(app, args).exit_code == 0
+    with Store(kept) as st:
+        dump = "\n".join(st.db.iterdump())
+    assert "Quintero" not in dump and "Edvard Lindqvist" in dump
+    with Store(replaced) as st:
+        dump = "\n".join(st.db.iterdump())
+    assert "Quintero" not in dump and "Lindqvist" not in dump
+    assert "deid_keep_introduced" in dump  # the non-default choice is recorded

@@ -40,6 +40,15 @@ def ingest(
     deid_strict: Annotated[
         bool, typer.Option("--deid-strict", help="Drop conversations the audit still flags.")
     ] = False,
+    deid_keep_introduced: Annotated[
+        bool,
+        typer.Option(
+            "--deid-keep-introduced/--deid-replace-introduced",
+            help="Leave names, places, organisations, dates and links that only the logged "
+            "model said (default), or replace them too: for logs whose model saw context the "
+            "log does not hold (retrieval, memory).",
+        ),
+    ] = True,
     workers: Annotated[
         int, typer.Option(help="Processes that de-identify each batch (same output).", min=1)
     ] = 1,
@@ -61,7 +70,11 @@ def ingest(
     failed: list[dict[str, str]] = []
     with Store(store) as st:
         transform, options = ingest_options(
-            st, deidentify=deidentify, strict=deid_strict, workers=workers
+            st,
+            deidentify=deidentify,
+            strict=deid_strict,
+            workers=workers,
+            keep_introduced=deid_keep_introduced,
         )
         try:
             for path in files:
