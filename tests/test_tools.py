@@ -21,6 +21,7 @@ from deploysim.tools import (
     ToolLayer,
     ToolPolicy,
     matches_shape,
+    render_state,
     result_shape,
 )
 from tests.conftest import TAU, tau_user
@@ -362,3 +363,26 @@ def test_simulator_sees_the_state_and_the_continuation_unless_hidden(db: ToolDat
         assert '"RB31X"' in sim.prompts[-1]  # an earlier successful result: the state
         assert "QQ7" not in sim.prompts[-1]  # failed results are not state
         assert ("the logged answer" in sim.prompts[-1]) is show
+
+
+def test_the_state_shows_whole_results_and_marks_a_cut() -> None:
+    # Records past the old 600-character clip: a cut one was copied, broken, by a small simulator.
+    def record(i: int) -> str:
+        return json.dumps({"order_id": f"OR{i}", "lines": [{"sku": f"S{j}"} for j in range(60)]})
+
+    history = [
+        Message(role="user", content="where are my orders?"),
+        *(
+            Message(role="tool", content=record(i), function="get_order", tool_call_id=str(i))
+            for i in range(3)
+        ),
+    ]
+    assert 600 < len(record(0)) < 1000
+    lines = render_state(history).splitlines()
+    assert len(lines) == 2  # the two newest fit whole; the oldest is left out, not cut
+    assert [json.loads(line.removeprefix("get_order: "))["order_id"] for line in lines] == [
+        "OR1",
+        "OR2",
+    ]
+    (cut,) = render_state(history, budget=300).splitlines()
+    assert cut.startswith('get_order: {"order_id": "OR2"') and cut.endswith("... (cut)")

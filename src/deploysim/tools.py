@@ -286,16 +286,21 @@ def matches_shape(text: str, shape: tuple[str, frozenset[str]]) -> str | None:
     return None
 
 
-def render_state(history: Sequence[Message], budget: int = 1500) -> str:
-    """The successful tool results of the session so far, newest kept first within
-    ``budget`` characters, shown oldest first (each clipped to 600 characters)."""
+def render_state(history: Sequence[Message], budget: int = 2000) -> str:
+    """The successful tool results of the session so far, shown oldest first: whole ones,
+    newest first, while they fit in ``budget`` characters. Only a newest result longer than
+    the budget is cut, and marked as cut."""
     lines: list[str] = []
     used = 0
     for m in reversed(history):
         if m.role != "tool" or is_failure(m) or not m.text.strip():
             continue
-        line = f"{m.function or 'tool'}: {m.text[:600]}"
+        line = f"{m.function or 'tool'}: {m.text}"
         if used + len(line) > budget:
+            # Never a silent cut: a small simulator copies a record cut mid-key into its
+            # answer, which is then broken JSON (session 10, benchmarks/simulator.py).
+            if not lines:
+                lines.append(line[:budget] + " ... (cut)")
             break
         lines.append(line)
         used += len(line)
