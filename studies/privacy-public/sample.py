@@ -19,6 +19,11 @@ script regenerates the sample from the package and checks the hashes.
     .venv/bin/python studies/privacy-public/sample.py --show     # the sample, to label by hand
     .venv/bin/python studies/privacy-public/sample.py            # shares per type from labels.tsv
     .venv/bin/python studies/privacy-public/sample.py --check    # the same, after redrawing
+    .venv/bin/python studies/privacy-public/sample.py --still    # which of them deid-6+ replaces
+
+``labels.tsv`` labels the sample drawn from ``deid-5``'s replacements (commit 3d6b114, session
+9); ``--show`` and ``--check`` reproduce it only at that commit, since ``deid-6`` replaces less.
+``--still`` finds each labelled mention among today's replacements by its context hash.
 """
 
 from __future__ import annotations
@@ -109,10 +114,9 @@ def _benchmark() -> Any:
 
 
 def mentions(keep_introduced: bool = False) -> list[Mention]:
-    """Every replaced mention of the first :data:`CONVERSATIONS` ShareGPT conversations.
-
-    The labelled sample was drawn from ``deid-5``'s replacements, which replaced what the logged
-    model introduced too (``keep_introduced=False``); the default redraws that sample."""
+    """Every replaced mention of the first :data:`CONVERSATIONS` ShareGPT conversations
+    (``keep_introduced=False``: what the logged model introduced is replaced too, as in
+    ``deid-5``; the other changes of ``deid-6`` apply either way)."""
     convs = _benchmark().sharegpt_conversations(CONVERSATIONS)
     deid = _Recording(key=KEY, keep_introduced=keep_introduced)
     deid.index = {c.content_hash(): i for i, c in enumerate(convs)}
