@@ -94,10 +94,15 @@ def _why(attempt: dict[str, Any], keys: list[str]) -> str:
     if attempt["finish_reason"] == "length":
         return f"cut at the token budget ({attempt['max_tokens']})"
     body = attempt["text"].strip().strip("`")
-    try:
-        value = json.loads(body[body.find("{") :] if "{" in body else body)
-    except json.JSONDecodeError:
-        return "not JSON" + (" (prose)" if "{" not in body else "")
+    value: Any = None
+    for start in (0, body.find("{")):  # as it is, else from its first brace (after prose)
+        try:
+            value = json.loads(body[max(0, start) :])
+            break
+        except json.JSONDecodeError:
+            continue
+    else:
+        return "not JSON" + (" (prose)" if not body.startswith(("{", "[")) else "")
     if isinstance(value, dict):
         missing = sorted(set(keys) - set(value))
         return f"missing keys {missing}" if missing else "valid"
