@@ -74,14 +74,7 @@ class _Recording(Deidentifier):
         self.log: list[Mention] = []
         self.index: dict[str, int] = {}  # conversation hash -> its position in the input
 
-    def _replace(
-        self,
-        plan: Any,
-        text: str,
-        spans: list[Detection],
-        audit: bool = True,
-        model: bool = False,
-    ) -> str:
+    def _replace(self, plan: Any, text: str, spans: list[Detection], *args: Any, **kw: Any) -> str:
         table, seen = plan.table, Counter[str]()
         chash = plan.conv.content_hash()
 
@@ -99,7 +92,7 @@ class _Recording(Deidentifier):
 
         table.surrogate = surrogate
         try:
-            return super()._replace(plan, text, spans, audit, model)
+            return super()._replace(plan, text, spans, *args, **kw)
         finally:
             del table.surrogate
 
