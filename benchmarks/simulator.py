@@ -103,6 +103,8 @@ def _why(attempt: dict[str, Any], keys: list[str]) -> str:
             continue
     else:
         return "not JSON" + (" (prose)" if not body.startswith(("{", "[")) else "")
+    if isinstance(value, dict) and not keys:
+        return "an object, not the recorded array or number"  # objects share some keys here
     if isinstance(value, dict):
         missing = sorted(set(keys) - set(value))
         return f"missing keys {missing}" if missing else "valid"
