@@ -232,6 +232,14 @@ def test_what_only_the_model_said_is_kept(deid: Deidentifier) -> None:
     assert replaced is not None
     assert "Edvard Lindqvist" not in replaced.messages[1].text
 
+    # OpenAssistant's answers were written by volunteers: what they say is theirs, not a model's.
+    people = Conversation(
+        messages=(asked, answer),
+        provenance=Provenance(source_format="oasst", source_file="trees.jsonl", record=1),
+    )
+    volunteer = deid.deidentify(people).conversation
+    assert volunteer is not None and "Edvard Lindqvist" not in volunteer.messages[1].text
+
 
 def test_nationalities_and_religions_become_others_of_their_kind(deid: Deidentifier) -> None:
     from deploysim.privacy.surrogates import FAITHS, NATIONS

@@ -67,6 +67,10 @@ about the world (a film's directors, a list of manufacturers, a documentation li
 replacing it turns a true answer into a false one under the graders. Contacts, ids, addresses
 and numbers are replaced wherever they appear."""
 
+PEOPLE_ANSWER: frozenset[str] = frozenset({"oasst"})
+"""Log formats whose assistant turns people wrote (OpenAssistant's volunteers): what such a
+turn says about its author is personal, so ``keep_introduced`` does not apply to them."""
+
 _ACCOUNT_KEY = re.compile(
     r"(?:^|_)(?:user|account|acct|org|organi[sz]ation|customer|member|device|client|tenant|"
     r"session|visitor|subscriber|owner|employee)(?:_?(?:id|hash|name|email|key))?$|e_?mail|"
@@ -354,8 +358,10 @@ class Deidentifier:
     def _collect(self, conv: Conversation) -> _Plan:
         plan = _Plan(conv, EntityTable(self.key, conv.content_hash()))
 
+        by_model = _model_answers(conv)
+
         def record(text: str, hint: str | None) -> str:
-            plan.texts.append((text, hint, walker.model))
+            plan.texts.append((text, hint, walker.model and by_model))
             return text
 
         walker = _Walker(record, lambda k: k)
@@ -420,9 +426,12 @@ class Deidentifier:
             plan.sweep_types = known
 
     def _rewrite(self, plan: _Plan, dets: Mapping[str, Sequence[Detection]]) -> Conversation:
+        by_model = _model_answers(plan.conv)
+
         def fn(text: str, hint: str | None) -> str:
-            spans = self._spans(plan, text, hint, dets, walker.model)
-            return self._replace(plan, text, spans, model=walker.model)
+            model = walker.model and by_model
+            spans = self._spans(plan, text, hint, dets, model)
+            return self._replace(plan, text, spans, model=model)
 
         walker = _Walker(fn, lambda k: self._replace(plan, k, [], audit=False))
         conv = walker.conversation(plan.conv)
@@ -586,6 +595,11 @@ def _is_date(value: str) -> bool:
     # Every word must be time vocabulary: "Weeks-Rivas" (a firm spaCy dated) stays a date.
     words = re.findall(r"[^\W\d_]+|\d+", _DURATION.sub(" ", text).casefold())
     return not all(w in _TIME_WORDS for w in words)
+
+
+def _model_answers(conv: Conversation) -> bool:
+    """Whether a model wrote the conversation's assistant turns (see :data:`PEOPLE_ANSWER`)."""
+    return conv.provenance is None or conv.provenance.source_format not in PEOPLE_ANSWER
 
 
 def _hint_type(hint: str | None) -> str | None:
