@@ -182,3 +182,27 @@ def test_the_shipped_detector_separates_self_written_tests_from_chat() -> None:
     scores = det.predict(emb.embed_views([(t,) for t in evals + chats]))
     labels = np.array([1.0] * len(evals) + [0.0] * len(chats))
     assert emb.weighted_auc(scores, labels) >= 0.8
+
+
+@pytest.mark.discovery
+def test_the_cli_stores_the_detector_hash_with_the_result_and_its_spec(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from deploysim.cli import app
+
+    prompts = tmp_path / "prompts.jsonl"
+    asks = ("What is 17 times 23?", "Summarise the plot of a heist film in two lines.")
+    prompts.write_text("".join(json.dumps({"messages": [{"role": "user", "content": a}]}) + "\n"
+                               for a in asks))  # fmt: skip
+    store = tmp_path / "aw.db"
+    args = ["awareness", "--store", str(store), "--detector", "embedded"]
+    res = CliRunner().invoke(app, [*args, "--source", f"file:{prompts}", "--limit", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    shipped = emb.load_detector().sha256
+    assert json.loads(res.output)["judge"]["detector_sha256"] == shipped
+    with Store(store) as st:
+        ((spec, result),) = st.db.execute(
+            "SELECT spec, result FROM analyses WHERE kind = 'awareness'"
+        ).fetchall()
+    assert json.loads(spec)["detector_sha256"] == shipped
+    assert json.loads(result)["judge"]["detector_sha256"] == shipped
