@@ -175,6 +175,8 @@ class _Walker:
     key_fn: Callable[[str], str]
     drop_keys: bool = False
     dropped: int = 0
+    model_answers: bool = True
+    """Whether a model wrote the assistant turns (not so for :data:`PEOPLE_ANSWER` formats)."""
     model: bool = False
     """Whether the text being walked was written by the logged model (an assistant turn)."""
 
@@ -202,7 +204,7 @@ class _Walker:
         return call.model_copy(update={"arguments": args, "raw_arguments": raw})
 
     def message(self, m: Message) -> Message:
-        self.model = m.role == "assistant"
+        self.model = self.model_answers and m.role == "assistant"
         try:
             return self._message(m)
         finally:
@@ -320,19 +322,20 @@ class Deidentifier:
     def _replaceable(self, etype: str, value: str) -> bool:
         if etype in self.keep or not any(c.isalnum() for c in value):
             return False
-        # Times of day are not identifying, and replacing them breaks agentic tool results.
+        # Times of day and durations are not identifying; replacing times of day breaks
+        # agentic tool results, and durations change what an answer says.
         return not (etype == "DATE_TIME" and not _is_date(value))
 
     def _introduced(self, plan: _Plan, etype: str, value: str, model: bool) -> bool:
         """Whether a mention is the logged model's own: kept, see :data:`INTRODUCED_TYPES`."""
         if not (model and self.keep_introduced and etype in INTRODUCED_TYPES):
             return False
-        words = [w for w in _WORDS.findall(value.casefold()) if len(w) > 2 or w.isdigit()]
-        distinctive = [w for w in words if w.isdigit() or not self.detector.is_common(w)]
+        tokens = [w for w in _WORDS.findall(value.casefold()) if len(w) > 2 or w.isdigit()]
+        distinctive = [w for w in tokens if w.isdigit() or not self.detector.is_common(w)]
         if distinctive:
             return not any(w in plan.heard for w in distinctive)
         # Only ordinary words ("The Big Sleep"): introduced unless the inputs hold the phrase.
-        return not words or f" {' '.join(words)} " not in plan.heard_text
+        return not tokens or f" {' '.join(tokens)} " not in plan.heard_text
 
     def _spans(
         self,
@@ -358,20 +361,18 @@ class Deidentifier:
     def _collect(self, conv: Conversation) -> _Plan:
         plan = _Plan(conv, EntityTable(self.key, conv.content_hash()))
 
-        by_model = _model_answers(conv)
-
         def record(text: str, hint: str | None) -> str:
-            plan.texts.append((text, hint, walker.model and by_model))
+            plan.texts.append((text, hint, walker.model))
             return text
 
-        walker = _Walker(record, lambda k: k)
+        walker = _Walker(record, lambda k: k, model_answers=_model_answers(conv))
         walker.conversation(conv)
         if conv.provenance is not None:
             walker.metadata(conv.provenance.metadata)
         heard = [_WORDS.findall(text.casefold()) for text, _, model in plan.texts if not model]
-        plan.heard = frozenset(w for words in heard for w in words)
+        plan.heard = frozenset(w for tokens in heard for w in tokens)
         # Padded words, so "the big sleep" matches "The Big Sleep!" but not "the big sleepover".
-        plan.heard_text = "\n".join(f" {' '.join(words)} " for words in heard)
+        plan.heard_text = "\n".join(f" {' '.join(tokens)} " for tokens in heard)
         return plan
 
     def _resolve(self, plan: _Plan, dets: Mapping[str, Sequence[Detection]]) -> None:
@@ -426,14 +427,15 @@ class Deidentifier:
             plan.sweep_types = known
 
     def _rewrite(self, plan: _Plan, dets: Mapping[str, Sequence[Detection]]) -> Conversation:
-        by_model = _model_answers(plan.conv)
-
         def fn(text: str, hint: str | None) -> str:
-            model = walker.model and by_model
-            spans = self._spans(plan, text, hint, dets, model)
-            return self._replace(plan, text, spans, model=model)
+            spans = self._spans(plan, text, hint, dets, walker.model)
+            return self._replace(plan, text, spans, model=walker.model)
 
-        walker = _Walker(fn, lambda k: self._replace(plan, k, [], audit=False))
+        walker = _Walker(
+            fn,
+            lambda k: self._replace(plan, k, [], audit=False),
+            model_answers=_model_answers(plan.conv),
+        )
         conv = walker.conversation(plan.conv)
         prov = conv.provenance
         if prov is not None:
@@ -593,8 +595,8 @@ def _is_date(value: str) -> bool:
     if _MONTH.search(text):
         return True
     # Every word must be time vocabulary: "Weeks-Rivas" (a firm spaCy dated) stays a date.
-    words = re.findall(r"[^\W\d_]+|\d+", _DURATION.sub(" ", text).casefold())
-    return not all(w in _TIME_WORDS for w in words)
+    tokens = re.findall(r"[^\W\d_]+|\d+", _DURATION.sub(" ", text).casefold())
+    return not all(w in _TIME_WORDS for w in tokens)
 
 
 def _model_answers(conv: Conversation) -> bool:
