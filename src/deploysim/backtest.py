@@ -53,6 +53,7 @@ from deploysim.report import write_report
 from deploysim.rollout import is_chat, rollout, user_script
 from deploysim.sampling import SamplingSpec
 from deploysim.schema import Conversation, canonical_hash
+from deploysim.stage import show_on
 from deploysim.store import Store
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -447,7 +448,7 @@ def _replay_and_grade(
                 sample_name=sample,
                 draws=draws,
                 concurrency=1,
-                on_progress=lambda s: bar(s.ok + s.failed, s.pending, s.failed),
+                on_progress=show_on(bar),
             )
         if r.ok or r.failed:
             log(f"replay {label} on {sample}: {r.ok} ok, {r.failed} failed")
@@ -458,7 +459,7 @@ def _replay_and_grade(
             references=True,
             sample=sample,
             concurrency=bt.grade_concurrency,
-            on_progress=lambda s: bar(s.ok + s.ungradable, s.pending, s.ungradable),
+            on_progress=show_on(bar),
         )
     if g.ok or g.ungradable:
         log(f"grade {sample}: {g.ok} grades, {g.ungradable} ungradable")

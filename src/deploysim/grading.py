@@ -40,6 +40,11 @@ class GradeSummary:
     by_grader: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
+    @property
+    def progress(self) -> tuple[int, int, int]:
+        """``(done, pending, failed)``: what a progress bar shows (ungradable counts as failed)."""
+        return self.ok + self.ungradable, self.pending, self.ungradable
+
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON-ready data."""
         return asdict(self)

@@ -25,8 +25,9 @@ from deploysim.errors import UsageError
 from deploysim.execute import choose
 from deploysim.ingest import ingest_file
 from deploysim.models import GenerateConfig, ModelSpec
-from deploysim.replay import ReplaySpec, ReplaySummary, create_sample, run_replay
+from deploysim.replay import ReplaySpec, create_sample, run_replay
 from deploysim.schema import Conversation
+from deploysim.stage import show_on
 from deploysim.store import Store
 from deploysim.tools import ToolPolicy
 
@@ -170,7 +171,7 @@ def run_pipeline(
                     draws=rc.samples_per_prefix,
                     concurrency=rc.concurrency,
                     retry=RetryPolicy(max_attempts=rc.max_attempts),
-                    on_progress=_replay_bar(bar),
+                    on_progress=show_on(bar),
                     executor=choose(config.executor, workers=rc.workers),
                 )
             seconds[f"replay {spec.model}"] = took = time.perf_counter() - clock
@@ -238,10 +239,6 @@ def _ingest(config: RunConfig, base: Path, store: Store, log: Log) -> list[dict[
     return reports
 
 
-def _replay_bar(bar: Callable[[int, int, int], None]) -> Callable[[ReplaySummary], None]:
-    return lambda s: bar(s.ok + s.failed, s.pending, s.failed)
-
-
 def _replay_spec(rc: ReplayConfig) -> ReplaySpec:
     return ReplaySpec(
         model=rc.model,
@@ -275,7 +272,7 @@ def _grade(config: RunConfig, store: Store, progress: ProgressFactory, log: Log)
             references=gc.references,
             sample=config.sample.name,
             concurrency=gc.concurrency,
-            on_progress=lambda s: bar(s.ok + s.ungradable, s.pending, s.ungradable),
+            on_progress=show_on(bar),
             executor=choose(config.executor),
             default_judge=gc.judge,
         )

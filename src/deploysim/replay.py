@@ -129,6 +129,11 @@ class ReplaySummary(RunCounts):
     input_tokens: int = 0
     output_tokens: int = 0
 
+    @property
+    def progress(self) -> tuple[int, int, int]:
+        """``(done, pending, failed)``: what a progress bar shows."""
+        return self.ok + self.failed, self.pending, self.failed
+
 
 Progress = Callable[[ReplaySummary], None]
 

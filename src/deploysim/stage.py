@@ -128,6 +128,24 @@ class Summary(Protocol):
     pending: int
 
 
+class Progressing(Protocol):
+    """A stage's summary that says how far the run is."""
+
+    @property
+    def progress(self) -> tuple[int, int, int]:
+        """``(done, pending, failed)``."""
+        ...
+
+
+Bar = Callable[[int, int, int], None]
+"""A progress display's update: ``bar(done, pending, failed)``."""
+
+
+def show_on(bar: Bar) -> Callable[[Progressing], None]:
+    """A stage's ``on_progress`` callback that shows the summary's progress on ``bar``."""
+    return lambda summary: bar(*summary.progress)
+
+
 class Writer(Protocol):
     """A stage's driver-side writer: buffers result rows, commits them on ``flush``."""
 

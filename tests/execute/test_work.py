@@ -168,3 +168,15 @@ def test_importing_deploysim_imports_no_ray() -> None:
         "sorted(m for m in sys.modules if m.startswith('ray'))"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_progress_bar_shows_done_pending_and_failed_of_either_stage() -> None:
+    from deploysim.grading import GradeSummary
+    from deploysim.stage import show_on
+
+    shown: list[tuple[int, int, int]] = []
+    update = show_on(lambda done, pending, failed: shown.append((done, pending, failed)))
+    update(ReplaySummary(spec_hash="h", model="m", pending=5, ok=3, failed=1))
+    update(GradeSummary(pending=2, ok=7, ungradable=2, flagged=4))
+    # Failures are done work; flagged grades are ok grades, not failures.
+    assert shown == [(4, 5, 1), (9, 2, 2)]

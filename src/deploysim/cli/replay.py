@@ -99,6 +99,7 @@ def replay(
     from deploysim.execute import choose
     from deploysim.models import GenerateConfig
     from deploysim.replay import ReplaySpec, run_replay
+    from deploysim.stage import show_on
     from deploysim.tools import ToolPolicy
 
     require_store(store)
@@ -129,7 +130,7 @@ def replay(
             concurrency=concurrency,
             retry=RetryPolicy(max_attempts=max_attempts),
             retry_failed=retry_failed,
-            on_progress=lambda s: progress(s.ok + s.failed, s.pending, s.failed),
+            on_progress=show_on(progress),
             executor=choose(
                 executor, workers=workers, num_actors=num_actors, ray_address=ray_address
             ),
@@ -175,6 +176,7 @@ def grade(
     from deploysim.execute import choose
     from deploysim.graders import get_grader
     from deploysim.grading import run_grading
+    from deploysim.stage import show_on
 
     require_store(store)
     built = [(g, get_grader(g, default_judge=judge, taxonomy_file=taxonomy)) for g in graders]
@@ -187,7 +189,7 @@ def grade(
             references=references,
             sample=sample_name,
             concurrency=concurrency,
-            on_progress=lambda s: progress(s.ok + s.ungradable, s.pending, s.ungradable),
+            on_progress=show_on(progress),
             executor=choose(
                 executor, workers=workers, num_actors=num_actors, ray_address=ray_address
             ),
