@@ -124,14 +124,17 @@ def zipf(word: str) -> float:
 
 
 def is_public(value: str, etype: str, is_common: Callable[[str], bool]) -> bool:
-    """Whether an entity of ``etype`` named ``value`` is known to the public.
+    """Whether an entity of ``etype`` (an organisation or place) named ``value`` is known to
+    the public.
 
-    A place of :data:`PLACES` is. Otherwise the
-    name needs a *distinctive* word (not an ordinary English word by ``is_common``, and for an
-    organisation not a census first name or surname either: "Garcia & Sons" may be anyone's
-    firm), and every distinctive word must be frequent (:data:`MIN_ZIPF`). A name of ordinary
-    words only ("Harbor Light") has no word the table can vouch for, and a legal suffix
-    ("... Holdings LLC") marks a registered firm, usually a small one: neither is public here.
+    A place of :data:`PLACES` is. Otherwise the name (at most three words, no digits) needs a
+    *distinctive* word (not an ordinary English word or an inflection of one), and every
+    distinctive word must be frequent (:data:`MIN_ZIPF`); a single capitalised ordinary word
+    counts from :data:`COMMON_ZIPF`. Never public: an organisation with a census first name or
+    surname in it ("Garcia & Sons" may be anyone's firm) or a legal suffix ("... Holdings LLC",
+    usually a small registered firm), a place with a common first name ("Victoria" may be a
+    person NER typed wrongly), a name of several ordinary words only ("Harbor Light": no word
+    the table can vouch for).
     """
     name = value.strip().strip(".,;:'’\"()")
     if not name or etype not in PUBLIC_TYPES:
