@@ -6,10 +6,10 @@ them changes what graders read (a question about a city's sights becomes one abo
 town). The small NER model cannot tell a public firm from a private one, so knowledge comes from
 an offline word-frequency table (the ``wordfreq`` package, Zipf scale: 3 is once per million words
 of its mixed web, news, subtitle and book corpora). A name whose distinctive words are that
-frequent is known to the public ("Osaka", "Pinterest", "Linux"); a small firm's coined name, a
+frequent is known to the public ("Lisbon", "Spotify"); a small firm's coined name, a
 street or a village is not, and stays a detection.
 
-Knowledge alone is not enough: "I live in Osaka" says where the user lives. An organisation or
+Knowledge alone is not enough: "I live in Lisbon" says where the user lives. An organisation or
 place (:data:`PUBLIC_TYPES`) that spaCy found is dropped only when the :data:`WINDOW` characters
 around it say nothing personal: no other detection of a personal type (:data:`PERSONAL_TYPES`:
 a person, contact, address, id, age, date...) and no cue of residence, origin, work, study or
@@ -132,8 +132,8 @@ def is_public(value: str, etype: str, is_common: Callable[[str], bool]) -> bool:
     distinctive word must be frequent (:data:`MIN_ZIPF`); a single capitalised ordinary word
     counts from :data:`COMMON_ZIPF`. Never public: an organisation with a census first name or
     surname in it ("Garcia & Sons" may be anyone's firm) or a legal suffix ("... Holdings LLC",
-    usually a small registered firm), a place with a common first name ("Victoria" may be a
-    person NER typed wrongly), a name of several ordinary words only ("Harbor Light": no word
+    usually a small registered firm), a place with a common first name (it may be a person
+    NER typed wrongly), a name of several ordinary words only ("Harbor Light": no word
     the table can vouch for).
     """
     name = value.strip().strip(".,;:'’\"()")
@@ -147,21 +147,21 @@ def is_public(value: str, etype: str, is_common: Callable[[str], bool]) -> bool:
     if not words or len(words) > 3 or any(c.isdigit() for c in name):
         return False
     distinctive = [w for w in words if not _ordinary(w, is_common)]
-    # A firm named after people ("Garcia & Young") may be anyone's; a place named like a
-    # first name ("Victoria") may be a person NER typed wrongly.
+    # A firm named after people ("Garcia & Sons") may be anyone's; a place named like a
+    # first name may be a person NER typed wrongly.
     if etype == "ORGANIZATION" and any(w.casefold() in CENSUS_NAMES for w in words):
         return False
     if any(w.casefold() in FIRST_NAMES for w in distinctive):
         return False
     if not distinctive:
-        # One ordinary word that NER took for a place or firm ("Linux", "Problem") is no
+        # One ordinary word that NER took for a place or firm ("Summit", "Harvest") is no
         # private name when it is a very frequent word.
         return len(words) == 1 and words[0][0].isupper() and zipf(words[0]) >= COMMON_ZIPF
     return all(zipf(w) >= MIN_ZIPF for w in distinctive)
 
 
 def _ordinary(word: str, is_common: Callable[[str], bool]) -> bool:
-    """An ordinary English word or an inflection of one ("Compared", "Holdings")."""
+    """An ordinary English word or an inflection of one ("Stated", "Holdings")."""
     w = word.casefold()
     return is_common(w) or any(
         w.endswith(x) and len(w) - len(x) > 2 and is_common(w[: -len(x)])
