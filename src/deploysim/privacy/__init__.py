@@ -5,8 +5,6 @@ The package's modules, each importing only public names of the others:
 * :mod:`~deploysim.privacy.words`: the word lists (first names, countries, nationalities...);
 * :mod:`~deploysim.privacy.rules`: the regex rules built on them and :class:`Detection`;
 * :mod:`~deploysim.privacy.post`: post-processing of one text's detections and the merge;
-* :mod:`~deploysim.privacy.public`: which organisations and places are public (word
-  frequencies) and whether anything personal stands near them;
 * :mod:`~deploysim.privacy.detector`: :class:`Detector` (spaCy NER, Presidio, the rules);
 * :mod:`~deploysim.privacy.surrogates`: the per-conversation entity table and surrogates;
 * :mod:`~deploysim.privacy.deid`: :class:`Deidentifier`, :class:`DeidResult`, ``DEID_VERSION``;

@@ -39,7 +39,6 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from deploysim.privacy.post import PostProcess
-from deploysim.privacy.public import public_spans
 from deploysim.privacy.rules import Detection, build_rules, digits
 from deploysim.privacy.words import CENSUS_NAMES, FIRST_NAMES
 
@@ -163,22 +162,14 @@ class Detector:
     """Finds personal information in texts. Build once (it loads the spaCy model), reuse.
 
     ``batch_size`` is spaCy's ``nlp.pipe`` batch; results for identical texts are cached
-    (``cache_size`` texts, least recently used dropped first). ``keep_public`` (default) drops
-    public organisations, places and groups from sentences that say nothing personal
-    (:func:`deploysim.privacy.public.public_spans`).
+    (``cache_size`` texts, least recently used dropped first).
     """
 
     def __init__(
-        self,
-        *,
-        model: str = SPACY_MODEL,
-        batch_size: int = 64,
-        cache_size: int = 50_000,
-        keep_public: bool = True,
+        self, *, model: str = SPACY_MODEL, batch_size: int = 64, cache_size: int = 50_000
     ) -> None:
         self.nlp = load_spacy(model)
         self.model = model
-        self.keep_public = keep_public
         self.batch_size = batch_size
         self._common = common_words(self.nlp)
         self.rules = build_rules(self._common, frozenset(self.nlp.Defaults.stop_words))
@@ -355,5 +346,4 @@ class Detector:
         dets.extend(self._presidio(text))
         for rule in self.rules:
             dets.extend(rule.find(text))
-        found = PostProcess(text, dets, self.is_common).run()
-        return public_spans(text, found, self.is_common) if self.keep_public else found
+        return PostProcess(text, dets, self.is_common).run()
