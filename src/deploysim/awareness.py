@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ from deploysim.errors import UsageError
 from deploysim.graders.judge import yes_probability
 from deploysim.models import GenerateConfig, Model, ModelError, ModelSpec, get_model
 from deploysim.schema import Message, canonical_hash
+from deploysim.stage import Bar
 from deploysim.stats import auc, auc_interval, jeffreys_interval, newcombe_interval, precision_at
 from deploysim.store import Store
 
@@ -234,7 +235,7 @@ async def _judge_all(
     max_chars: int,
     monitors: bool,
     concurrency: int,
-    on_progress: Callable[[int, int, int], None] | None,
+    on_progress: Bar | None,
 ) -> list[ItemResult]:
     sem = asyncio.Semaphore(max(1, concurrency))
     results: dict[int, ItemResult] = {}
@@ -274,7 +275,7 @@ def run_awareness(
     judge: str,
     settings: AwarenessSettings = AwarenessSettings(),
     judge_model: Model | None = None,
-    on_progress: Callable[[int, int, int], None] | None = None,
+    on_progress: Bar | None = None,
 ) -> dict[str, Any]:
     """Judge a seeded random subset of transcripts per source; see the module docstring."""
     st = settings

@@ -53,7 +53,7 @@ from deploysim.report import write_report
 from deploysim.rollout import is_chat, rollout, user_script
 from deploysim.sampling import SamplingSpec
 from deploysim.schema import Conversation, canonical_hash
-from deploysim.stage import show_on
+from deploysim.stage import Bar, show_on
 from deploysim.store import Store
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -357,7 +357,7 @@ def _production_files(
     return files
 
 
-def _rollout_bar(bar: Callable[[int, int, int], None], total: int) -> Callable[[Any], None]:
+def _rollout_bar(bar: Bar, total: int) -> Callable[[Any], None]:
     return lambda s: bar(s.written + s.already + s.failed, total, s.failed)
 
 

@@ -27,16 +27,16 @@ from deploysim.ingest import ingest_file
 from deploysim.models import GenerateConfig, ModelSpec
 from deploysim.replay import ReplaySpec, create_sample, run_replay
 from deploysim.schema import Conversation
-from deploysim.stage import show_on
+from deploysim.stage import Bar, show_on
 from deploysim.store import Store
 from deploysim.tools import ToolPolicy
 
-ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int, int], None]]]
+ProgressFactory = Callable[[str], AbstractContextManager[Bar]]
 Log = Callable[[str], None]
 
 
 @contextlib.contextmanager
-def no_progress(_: str) -> Iterator[Callable[[int, int, int], None]]:
+def no_progress(_: str) -> Iterator[Bar]:
     """The silent :data:`ProgressFactory`: a stage's progress callback that shows nothing."""
     yield lambda done, total, failed: None
 

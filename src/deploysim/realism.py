@@ -25,7 +25,7 @@ import random
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,6 +33,7 @@ from deploysim.graders.base import GradeItem, render_transcript
 from deploysim.models import GenerateConfig, Model, ModelError, ModelSpec, get_model
 from deploysim.prefixes import load_prefix
 from deploysim.schema import Message, canonical_hash
+from deploysim.stage import Bar
 from deploysim.stats import jeffreys_interval
 from deploysim.store import Store
 
@@ -157,7 +158,7 @@ def run_realism(
     spec: str | None = None,
     settings: RealismSettings = RealismSettings(),
     judge_model: Model | None = None,
-    on_progress: Callable[[int, int, int], None] | None = None,
+    on_progress: Bar | None = None,
 ) -> dict[str, Any]:
     """Judge replays of ``model`` (of replay spec ``spec`` when given: a hash or its prefix)
     against the logged continuations; see the module docstring."""
@@ -191,7 +192,7 @@ class _Item:
 async def _judge_all(
     judge: Model,
     items: Sequence[_Item],
-    on_progress: Callable[[int, int, int], None] | None,
+    on_progress: Bar | None,
     settings: RealismSettings,
 ) -> list[tuple[list[str], float | None]]:
     out: list[tuple[list[str], float | None]] = []
@@ -294,7 +295,7 @@ def run_controls(
     kinds: Sequence[ControlKind] = CONTROL_KINDS,
     settings: RealismSettings = RealismSettings(),
     judge_model: Model | None = None,
-    on_progress: Callable[[int, int, int], None] | None = None,
+    on_progress: Bar | None = None,
 ) -> dict[str, Any]:
     """The judge's catch rate on positive controls: for each stored prefix (of the settings'
     sample; the first ``limit``) with a logged continuation, that continuation against each

@@ -20,7 +20,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from deploysim.graders.calibration import (
     write_calibration,
 )
 from deploysim.schema import Conversation, Message, canonical_hash, canonical_json
+from deploysim.stage import Bar
 from deploysim.stats import (
     auc,
     auc_interval,
@@ -257,7 +258,7 @@ def validate(
     *,
     threshold: float | None = None,
     concurrency: int = 4,
-    on_progress: Callable[[int, int, int], None] | None = None,
+    on_progress: Bar | None = None,
     cache: Path | None = None,
 ) -> dict[str, Any]:
     """Grade every labelled item and measure the grader against the labels.
@@ -276,7 +277,7 @@ def score_items(
     items: Sequence[LabelledItem],
     *,
     concurrency: int = 4,
-    on_progress: Callable[[int, int, int], None] | None = None,
+    on_progress: Bar | None = None,
     cache: Path | None = None,
 ) -> list[float | None]:
     """The grader's score of each item (None: ungradable), from ``cache`` where it has one."""
@@ -359,7 +360,7 @@ async def _grade_all(
     grader: Grader,
     items: Sequence[LabelledItem],
     concurrency: int,
-    on_progress: Callable[[int, int, int], None] | None,
+    on_progress: Bar | None,
     cache: Path | None = None,
 ) -> list[GradeResult]:
     sem = asyncio.Semaphore(concurrency)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from deploysim.ingest import FileReport, Transform, ingest_file
+from deploysim.stage import Bar
 from deploysim.store import Store
 
 
@@ -63,7 +64,7 @@ def ingest_with_progress(
 
 
 @contextmanager
-def count_progress(label: str, *, quiet: bool) -> Iterator[Callable[[int, int, int], None]]:
+def count_progress(label: str, *, quiet: bool) -> Iterator[Bar]:
     """A progress bar over a known number of items: done/total, rate, ETA, failures."""
     console = Console(stderr=True)
     if not quiet and not console.is_terminal:
@@ -99,7 +100,7 @@ LINE_EVERY_S = 30.0
 
 
 @contextmanager
-def _line_progress(label: str, console: Console) -> Iterator[Callable[[int, int, int], None]]:
+def _line_progress(label: str, console: Console) -> Iterator[Bar]:
     """Plain progress lines: the first item, then at most one line every ``LINE_EVERY_S``."""
     start = time.perf_counter()
     last, finished = -LINE_EVERY_S, False
