@@ -27,8 +27,9 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from deploysim.errors import UsageError
 from deploysim.graders.base import GradeItem, render_transcript
 from deploysim.models import GenerateConfig, Model, ModelError, ModelSpec, get_model
 from deploysim.prefixes import load_prefix
@@ -36,6 +37,8 @@ from deploysim.schema import Message, canonical_hash
 from deploysim.stage import Bar
 from deploysim.stats import jeffreys_interval
 from deploysim.store import Store
+
+from . import consistency
 
 PROMPT = (
     "Here is the start of a conversation between a USER and an AI ASSISTANT that uses tools."
@@ -148,22 +151,107 @@ class RealismSettings:
     seed: int = 0  # of the A/B order (and of the controls' broken copies)
     both_orders: bool = False  # ask each question in both orders, average (2x calls)
     max_chars: int = 1500  # the prefix's tail and each continuation shown
+    prefixes: tuple[int, ...] | None = None  # only these prefix ids (a dev or test part)
+
+
+DiscriminatorName = Literal["judge", "consistency", "consistency-tools"]
+DISCRIMINATORS: tuple[DiscriminatorName, ...] = ("judge", "consistency", "consistency-tools")
+
+
+class _Discriminator(Protocol):
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Name, version and hash: recorded with every result."""
+
+    async def p_other_real(self, item: _Item) -> float | None:
+        """P(the discriminator calls ``item.other`` real); None when it cannot tell."""
+
+    async def aclose(self) -> None:
+        """Release what it holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Judge:
+    """A model asked which of two rendered continuations really happened."""
+
+    model: Model
+    settings: RealismSettings
+    identity: dict[str, Any]
+
+    async def p_other_real(self, item: _Item) -> float | None:
+        chars = self.settings.max_chars
+        return await _judge_one(
+            self.model,
+            _render(item.prefix, chars, tail=True),
+            _render(item.logged, chars),
+            _render(item.other, chars),
+            item.other_first,
+            self.settings.both_orders,
+        )
+
+    async def aclose(self) -> None:
+        await self.model.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class _Consistency:
+    """:mod:`deploysim.realism.consistency`: no model, the order shown does not matter."""
+
+    profiles: consistency.Profiles
+    parts: consistency.Parts
+    identity: dict[str, Any]
+
+    async def p_other_real(self, item: _Item) -> float | None:
+        return consistency.compare(item.prefix, item.logged, item.other, self.profiles, self.parts)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _discriminator(
+    store: Store,
+    name: DiscriminatorName,
+    judge: str | None,
+    judge_model: Model | None,
+    settings: RealismSettings,
+    profiles: consistency.Profiles | None = None,
+) -> _Discriminator:
+    if name == "judge":
+        if judge is None and judge_model is None:
+            raise UsageError("the judge discriminator needs a judge model spec (--judge)")
+        m = judge_model or get_model(str(judge))
+        shown = [SYSTEM, PROMPT, settings.max_chars, settings.both_orders]
+        judged = {
+            "name": "judge",
+            "judge": judge or str(m.spec),
+            "hash": canonical_hash(shown)[:16],
+        }
+        return _Judge(m, settings, judged)
+    parts: consistency.Parts = "all" if name == "consistency" else "tools"
+    profiles = profiles or consistency.store_profiles(store)
+    ident = {**consistency.identity(parts), "profiles": consistency.to_json(profiles)}
+    return _Consistency(profiles, parts, ident)
 
 
 def run_realism(
     store: Store,
     *,
-    judge: str,
+    judge: str | None = None,
     model: str,
     spec: str | None = None,
     settings: RealismSettings = RealismSettings(),
     judge_model: Model | None = None,
     on_progress: Bar | None = None,
+    discriminator: DiscriminatorName = "judge",
 ) -> dict[str, Any]:
     """Judge replays of ``model`` (of replay spec ``spec`` when given: a hash or its prefix)
-    against the logged continuations; see the module docstring."""
+    against the logged continuations with ``discriminator`` (``judge``: the model ``judge``);
+    see the module docstring."""
     model = str(ModelSpec.parse(model))
     rows = stored_replays(store, model, settings.sample, spec)
+    if settings.prefixes is not None:
+        keep = set(settings.prefixes)
+        rows = [r for r in rows if r.prefix_id in keep]
     items = []
     for r in rows:
         prefix = load_prefix(store, r.prefix_id)
@@ -173,10 +261,10 @@ def run_realism(
         order = random.Random(canonical_hash([settings.seed, r.id])).random() < 0.5
         items.append(_Item(prefix.messages, prefix.continuation, r.messages, tools, order))
     items = items[: settings.limit] if settings.limit else items
-    judge_m = judge_model or get_model(judge)
-    results = asyncio.run(_judge_all(judge_m, items, on_progress, settings))
-    out = summarize(results, judge=judge, model=model, n_replays=len(rows))
-    out.update(spec=spec, both_orders=settings.both_orders)
+    disc = _discriminator(store, discriminator, judge, judge_model, settings)
+    results = asyncio.run(_judge_all(disc, items, on_progress))
+    out = summarize(results, judge=judge or discriminator, model=model, n_replays=len(rows))
+    out.update(spec=spec, both_orders=settings.both_orders, discriminator=disc.identity)
     return out
 
 
@@ -190,31 +278,19 @@ class _Item:
 
 
 async def _judge_all(
-    judge: Model,
-    items: Sequence[_Item],
-    on_progress: Bar | None,
-    settings: RealismSettings,
+    disc: _Discriminator, items: Sequence[_Item], on_progress: Bar | None
 ) -> list[tuple[list[str], float | None]]:
     out: list[tuple[list[str], float | None]] = []
     failed = 0
     try:
         for item in items:
-            tools = item.labels
-            chars = settings.max_chars
-            p = await _judge_one(
-                judge,
-                _render(item.prefix, chars, tail=True),
-                _render(item.logged, chars),
-                _render(item.other, chars),
-                item.other_first,
-                settings.both_orders,
-            )
+            p = await disc.p_other_real(item)
             failed += p is None
-            out.append((tools, p))
+            out.append((item.labels, p))
             if on_progress is not None:
                 on_progress(len(out), len(items), failed)
     finally:
-        await judge.aclose()
+        await disc.aclose()
     return out
 
 
@@ -257,10 +333,11 @@ def summarize(
 
 # --- positive controls: broken continuations the judge must catch ---------------------------
 
-ControlKind = Literal["shuffled", "no_format", "shouting"]
-CONTROL_KINDS: tuple[ControlKind, ...] = ("shuffled", "no_format", "shouting")
+ControlKind = Literal["shuffled", "no_format", "shouting", "other_world", "other_model"]
+CONTROL_KINDS: tuple[ControlKind, ...] = ("shuffled", "no_format", "shouting", "other_world")
 NO_FORMAT = "@@ 0 ~~ null ;; ## ??"  # a tool result in no format any tool uses
 CATCH_TARGET = 0.9
+WRITER_TURNS = 6  # the writer of ``other_model`` controls sees this many last messages
 
 
 def broken(
@@ -269,7 +346,8 @@ def broken(
     """A deliberately broken copy of a logged continuation (None when ``kind`` changes
     nothing in it): ``shuffled`` shuffles the words of every assistant text and tool result,
     ``no_format`` replaces tool results with text in no format, ``shouting`` rewrites the
-    assistant's texts in capitals with exclamations (a different model's style)."""
+    assistant's texts in capitals with exclamations (a different model's style). The kinds
+    that need the store or a model are built by :func:`run_controls`."""
     out: list[Message] = []
     changed = False
     for m in messages:
@@ -288,56 +366,127 @@ def broken(
     return tuple(out) if changed else None
 
 
+async def _rewritten(
+    writer: Model, prefix: Sequence[Message], messages: Sequence[Message]
+) -> tuple[Message, ...] | None:
+    """``messages`` with each assistant text written anew by ``writer`` (another real model)
+    from the conversation's last turns; None when it has no text or the writer fails."""
+    out: list[Message] = []
+    changed = False
+    for m in messages:
+        if m.role == "assistant" and m.text.strip():
+            seen = [x for x in (*prefix, *out) if x.role in ("user", "assistant")]
+            context = [x.model_copy(update={"tool_calls": ()}) for x in seen[-WRITER_TURNS:]]
+            config = GenerateConfig(temperature=0.0, max_tokens=200, seed=0)
+            try:
+                gen = await writer.generate(context, (), config)
+            except ModelError:
+                return None
+            if gen.text.strip() and gen.text.strip() != m.text.strip():
+                out.append(m.model_copy(update={"content": gen.text.strip()}))
+                changed = True
+                continue
+        out.append(m)
+    return tuple(out) if changed else None
+
+
+async def _control_items(
+    store: Store,
+    pids: Sequence[int],
+    kinds: Sequence[ControlKind],
+    settings: RealismSettings,
+    profiles: consistency.Profiles,
+    writer: Model | None,
+) -> tuple[list[_Item], int]:
+    items: list[_Item] = []
+    used = 0
+    try:
+        for pid in pids:
+            if settings.limit and used >= settings.limit:
+                break
+            prefix = load_prefix(store, pid)
+            if not prefix.continuation:
+                continue
+            used += 1
+            for kind in kinds:
+                rng = random.Random(canonical_hash([settings.seed, pid, kind]))
+                copy: tuple[Message, ...] | None
+                if kind == "other_world":
+                    seed = rng.randrange(2**31)
+                    copy = consistency.other_world(
+                        prefix.continuation, prefix.conversation_hash, profiles, seed
+                    )
+                elif kind == "other_model":
+                    if writer is None:
+                        raise UsageError("the other_model control needs a writer model")
+                    copy = await _rewritten(writer, prefix.messages, prefix.continuation)
+                else:
+                    copy = broken(prefix.continuation, kind, rng)
+                if copy is not None:
+                    first = rng.random() < 0.5
+                    items.append(_Item(prefix.messages, prefix.continuation, copy, [kind], first))
+    finally:
+        if writer is not None:
+            await writer.aclose()
+    return items, used
+
+
 def run_controls(
     store: Store,
     *,
-    judge: str,
+    judge: str | None = None,
     kinds: Sequence[ControlKind] = CONTROL_KINDS,
     settings: RealismSettings = RealismSettings(),
     judge_model: Model | None = None,
     on_progress: Bar | None = None,
+    discriminator: DiscriminatorName = "judge",
+    writer: str | Model | None = None,
 ) -> dict[str, Any]:
-    """The judge's catch rate on positive controls: for each stored prefix (of the settings'
-    sample; the first ``limit``) with a logged continuation, that continuation against each
-    ``kinds`` broken copy, judged like a replay. Caught: the judge calls the logged one real."""
+    """The discriminator's catch rate on positive controls: for each stored prefix (of the
+    settings' sample or prefix ids; the first ``limit``) with a logged continuation, that
+    continuation against each ``kinds`` broken copy, judged like a replay. Caught: the
+    discriminator calls the logged one real. ``other_world`` takes the tool results of other
+    stored conversations; ``other_model`` (only with a ``writer`` model spec) has the writer
+    write the assistant texts. ``validated`` counts undecided answers as misses."""
     cond, args = "", []
     if settings.sample:
         cond = " WHERE sample_id = (SELECT id FROM samples WHERE name = ?)"
         args.append(settings.sample)
     ids = [row[0] for row in store.db.execute(f"SELECT id FROM prefixes{cond} ORDER BY id", args)]
-    items: list[_Item] = []
-    used = 0
-    for pid in ids:
-        if settings.limit and used >= settings.limit:
-            break
-        prefix = load_prefix(store, pid)
-        if not prefix.continuation:
-            continue
-        used += 1
-        for kind in kinds:
-            rng = random.Random(canonical_hash([settings.seed, pid, kind]))
-            copy = broken(prefix.continuation, kind, rng)
-            if copy is not None:
-                first = rng.random() < 0.5
-                items.append(_Item(prefix.messages, prefix.continuation, copy, [kind], first))
-    judge_m = judge_model or get_model(judge)
-    results = asyncio.run(_judge_all(judge_m, items, on_progress, settings))
+    if settings.prefixes is not None:
+        keep = set(settings.prefixes)
+        ids = [i for i in ids if i in keep]
+    kinds = [*kinds, "other_model"] if writer is not None and "other_model" not in kinds else kinds
+    profiles = consistency.store_profiles(store)
+    writer_m = get_model(writer) if isinstance(writer, str) else writer
+    items, used = asyncio.run(_control_items(store, ids, kinds, settings, profiles, writer_m))
+    disc = _discriminator(store, discriminator, judge, judge_model, settings, profiles)
+    results = asyncio.run(_judge_all(disc, items, on_progress))
     per_kind: dict[str, list[bool]] = defaultdict(list)
+    strict: dict[str, list[bool]] = defaultdict(list)
     for labels, p in results:
-        if p is not None and p != 0.5:
-            per_kind[labels[0]].append(p < 0.5)
+        if p is not None:
+            strict[labels[0]].append(p < 0.5)
+            if p != 0.5:
+                per_kind[labels[0]].append(p < 0.5)
     caught = [c for v in per_kind.values() for c in v]
     overall = _rate(caught, "catch_rate")
+    # An undecided answer is a control the discriminator did not catch.
+    strict_all = _rate([c for v in strict.values() for c in v], "catch_rate")
     return {
-        "judge": judge,
+        "judge": judge or discriminator,
+        "discriminator": disc.identity,
+        "writer": None if writer_m is None else str(writer_m.spec),
         "prefixes": used,
         "judged": len(caught),
         "unjudgeable": sum(1 for _, p in results if p is None),
         "undecided": sum(1 for _, p in results if p == 0.5),
         "overall": overall,
+        "overall_strict": strict_all,
         "per_kind": {k: _rate(v, "catch_rate") for k, v in sorted(per_kind.items())},
+        "per_kind_strict": {k: _rate(v, "catch_rate") for k, v in sorted(strict.items())},
         "target": CATCH_TARGET,
-        "validated": bool(caught) and overall["catch_rate"] >= CATCH_TARGET,
+        "validated": bool(caught) and strict_all["catch_rate"] >= CATCH_TARGET,
         "both_orders": settings.both_orders,
         "created_at": time.time(),
     }
