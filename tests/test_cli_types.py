@@ -37,6 +37,7 @@ CHOICES: dict[tuple[str, str], set[str]] = {
     ("discover", "--unit"): {"segment", "response"},
     ("discover", "--method"): {"auto", "agglomerative", "kmeans", "hdbscan"},
     ("graders validate", "--calibrate"): {"youden", "precision90", "fixed"},
+    ("realism", "--discriminator"): {"judge", "consistency", "consistency-tools"},
 }
 # Options whose help lists values but that take more than those values.
 NOT_FIXED = {("awareness", "--source"): "a source takes arguments (logs:FORMAT, replays:SPEC)"}
@@ -133,6 +134,7 @@ def test_no_help_text_loses_brackets_to_markup() -> None:
         (_types.ExecutorName, "deploysim.execute:EXECUTORS"),
         (_types.PrimaryMethod, "deploysim.forecast:PRIMARY_METHODS"),
         (_types.Calibrate, "deploysim.graders.calibration:Criterion"),
+        (_types.RealismDiscriminator, "deploysim.realism:DiscriminatorName"),
     ],
 )
 def test_the_cli_sets_match_the_package(ours: Any, theirs: str) -> None:

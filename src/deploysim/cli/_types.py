@@ -43,6 +43,9 @@ Calibrate = Literal["youden", "precision90", "fixed"]
 """How ``graders validate --calibrate`` picks a threshold
 (:data:`deploysim.graders.calibration.Criterion`)."""
 
+RealismDiscriminator = Literal["judge", "consistency", "consistency-tools"]
+"""Who tells replays from logs in ``realism`` (:data:`deploysim.realism.DiscriminatorName`)."""
+
 Part = Literal["all", "dev", "test"]
 """Records of a labelled PII file (:data:`deploysim.privacy.evaluation.Part`)."""
 

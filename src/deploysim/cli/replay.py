@@ -19,7 +19,7 @@ from deploysim.cli._options import (
     TaxonomyOpt,
     WorkersOpt,
 )
-from deploysim.cli._types import ToolMode
+from deploysim.cli._types import RealismDiscriminator, ToolMode
 from deploysim.cli.common import out, parse_model, print_json, require_store
 from deploysim.errors import UsageError
 from deploysim.store import Store
@@ -212,7 +212,17 @@ def grade(
 def realism(
     store: StoreOpt,
     model: Annotated[str, typer.Option("--model", "-m", help="The replayed model spec.")],
-    judge: Annotated[str, typer.Option(help="Judge model spec.")],
+    judge: Annotated[
+        str | None, typer.Option(help="Judge model spec (the judge discriminator).")
+    ] = None,
+    discriminator: Annotated[
+        RealismDiscriminator,
+        typer.Option(
+            help="judge: a model picks the real one (--judge); consistency: no model, each "
+            "continuation checked against the store's tool records and the prefix; "
+            "consistency-tools: tool results only (the simulator, not the candidate's style).",
+        ),
+    ] = "judge",
     sample_name: SampleOpt = None,
     limit: Annotated[int | None, typer.Option(help="Judge at most N replays.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the A/B order.")] = 0,
@@ -226,18 +236,27 @@ def realism(
         bool,
         typer.Option(
             "--controls",
-            help="Validate the judge instead: logged continuations vs broken copies it must "
-            "catch (target 90%).",
+            help="Validate the discriminator instead: logged continuations vs broken copies "
+            "it must catch (target 90%).",
         ),
     ] = False,
+    writer: Annotated[
+        str | None,
+        typer.Option(
+            help="With --controls: also the other_model control, assistant texts written by "
+            "this model spec (another family than the candidate's, e.g. llamacpp/smollm2-135m)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Can a judge tell replays (with simulated tools) from the logged continuations?"""
+    """Can a discriminator tell replays (with simulated tools) from the logged continuations?"""
     from deploysim.cli.progress import count_progress
     from deploysim.realism import RealismSettings, run_controls, run_realism
 
     require_store(store)
     model = str(parse_model(model))
+    if discriminator == "judge" and judge is None:
+        raise UsageError("--discriminator judge needs --judge MODEL_SPEC")
     spec = {
         "model": model,
         "judge": judge,
@@ -247,11 +266,20 @@ def realism(
         "replay_spec": replay_spec,
         "both_orders": both_orders,
         "controls": controls,
+        "discriminator": discriminator,
+        "writer": writer,
     }
     settings = RealismSettings(sample=sample_name, limit=limit, seed=seed, both_orders=both_orders)
     with Store(store) as st, count_progress("realism", quiet=as_json) as progress:
         if controls:
-            result = run_controls(st, judge=judge, settings=settings, on_progress=progress)
+            result = run_controls(
+                st,
+                judge=judge,
+                settings=settings,
+                on_progress=progress,
+                discriminator=discriminator,
+                writer=writer,
+            )
         else:
             result = run_realism(
                 st,
@@ -260,6 +288,7 @@ def realism(
                 spec=replay_spec,
                 settings=settings,
                 on_progress=progress,
+                discriminator=discriminator,
             )
         st.add_analysis("realism", spec, result)
     if as_json:
@@ -272,19 +301,21 @@ def realism(
             if controls
             else "no replay could be judged (none has a logged continuation?)"
         )
+    who = judge if discriminator == "judge" else result["discriminator"]["version"]
     if controls:
+        s = result["overall_strict"]
         out.print(
-            f"judge {judge}: caught {o['k']}/{o['n']} = {o['catch_rate']:.1%} "
-            f"[{o['ci'][0]:.1%}, {o['ci'][1]:.1%}] of broken continuations (target 90%: "
-            f"{'met' if result['validated'] else 'not met'})"
+            f"{discriminator} {who}: caught {s['k']}/{s['n']} = {s['catch_rate']:.1%} "
+            f"[{s['ci'][0]:.1%}, {s['ci'][1]:.1%}] of broken continuations, undecided counted "
+            f"as missed (target 90%: {'met' if result['validated'] else 'not met'})"
         )
-        for kind, r in result["per_kind"].items():
+        for kind, r in result["per_kind_strict"].items():
             out.print(f"  {kind}: {r['k']}/{r['n']} = {r['catch_rate']:.1%}")
         return
     out.print(
-        f"judge {judge}: picked the replay as real in {o['k']}/{o['n']} = {o['win_rate']:.1%} "
-        f"[{o['ci'][0]:.1%}, {o['ci'][1]:.1%}] (50% = indistinguishable); "
-        f"{result['unjudgeable']} unjudgeable"
+        f"{discriminator} {who}: picked the replay as real in {o['k']}/{o['n']} = "
+        f"{o['win_rate']:.1%} [{o['ci'][0]:.1%}, {o['ci'][1]:.1%}] (50% = indistinguishable); "
+        f"{result['undecided']} undecided, {result['unjudgeable']} unjudgeable"
     )
     table = Table(title="per tool used in the replay")
     for col in ("tool", "n", "win rate", "95% CI"):
