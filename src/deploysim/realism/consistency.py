@@ -164,7 +164,10 @@ def _text_format(text: str, recorded: Sequence[tuple[str, Message]]) -> float:
     """How much a free-text result looks like the tool's recorded ones (other than itself,
     which the store may hold): empty when they mostly are, else the share of its character
     3-grams they use."""
-    others = [r.text for _, r in recorded if r.text != text][:_SHAPE_EXAMPLES]
+    # An equal non-empty text may be this very result (the store holds the logs); empty
+    # results are all alike and stay.
+    others = [r.text for _, r in recorded if r.text != text or not text.strip()]
+    others = others[:_SHAPE_EXAMPLES]
     if not others:
         return 0.5
     mostly_empty = sum(not t.strip() for t in others) * 2 >= len(others)
