@@ -47,7 +47,7 @@ from deploysim.schema import (
     ToolCall,
 )
 
-DEID_VERSION = "deid-6"
+DEID_VERSION = "deid-8"
 """Version of the de-identification behaviour; bumped whenever its output can change."""
 
 DEFAULT_KEEP: frozenset[str] = frozenset()

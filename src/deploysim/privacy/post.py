@@ -68,6 +68,17 @@ _NAME_LIST = re.compile(
     rf":[ \t]+({_LIST_ITEM}(?:,[ \t]*{_LIST_ITEM})+,?[ \t]+(?:and|&)[ \t]+{_LIST_ITEM})(?![\w'’\-])"
 )
 _LEFT = {k: re.compile(rf"(?<![\w])({v}){_CONNECTOR}$") for k, v in _ITEM.items()}
+# A line that is a street and a house number, in either order ("Kivikuja 7b", "12 Rue Vert",
+# "ul. Lipowa 4/2"): a street of any country, known by where it stands (see contact_streets).
+_HOUSE = r"\d{1,5}[A-Za-z]?(?:[/-]\d{1,4}[A-Za-z]?)?"
+_STREET_WORD = r"[^\W\d_][\w'’.\-]*"
+_STREET_LINE = re.compile(
+    rf"(?:{_STREET_WORD}[ \t]+){{0,3}}{_STREET_WORD},?[ \t]+{_HOUSE}\.?"
+    rf"|{_HOUSE},?[ \t]+(?:{_STREET_WORD}[ \t]+){{0,3}}{_STREET_WORD}"
+)
+_STREET_PARTICLES = frozenset(words("de da do dos das del la le van von der den di du"))
+_CONTACT = frozenset({"PERSON", "PHONE_NUMBER", "EMAIL_ADDRESS", "ORGANIZATION", "TITLE", "URL"})
+_ADDRESS_LABEL = re.compile(r"(?i)\b(?:address|adresse|addr\.?)[ \t]*:?[ \t]*$")
 
 
 def _line_spans(text: str) -> list[tuple[int, int]]:
@@ -102,6 +113,7 @@ class PostProcess:
     def run(self) -> list[Detection]:
         self.trim_people()
         self.dates()
+        self.contact_streets()
         self.address_blocks()
         self.affiliations()
         self.coordinated()
@@ -131,6 +143,34 @@ class PostProcess:
                     d = Detection(d.start, d.end, "DATE_OF_BIRTH", d.score, d.source)
             kept.append(d)
         self.dets = kept
+
+    def contact_streets(self) -> None:
+        # A line that is only a street and a house number is an address when it sits in a
+        # contact block (a person, phone, e-mail, firm or title within three lines) or under an
+        # "Address:" label; what it says is not English ("Step 2", "Chapter 11" are not).
+        lines = _line_spans(self.text)
+        for n, (ls, le) in enumerate(lines):
+            s, e = _strip_span(self.text, ls, le)
+            line = self.text[s:e]
+            if not _STREET_LINE.fullmatch(line) or any(
+                d.entity_type == "STREET_ADDRESS" and d.start < e and s < d.end for d in self.dets
+            ):
+                continue
+            named = [w for w in re.findall(r"[^\W\d_]+", line) if len(w) > 2]
+            if not named or all(self.is_common(w) or w.lower() in _STOP for w in named):
+                continue
+            every = re.findall(r"[^\W\d_]+", line)
+            if any(w.lower() in _STOP and w.lower() not in _STREET_PARTICLES for w in every):
+                continue  # "Blais in 2018" is a sentence, not a street
+            lo, hi = lines[max(0, n - 3)][0], lines[min(len(lines) - 1, n + 3)][1]
+            near = any(
+                d.entity_type in _CONTACT and lo <= d.start < hi and not (s <= d.start < e)
+                for d in self.dets
+            )
+            label = n > 0 and _ADDRESS_LABEL.search(self.text[lines[n - 1][0] : lines[n - 1][1]])
+            if near or label:
+                self.dets = [d for d in self.dets if not (s <= d.start and d.end <= e)]
+                self.add(s, e, "STREET_ADDRESS", 0.7, "contact_street")
 
     def _short_line(self, s: int, e: int) -> str | None:
         s, e = _strip_span(self.text, s, e)

@@ -21,6 +21,8 @@ from deploysim.privacy.words import (
     HONORIFICS,
     NATIONALITIES,
     OCCUPATIONS,
+    WORLD_FIRST_NAMES,
+    WORLD_SURNAMES,
     words,
 )
 
@@ -58,6 +60,23 @@ _PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
 NAME = rf"{CAPW}(?:[ \t]+(?:{_PARTICLE})?{CAPW}|[ \t]+[{_UP}]\.?(?=[ \t]+[{_UP}])){{0,3}}"
 # An organisation's name: capitalised words (CamelCase and "Ltd." allowed), "and"/"of" inside.
 LEGAL = r"(?:Inc|Ltd|LLC|Corp|Corporation|GmbH|plc|PLC|LLP|AG)"
+# Legal forms of firms in other countries, as registries write them (general knowledge: the
+# forms of company law in Europe and the Americas). Bare capitals ("AS", "SA") only after a
+# capitalised name; dotted forms also in lower case ("novák s.r.o."), where nothing else
+# reads like them.
+_LEGAL_BARE = (
+    r"GmbH|mbH|KGaA|KG|OHG|GbR|UG|eG|SE|SA|SAS|SARL|SpA|SRL|BV|NV|VOF|AB|HB|KB|A/S|ApS|AS|ASA|"
+    r"Oy|Oyj|Ay|Ky|ry|OÜ|MTÜ|SIA|UAB|EIRELI|Ltda|Lda|S/A|Pty|Pvt|OOO|ZAO|PAO|TOV|DOO|Sp|Kft|"
+    r"Zrt|Nyrt|Bt|Kkt"
+)
+_LEGAL_DOTTED = (
+    r"e\.V\.|e\.G\.|S\.A\.(?:S\.)?|S\.A|S\.L\.(?:U\.|N\.E\.?|L\.)?|S\.L|S\.R\.L\.|S\.r\.l\.|"
+    r"S\.p\.A\.|S\.n\.c\.|S\.C\.S?\.|S\.à[ \t]r\.l\.|B\.V\.|N\.V\.|V\.O\.F\.|C\.V\.|Kft\.|Zrt\.|"
+    r"Nyrt\.|Bt\.|Kkt\.|Ltda\.|Lda\.|s\.r\.o\.|spol\.[ \t]s[ \t]r\.[ \t]?o\.|a\.s\.|k\.s\.|"
+    r"v\.o\.s\.|o\.s\.|z\.s\.|sp\.[ \t]z[ \t]o\.[ \t]?o\.|sp\.[ \t]?j\.|s\.c\.|d\.o\.o\.|"
+    r"j\.d\.o\.o\.|d\.d\.|k\.d\.|d\.n\.o\.|s\.p\.|A\.Ş\.|Ltd\.[ \t]Şti\.|Pty\.?[ \t]Ltd\.?|"
+    r"Pvt\.?[ \t]Ltd\.?|Cía\.|Hnos\."
+)
 _ORG_W = rf"(?!{LEGAL}\b)(?:[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)+|{CAPW})"
 ORG = (
     rf"(?<![\w'’\-])(?!(?:The|A|An|This|That|These|Those|Our|My|Your|Their|His|Her|Its)\b)"
@@ -123,6 +142,7 @@ _THING_JOBS = frozenset(
     )
 )
 _OCC_PEOPLE = "|".join(sorted(OCCUPATIONS - _THING_JOBS, key=len, reverse=True))
+_PARTICLES = frozenset(words("de da do dos das del la le van von der den di du"))
 _ORG_KINDS = frozenset(words("president king queen prince princess emperor chancellor governor"))
 _SW = rf"(?:{CAPW}\.?|(?i:{_STREET_AFFIX})|u\.|d[eiao]s?|del|la|le|von|der|van)"
 _RELATIVES = (
@@ -449,6 +469,36 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
             or (single_common and " " not in s and is_common(s))
         )
 
+    def english(w: str) -> bool:  # an ordinary word, or one inflected ("appears", "shows")
+        low = w.lower()
+        return is_common(low) or any(
+            low.endswith(x) and is_common(low[: -len(x)]) for x in ("s", "es", "ed", "d", "ing")
+        )
+
+    def world_name(s: str) -> bool:
+        parts = s.split()
+        first, rest = parts[0], [w for w in parts[1:] if len(w.rstrip(".")) > 1]
+        return (
+            first.lower() in WORLD_FIRST_NAMES
+            and not (len(first) > 1 and first.isupper())  # "MAX", "BERT": acronyms, code
+            and (bool(rest) or not is_common(first))  # "Toby Walsh", not a lone "Toby"
+            and first not in COUNTRIES
+            and not any(english(w) or w.lower() in stop or w in COUNTRIES for w in rest)
+        )
+
+    def world_name_lc(s: str) -> bool:
+        # Lower case: a first name then a known surname, neither of them English.
+        parts = s.split()
+        return world_name(s) and not english(parts[0]) and parts[-1].lower() in WORLD_SURNAMES
+
+    def street_cued(s: str) -> bool:
+        named = re.findall(r"[^\W\d_]+", s)
+        return (
+            any(len(w) > 2 and not english(w) for w in named)
+            and not any(w.lower() in stop and w.lower() not in _PARTICLES for w in named)
+            and not any(w.isupper() and len(w) > 1 for w in named)  # "GPT 4", "USB 3"
+        )
+
     def lenient(s: str) -> bool:
         return org_named(s, single_common=False)
 
@@ -461,10 +511,23 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
     be = r"(?:is|was|are|were)"
     job = rf"(?:[a-z\-]*(?:{_OCC})|ceo|cto|cfo|co-?founder|founder|spokes(?:person|man|woman))"
     pronoun = r"(?i:he|him|his|she|her|hers|himself|herself)"
+    st_word = r"[^\W\d_][\w'’\-]*"
+    house = r"\d{1,5}[A-Za-z]?(?:/\d{1,4}[A-Za-z]?)?"
+    # A word of a firm's name in lower-case text: not a stop word ("the office of novák s.r.o.").
+    lc_word = r"(?!(?i:the|of|a|an|and|at|in|on|for|to|with|by|from|is|was|or)\b)[^\W\d_][\w'’\-]*"
     # fmt: off
     return [
         Rule("org_suffix", _rx(rf"(?P<ORGANIZATION>{ORG}[ \t]+{LEGAL}\b\.?)"),
             validate=org_named, score=0.75),
+        Rule("org_legal_form", _rx(
+            rf"(?P<ORGANIZATION>{ORG}(?:,?[ \t]+(?:y|e|i|a|und|en|og|och|ja|és|a)[ \t]+{CAPW})?"
+            rf",?[ \t]+(?:&[ \t]+Co\.?[ \t]+)?(?:{_LEGAL_DOTTED}|(?:{_LEGAL_BARE})\b\.?))"
+            r"(?![\w])"), validate=org_named, score=0.75),
+        Rule("org_legal_form_lc", _rx(
+            rf"(?<![\w'’\-])(?P<ORGANIZATION>{lc_word}(?:,?[ \t]+{lc_word}){{0,2}}"
+            rf"[ \t]+(?i:{_LEGAL_DOTTED}))(?![\w])"),
+            validate=lambda s: s.split()[0].lower() not in stop and not is_common(s.split()[0]),
+            score=0.7),
         Rule("org_the_office", _rx(
             rf"(?i:\bthe)[ \t]+(?P<ORGANIZATION>{ORG})[ \t]+(?:office|offices|headquarters|HQ|"
             r"website|web site|homepage|CEO|founders?|employees|shareholders)\b"),
@@ -487,6 +550,16 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
         Rule("org_possessive", _rx(
             rf"\b(?:my|his|her|their|our|your)[ \t]+(?P<ORGANIZATION>[{_UP}][{_LO}]{{2,}})"
             r"[ \t]+(?=[a-z])"), validate=rare, score=0.6),
+        # A first name of some country that is no English word, alone or before surnames
+        # (zero-width at each word, so a rejected "Dear Ana Lind" still leaves "Ana Lind").
+        Rule("world_name", _rx(
+            rf"(?<![\w'’\-.@/])(?=(?P<PERSON>{CAPW}(?:[ \t]+[{_UP}]\.?)?"
+            rf"(?:[ \t]+(?:{_PARTICLE})?{CAPW}){{0,2}})(?![\w'’\-@/]))"),
+            validate=world_name, score=0.65),
+        Rule("world_name_lc", _rx(
+            r"(?<![\w'’\-.@/])(?=(?P<PERSON>[^\W\d_A-Z][^\W\d_]{2,}(?:[ \t]+[a-z]\.?)?"
+            r"[ \t]+[^\W\d_A-Z][^\W\d_]{2,})(?![\w'’\-@/]))"),
+            validate=world_name_lc, score=0.6),
         Rule("particle_name", _rx(
             rf"(?<![\w'’\-])(?P<PERSON>{CAPW}[ \t]+(?:van|von|de|der|den|ten|ter|da|di|del|du|"
             rf"dos|das|le|la|bin|ibn|al)(?:[ \t]+(?:der|den|de|la|le))?[ \t]+{CAPW})"
@@ -507,6 +580,16 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
         Rule("job_appositive", _rx(
             rf"{CAPW}[ \t]+{CAPW},[ \t]+(?:the|our|their|a|an)[ \t]+(?P<TITLE>(?:[A-Za-z\-]+"
             rf"[ \t]+){{0,3}}?[A-Za-z\-]*(?i:{_OCC})s?)[ \t]*,"), score=0.7),
+        # A street of any country after a cue of place ("meet me at", "send it to", "it's in",
+        # "billing address with"): a house number and one to three words, either order, that
+        # are not all English; a number that reads as a year does not lead.
+        Rule("street_cued", _rx(
+            r"(?i:\b(?:at|to|with|is|in|on)[ \t]+|\b(?:address|user)[ \t]*:[ \t]*)"
+            rf"(?P<STREET_ADDRESS>(?:(?:al|ul|pl|bul|av|avda|str)\.[ \t]+)?{st_word}"
+            rf"(?:[ \t]+{st_word}){{0,2}},?[ \t]+{house}"
+            rf"|(?!(?:1[89]|20)\d\d\b){house},?[ \t]+{st_word}(?:[ \t]+{st_word}){{0,2}})"
+            r"(?=[ \t]*(?:[,;!?]|\.(?!\w)|$)|[ \t]+(?:for|after|before|and|in|on|at)\b)"),
+            validate=street_cued, score=0.7),
         Rule("street_lives_on", _rx(
             r"(?i:\b(?:lives?|living|lived)\s+(?:on|at)\s+|\blocated\s+on\s+)"
             r"(?i:the\s+[a-z]+\s+(?:side|end|part)\s+of\s+)?"

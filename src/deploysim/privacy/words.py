@@ -3,7 +3,8 @@ nationalities and religions (:mod:`deploysim.privacy.rules` builds its rules fro
 :mod:`deploysim.privacy.surrogates` draws surrogates of a kind from them).
 
 Where they come from. First names and surnames: the 1990 US Census frequency lists shipped in
-the ``names`` package (:func:`census_first_names`, :func:`census_surnames`). Countries: the UN
+the ``names`` package (:func:`census_first_names`, :func:`census_surnames`); first names of
+other countries: the per-locale lists of ``faker`` (:func:`world_first_names`). Countries: the UN
 member states and a few other territories in their common English short names; nationalities
 and religions: the standard English demonyms of those countries and the names of the major
 religions and their adherents, as any English dictionary gives them; honorifics and
@@ -27,9 +28,14 @@ __all__ = [
     "NATIONALITIES",
     "OCCUPATIONS",
     "RELIGIONS",
+    "WORLD_FIRST_NAMES",
+    "WORLD_SURNAMES",
     "census_first_names",
     "census_surnames",
+    "foreign_stop_words",
     "words",
+    "world_first_names",
+    "world_surnames",
 ]
 
 
@@ -61,6 +67,66 @@ FIRST_NAMES = census_first_names()
 """Common first names (:func:`census_first_names`): a name that is also an English word ("mark",
 "rose") is not an ordinary word to the detector, and a lower-case one that is not a word is a
 name cue."""
+
+
+def _faker_names(attrs: tuple[str, ...]) -> set[str]:
+    """The names under ``attrs`` of every locale of ``faker``'s person provider (PyPI ``faker``,
+    MIT licence; 74 locales), lower case, in Latin script, alphabetic, three letters or more."""
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as people
+
+    out: set[str] = set()
+    for mod in pkgutil.iter_modules(people.__path__):
+        provider = importlib.import_module(f"{people.__name__}.{mod.name}").Provider
+        for attr in attrs:
+            found = provider.__dict__.get(attr)
+            if isinstance(found, (tuple, list, dict, set, frozenset)):
+                out.update(str(n).lower() for n in found)
+    return {n for n in out if len(n) > 2 and n.isalpha() and all(ord(c) < 0x250 for c in n)}
+
+
+def world_first_names() -> frozenset[str]:
+    """First names of many countries (:func:`_faker_names`): not a frequency list, since a rare
+    name is as much a name as a common one."""
+    return frozenset(_faker_names(("first_names", "first_names_male", "first_names_female")))
+
+
+def world_surnames() -> frozenset[str]:
+    """Surnames of many countries (:func:`_faker_names`) and the census surnames."""
+    names = _faker_names(("last_names", "last_names_male", "last_names_female"))
+    return frozenset(names | census_surnames())
+
+
+def foreign_stop_words() -> frozenset[str]:
+    """Stop words of the European languages and Indonesian that spaCy ships ("les", "uno",
+    "pada"): a word of these is a name in no text of that language."""
+    import importlib
+
+    out: set[str] = set()
+    for lang in ("fr", "es", "pt", "it", "de", "nl", "ca", "ro", "sv", "da", "nb", "fi", "pl",
+                 "cs", "hu", "tr", "hr", "sl", "sk", "id"):  # fmt: skip
+        out.update(importlib.import_module(f"spacy.lang.{lang}.stop_words").STOP_WORDS)
+    return frozenset(w.lower() for w in out)
+
+
+_MONTHS_DAYS = frozenset(
+    words(
+        """
+    january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday
+    """
+    )
+)
+WORLD_FIRST_NAMES = world_first_names() - foreign_stop_words() - _MONTHS_DAYS
+"""First names of many countries (:func:`world_first_names`), less the stop words of
+other languages and the names of months and weekdays, for names that have no other cue: a
+capitalised word of this list that is not an ordinary English word, alone or before a surname,
+is a person."""
+WORLD_SURNAMES = world_surnames() - foreign_stop_words()
+"""Surnames of many countries (:func:`world_surnames`): a lower-case first name is a person
+only before one of these."""
 CENSUS_NAMES = census_first_names(1000) | census_surnames()
 """The 1,000 most frequent first names per sex and the 5,000 most frequent surnames of the
 census: an ordinary word alone ("Background") is a person to the detector only when it is one

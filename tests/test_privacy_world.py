@@ -1,0 +1,80 @@
+"""Names, firms and streets of other countries (deid-8): found by list or by where they stand,
+not by matching one value. Every example here is invented."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploysim.privacy.detector import Detector
+from deploysim.privacy.words import WORLD_FIRST_NAMES, WORLD_SURNAMES
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector()
+
+
+def _found(detector: Detector, text: str) -> dict[str, str]:
+    return {text[d.start : d.end]: d.entity_type for d in detector.detect(text)}
+
+
+def test_world_name_lists_are_broad_and_clean() -> None:
+    # Names of many countries, no stop words of other languages, no months.
+    assert len(WORLD_FIRST_NAMES) > 10_000 and len(WORLD_SURNAMES) > 10_000
+    for name in ("ingrid", "mateus", "zsófia", "kerttu", "radoslav"):
+        assert name in WORLD_FIRST_NAMES
+    for word in ("les", "una", "del", "june", "april"):
+        assert word not in WORLD_FIRST_NAMES
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Please ask Zsófia about the invoice.", "Zsófia"),
+        ("The form still shows Radoslav Kuběnka as the holder.", "Radoslav Kuběnka"),
+        ("we should follow up with kerttu mäkinen next week.", "kerttu mäkinen"),
+        ("Dear Mateus Quaresma, thanks for writing.", "Mateus Quaresma"),
+    ],
+)
+def test_first_names_of_other_countries(detector: Detector, text: str, name: str) -> None:
+    found = _found(detector, text)
+    assert any(name in value and kind == "PERSON" for value, kind in found.items()), found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Les fichiers sont prêts, una lista del proyecto.",
+        "MAX and BERT are model names; use Python 3.11 with GPT 4.",
+        "Results in 2019 were better than in 2018.",
+    ],
+)
+def test_no_names_in_foreign_words_acronyms_or_years(detector: Detector, text: str) -> None:
+    found = _found(detector, text)
+    assert not [v for v, kind in found.items() if kind in ("PERSON", "STREET_ADDRESS")], found
+
+
+@pytest.mark.parametrize(
+    ("text", "firm"),
+    [
+        ("Invoices go to Kallberg Maschinenbau GmbH & Co. KG from now on.", "Kallberg"),
+        ("She joined Tervola Puu Oy last spring.", "Tervola Puu Oy"),
+        ("the contract with brnovský kovo s.r.o. ends soon", "brnovský kovo s.r.o."),
+        ("Payment from Quintas Mourão Lda. arrived.", "Quintas Mourão Lda."),
+    ],
+)
+def test_legal_forms_of_other_countries(detector: Detector, text: str, firm: str) -> None:
+    found = _found(detector, text)
+    assert any(firm in value and kind == "ORGANIZATION" for value, kind in found.items()), found
+
+
+def test_streets_in_a_contact_block_and_after_a_cue(detector: Detector) -> None:
+    card = "Ilse Vandewalle\nSenior buyer\nHoutvesterslaan 41\n+32 470 55 81 90\n"
+    assert _found(detector, card).get("Houtvesterslaan 41") == "STREET_ADDRESS"
+    text = "Can you send the spare key to Kalliokuja 12b? Thanks."
+    assert _found(detector, text).get("Kalliokuja 12b") == "STREET_ADDRESS"
+    text = "Please ship it to 77 Ravnsborgvej."
+    assert _found(detector, text).get("77 Ravnsborgvej") == "STREET_ADDRESS"
+    # Lines of ordinary words and numbers, or a sentence, are no street.
+    steps = "Ilse Vandewalle\nStep 2\nChapter 11\nBlais in 2018\n"
+    assert not [v for v, k in _found(detector, steps).items() if k == "STREET_ADDRESS"]
