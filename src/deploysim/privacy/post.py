@@ -76,6 +76,12 @@ _STREET_LINE = re.compile(
     rf"(?:{_STREET_WORD}[ \t]+){{0,3}}{_STREET_WORD},?[ \t]+{_HOUSE}\.?"
     rf"|{_HOUSE},?[ \t]+(?:{_STREET_WORD}[ \t]+){{0,3}}{_STREET_WORD}"
 )
+_CARD_LINE = re.compile(r"[^\W\d_][\w'’&.,/\- ]{0,58}[\w.]")  # words, no digits or labels
+_CARD_CONTACTS = frozenset({"PHONE_NUMBER", "EMAIL_ADDRESS", "URL", "STREET_ADDRESS"})
+_CONTACT_LABEL = re.compile(
+    r"(?i)[ \t>?]*(?:personal info|contact|phone|mobile|tel|e-?mail|website|address|fax|desk)"
+    r"[ \t]*:"
+)
 _STREET_PARTICLES = frozenset(words("de da do dos das del la le van von der den di du"))
 _CONTACT = frozenset({"PERSON", "PHONE_NUMBER", "EMAIL_ADDRESS", "ORGANIZATION", "TITLE", "URL"})
 _ADDRESS_LABEL = re.compile(r"(?i)\b(?:address|adresse|addr\.?)[ \t]*:?[ \t]*$")
@@ -114,6 +120,7 @@ class PostProcess:
         self.trim_people()
         self.dates()
         self.contact_streets()
+        self.cards()
         self.address_blocks()
         self.affiliations()
         self.coordinated()
@@ -171,6 +178,33 @@ class PostProcess:
             if near or label:
                 self.dets = [d for d in self.dets if not (s <= d.start and d.end <= e)]
                 self.add(s, e, "STREET_ADDRESS", 0.7, "contact_street")
+
+    def cards(self) -> None:
+        # A card or a CV's head: a line that is a person's name, then short lines of words (a
+        # job title, a firm) before the contact lines ("Phone:", an e-mail, a street). Those
+        # lines are the person's title and employer, whatever words they use.
+        lines = _line_spans(self.text)
+        people = {(d.start, d.end) for d in self.dets if d.entity_type == "PERSON"}
+        for n, span in enumerate(lines):
+            if _strip_span(self.text, *span) not in people:
+                continue
+            below = [x for x in lines[n + 1 : n + 9] if self.text[x[0] : x[1]].strip(" \t>?")]
+            if not any(self._contact_line(ls, le) for ls, le in below):
+                continue
+            kind = "TITLE"
+            for ls, le in below[:3]:
+                s, e = _strip_span(self.text, ls, le)
+                line = self.text[s:e]
+                if self._contact_line(ls, le) or not _CARD_LINE.fullmatch(line):
+                    break
+                if self._free(s, e):
+                    self.add(s, e, kind, 0.6, "card")
+                kind = "ORGANIZATION"
+
+    def _contact_line(self, ls: int, le: int) -> bool:
+        return bool(_CONTACT_LABEL.match(self.text, ls, le)) or any(
+            d.entity_type in _CARD_CONTACTS and ls <= d.start < le for d in self.dets
+        )
 
     def _short_line(self, s: int, e: int) -> str | None:
         s, e = _strip_span(self.text, s, e)

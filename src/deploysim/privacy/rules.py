@@ -21,8 +21,6 @@ from deploysim.privacy.words import (
     HONORIFICS,
     NATIONALITIES,
     OCCUPATIONS,
-    WORLD_FIRST_NAMES,
-    WORLD_SURNAMES,
     words,
 )
 
@@ -53,6 +51,8 @@ def _char_class(pred: Callable[[str], bool]) -> str:
 
 
 _UP = _char_class(str.isupper)  # Latin, Greek, Cyrillic capitals
+UPPER = _UP
+"""The capital letters of the Latin, Greek and Cyrillic scripts, as a regex class body."""
 _LO = _char_class(str.islower)
 CAP = rf"[{_UP}][{_LO}{_UP}'’\-]*[{_LO}{_UP}]\.?|[{_UP}]\.?"  # a capitalised word or initial
 CAPW = rf"(?:[{_UP}][{_LO}'’\-]*[{_LO}]|[{_UP}]{{2,}})"  # capitalised / all-caps word
@@ -142,7 +142,12 @@ _THING_JOBS = frozenset(
     )
 )
 _OCC_PEOPLE = "|".join(sorted(OCCUPATIONS - _THING_JOBS, key=len, reverse=True))
-_PARTICLES = frozenset(words("de da do dos das del la le van von der den di du"))
+_MONTH_WORD = re.compile(
+    r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b|\b(?:mon|tues?|wed|"
+    r"thu(?:rs)?|fri|sat|sun)day\b"
+)
+# Field labels of forms and cards ("Tel: ...") that are no speaker's name.
+_LABELS = frozenset(words("tel fax mob cel ph dob ssn iban bic swift vat attn ref re cc bcc"))
 _ORG_KINDS = frozenset(words("president king queen prince princess emperor chancellor governor"))
 _SW = rf"(?:{CAPW}\.?|(?i:{_STREET_AFFIX})|u\.|d[eiao]s?|del|la|le|von|der|van)"
 _RELATIVES = (
@@ -196,7 +201,7 @@ def digits(s: str) -> int:
 
 
 def _phone_ok(s: str) -> bool:
-    if not 7 <= digits(s) <= 15:
+    if not 7 <= digits(re.split(r"(?i)x|ext", s)[0]) <= 15:  # the extension does not count
         return False
     return not re.fullmatch(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}", s)
 
@@ -260,6 +265,9 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
     def has_digit(s: str) -> bool:
         return any(c.isdigit() for c in s)
 
+    def has_digit_or_month(s: str) -> bool:
+        return has_digit(s) or bool(_MONTH_WORD.search(s))
+
     i = re.IGNORECASE
     hon = "|".join(HONORIFICS)
     stop_alt = "|".join(sorted((re.escape(w) for w in stop), key=len, reverse=True))
@@ -318,7 +326,8 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             validate=first_not_common, score=0.8),
         Rule("speaker", _rx(
             rf"^[ \t>]*(?P<PERSON>{CAPW}(?:[ \t]+{CAPW})?)[ \t]*:[ \t]*(?=[\"'\w])"),
-            validate=lambda s: not_common(s) and not heading(s), score=0.75),
+            validate=lambda s: not_common(s) and not heading(s) and s.lower() not in _LABELS,
+            score=0.75),
         # A quoted line of dialogue in lower case: 'ansel: "where were you?" greta:"at..."'. Only
         # at the very start of a line or right after a closing quote: indented "href: "..."" is
         # code, not dialogue.
@@ -405,7 +414,11 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r"\b(?P<LOCATION>[ADF]PO)[ \t]+(?P<LOCATION__2>A[AEP])[ \t]+(?P<ZIP_CODE>\d{5})\b")),
         # Postal codes.
         Rule("zip_field", _rx(r"(?i:\b(?:zip|postal|post)(?:\s*code)?\s*(?:is|:|#|no\.?)?)\s*"
-            r"(?P<ZIP_CODE>[A-Z0-9]{1,5}(?:[ -][A-Z0-9]{2,4})?)\b"), validate=has_digit),
+            r"(?P<ZIP_CODE>[A-Z0-9]{1,8}(?:[ -][A-Z0-9]{2,4})?)\b"), validate=has_digit),
+        # A value under a "Date:" label is a date, whatever spaCy makes of it ("Date: May").
+        Rule("date_field", _rx(
+            r"(?i:^[ \t]*(?:date|dated|date of (?:visit|order|purchase|appointment))[ \t]*:)"
+            r"[ \t]*(?P<DATE_TIME>[^\n]{1,30}?)[ \t]*$"), validate=has_digit_or_month, score=0.7),
         Rule("zip_us", _rx(r"\b(?P<LOCATION>[A-Z]{2})[ \t]+(?P<ZIP_CODE>\d{5}(?:-\d{4})?)\b")),
         # Ages.
         Rule("age", _rx(
@@ -414,9 +427,9 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             validate=_age_ok),
         # Phones without a region Presidio knows, when the context says so.
         Rule("phone_context", _rx(
-            r"(?<![\w+])(?P<PHONE_NUMBER>(?:\+\d{1,3}[ \t.-]?)?(?:\(\d{1,4}\)[ \t.-]?)?\d{2,4}"
-            r"(?:(?:[ \t.-]\d{2,4}){1,4}|[ \t.-]\d{5,8})(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?)"
-            r"(?!\d)"),
+            r"(?<![\w+])(?P<PHONE_NUMBER>(?:\+\d{1,3}[ \t.-]?)?(?:\(\d{1,4}\)[ \t.-]?)?(?:\d{2,4}"
+            r"(?:(?:[ \t.-]\d{2,4}){1,4}|[ \t.-]\d{5,8})|\d{7,12})"
+            r"(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?)(?!\d)"),
             validate=_phone_ok, context=re.compile(
             r"(?i)phone|mobile|cell|\btel\b|telephone|\bcall|\btext|\bfax|office|desk|contact|"
             r"reach|number|answering|messages|\bsms|whatsapp|\bdial"), score=0.7),
@@ -469,36 +482,6 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
             or (single_common and " " not in s and is_common(s))
         )
 
-    def english(w: str) -> bool:  # an ordinary word, or one inflected ("appears", "shows")
-        low = w.lower()
-        return is_common(low) or any(
-            low.endswith(x) and is_common(low[: -len(x)]) for x in ("s", "es", "ed", "d", "ing")
-        )
-
-    def world_name(s: str) -> bool:
-        parts = s.split()
-        first, rest = parts[0], [w for w in parts[1:] if len(w.rstrip(".")) > 1]
-        return (
-            first.lower() in WORLD_FIRST_NAMES
-            and not (len(first) > 1 and first.isupper())  # "MAX", "BERT": acronyms, code
-            and (bool(rest) or not is_common(first))  # "Toby Walsh", not a lone "Toby"
-            and first not in COUNTRIES
-            and not any(english(w) or w.lower() in stop or w in COUNTRIES for w in rest)
-        )
-
-    def world_name_lc(s: str) -> bool:
-        # Lower case: a first name then a known surname, neither of them English.
-        parts = s.split()
-        return world_name(s) and not english(parts[0]) and parts[-1].lower() in WORLD_SURNAMES
-
-    def street_cued(s: str) -> bool:
-        named = re.findall(r"[^\W\d_]+", s)
-        return (
-            any(len(w) > 2 and not english(w) for w in named)
-            and not any(w.lower() in stop and w.lower() not in _PARTICLES for w in named)
-            and not any(w.isupper() and len(w) > 1 for w in named)  # "GPT 4", "USB 3"
-        )
-
     def lenient(s: str) -> bool:
         return org_named(s, single_common=False)
 
@@ -511,8 +494,6 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
     be = r"(?:is|was|are|were)"
     job = rf"(?:[a-z\-]*(?:{_OCC})|ceo|cto|cfo|co-?founder|founder|spokes(?:person|man|woman))"
     pronoun = r"(?i:he|him|his|she|her|hers|himself|herself)"
-    st_word = r"[^\W\d_][\w'’\-]*"
-    house = r"\d{1,5}[A-Za-z]?(?:/\d{1,4}[A-Za-z]?)?"
     # A word of a firm's name in lower-case text: not a stop word ("the office of novák s.r.o.").
     lc_word = r"(?!(?i:the|of|a|an|and|at|in|on|for|to|with|by|from|is|was|or)\b)[^\W\d_][\w'’\-]*"
     # fmt: off
@@ -550,16 +531,6 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
         Rule("org_possessive", _rx(
             rf"\b(?:my|his|her|their|our|your)[ \t]+(?P<ORGANIZATION>[{_UP}][{_LO}]{{2,}})"
             r"[ \t]+(?=[a-z])"), validate=rare, score=0.6),
-        # A first name of some country that is no English word, alone or before surnames
-        # (zero-width at each word, so a rejected "Dear Ana Lind" still leaves "Ana Lind").
-        Rule("world_name", _rx(
-            rf"(?<![\w'’\-.@/])(?=(?P<PERSON>{CAPW}(?:[ \t]+[{_UP}]\.?)?"
-            rf"(?:[ \t]+(?:{_PARTICLE})?{CAPW}){{0,2}})(?![\w'’\-@/]))"),
-            validate=world_name, score=0.65),
-        Rule("world_name_lc", _rx(
-            r"(?<![\w'’\-.@/])(?=(?P<PERSON>[^\W\d_A-Z][^\W\d_]{2,}(?:[ \t]+[a-z]\.?)?"
-            r"[ \t]+[^\W\d_A-Z][^\W\d_]{2,})(?![\w'’\-@/]))"),
-            validate=world_name_lc, score=0.6),
         Rule("particle_name", _rx(
             rf"(?<![\w'’\-])(?P<PERSON>{CAPW}[ \t]+(?:van|von|de|der|den|ten|ter|da|di|del|du|"
             rf"dos|das|le|la|bin|ibn|al)(?:[ \t]+(?:der|den|de|la|le))?[ \t]+{CAPW})"
@@ -580,16 +551,6 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
         Rule("job_appositive", _rx(
             rf"{CAPW}[ \t]+{CAPW},[ \t]+(?:the|our|their|a|an)[ \t]+(?P<TITLE>(?:[A-Za-z\-]+"
             rf"[ \t]+){{0,3}}?[A-Za-z\-]*(?i:{_OCC})s?)[ \t]*,"), score=0.7),
-        # A street of any country after a cue of place ("meet me at", "send it to", "it's in",
-        # "billing address with"): a house number and one to three words, either order, that
-        # are not all English; a number that reads as a year does not lead.
-        Rule("street_cued", _rx(
-            r"(?i:\b(?:at|to|with|is|in|on)[ \t]+|\b(?:address|user)[ \t]*:[ \t]*)"
-            rf"(?P<STREET_ADDRESS>(?:(?:al|ul|pl|bul|av|avda|str)\.[ \t]+)?{st_word}"
-            rf"(?:[ \t]+{st_word}){{0,2}},?[ \t]+{house}"
-            rf"|(?!(?:1[89]|20)\d\d\b){house},?[ \t]+{st_word}(?:[ \t]+{st_word}){{0,2}})"
-            r"(?=[ \t]*(?:[,;!?]|\.(?!\w)|$)|[ \t]+(?:for|after|before|and|in|on|at)\b)"),
-            validate=street_cued, score=0.7),
         Rule("street_lives_on", _rx(
             r"(?i:\b(?:lives?|living|lived)\s+(?:on|at)\s+|\blocated\s+on\s+)"
             r"(?i:the\s+[a-z]+\s+(?:side|end|part)\s+of\s+)?"

@@ -24,6 +24,7 @@ __all__ = [
     "CENSUS_NAMES",
     "COUNTRIES",
     "FIRST_NAMES",
+    "FOREIGN_STOP_WORDS",
     "HONORIFICS",
     "NATIONALITIES",
     "OCCUPATIONS",
@@ -119,12 +120,14 @@ _MONTHS_DAYS = frozenset(
     """
     )
 )
-WORLD_FIRST_NAMES = world_first_names() - foreign_stop_words() - _MONTHS_DAYS
+FOREIGN_STOP_WORDS = foreign_stop_words()
+"""Stop words of other languages (:func:`foreign_stop_words`)."""
+WORLD_FIRST_NAMES = world_first_names() - FOREIGN_STOP_WORDS - _MONTHS_DAYS
 """First names of many countries (:func:`world_first_names`), less the stop words of
 other languages and the names of months and weekdays, for names that have no other cue: a
 capitalised word of this list that is not an ordinary English word, alone or before a surname,
 is a person."""
-WORLD_SURNAMES = world_surnames() - foreign_stop_words()
+WORLD_SURNAMES = world_surnames() - FOREIGN_STOP_WORDS
 """Surnames of many countries (:func:`world_surnames`): a lower-case first name is a person
 only before one of these."""
 CENSUS_NAMES = census_first_names(1000) | census_surnames()

@@ -1,0 +1,122 @@
+"""Names and streets of other countries (``deid-8``): rules that know no English cue.
+
+The labelled file's values were seen by earlier sessions, and the detector had learnt them as
+much as their shapes; re-filled with fresh values of many countries (``studies/privacy-unseen``)
+its recall fell by eight points. These rules find what such values share instead of the values
+themselves: a first name of some country (``faker``'s per-locale lists) alone or before a
+surname, two capitalised words neither of which is English, a lower-case first name and
+surname, a house number and street words after a cue of place.
+"""
+
+from __future__ import annotations
+
+import re
+
+from deploysim.privacy.rules import CAPW, UPPER, Rule
+from deploysim.privacy.words import (
+    COUNTRIES,
+    FIRST_NAMES,
+    FOREIGN_STOP_WORDS,
+    WORLD_FIRST_NAMES,
+    WORLD_SURNAMES,
+    words,
+)
+
+_PARTICLES = frozenset(words("de da do dos das del la le van von der den di du"))
+_PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
+_WORD = r"[^\W\d_][\w'’\-]*"  # a word of a street's name, in any script and case
+_HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,4}[A-Za-z]?)?"
+_EDGE = r"(?<![\w'’\-.@/])"  # a word's start that is no part of an address, file or code
+
+
+def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
+    """The rules, given ordinary English words (``common``) and stop words, as
+    :func:`deploysim.privacy.rules.build_rules` takes them."""
+
+    def is_common(word: str) -> bool:
+        w = word.lower().strip(".,'’")
+        return w in common and w not in FIRST_NAMES
+
+    def english(w: str) -> bool:  # an ordinary word, or one inflected ("appears", "shows")
+        low = w.lower()
+        return (
+            is_common(low)
+            or any(
+                low.endswith(x) and is_common(low[: -len(x)]) for x in ("s", "es", "ed", "d", "ing")
+            )
+            or (low.endswith("ies") and is_common(low[:-3] + "y"))  # "technologies"
+        )
+
+    def world_name(s: str) -> bool:
+        parts = s.split()
+        first, rest = parts[0], [w for w in parts[1:] if len(w.rstrip(".")) > 1]
+        return (
+            first.lower() in WORLD_FIRST_NAMES
+            and not (len(first) > 1 and first.isupper())  # "MAX", "BERT": acronyms, code
+            and (bool(rest) or not is_common(first))  # "Toby Walsh", not a lone "Toby"
+            and first not in COUNTRIES
+            and not any(english(w) or w.lower() in stop or w in COUNTRIES for w in rest)
+        )
+
+    def rare_pair(s: str) -> bool:
+        parts = [w for w in s.split() if len(w.rstrip(".")) > 1]
+        return (
+            len(parts) == 2
+            and parts[0] != parts[1]
+            and not any(
+                english(w) or w.isupper() or w in COUNTRIES or w.lower() in stop or len(w) < 3
+                for w in parts
+            )
+            and not any(c in s for c in "'’")  # "Cuz You’re": speech, not a name
+            and not parts[0].endswith("ing")  # "Introducing Acme"
+        )
+
+    def world_name_lc(s: str) -> bool:
+        # Lower case: a first name then a surname, neither of them English nor a word of
+        # another language's grammar ("vida humana" has no such word, "una lista" has).
+        parts = s.split()
+        last = parts[-1].lower()
+        return (
+            s.islower()  # "val apiKey" is code
+            and world_name(s)
+            and not english(parts[0])
+            and (last in WORLD_SURNAMES or last not in FOREIGN_STOP_WORDS)
+        )
+
+    def street_cued(s: str) -> bool:
+        named = re.findall(r"[^\W\d_]+", s)
+        return (
+            any(len(w) > 2 and not english(w) for w in named)
+            and not any(w.lower() in stop and w.lower() not in _PARTICLES for w in named)
+            and not any(w.isupper() and len(w) > 1 for w in named)  # "GPT 4", "USB 3"
+        )
+
+    # fmt: off
+    return [
+        # A first name of some country that is no English word, alone or before surnames
+        # (zero-width at each word, so a rejected "Dear Ana Lind" still leaves "Ana Lind").
+        Rule("world_name", re.compile(
+            rf"{_EDGE}(?=(?P<PERSON>{CAPW}(?:[ \t]+[{UPPER}]\.?)?"
+            rf"(?:[ \t]+(?:{_PARTICLE})?{CAPW}){{0,2}})(?![\w'’\-@/]))", re.M),
+            validate=world_name, score=0.65),
+        Rule("world_name_lc", re.compile(
+            rf"{_EDGE}(?=(?P<PERSON>[^\W\d_A-Z][^\W\d_]{{2,}}(?:[ \t]+[a-z]\.?)?"
+            r"[ \t]+[^\W\d_A-Z][^\W\d_]{2,})(?![\w'’\-@/]))", re.M),
+            validate=world_name_lc, score=0.6),
+        # Two capitalised words that are neither English nor acronyms ("Ilkka Varjonen"): a
+        # name of a person, or of a firm or place, all of them personal in a user's text.
+        Rule("rare_pair", re.compile(
+            rf"{_EDGE}(?=(?P<PERSON>{CAPW}[ \t]+(?:[{UPPER}]\.?[ \t]+)?{CAPW})"
+            r"(?![\w'’\-@/]))", re.M), validate=rare_pair, score=0.6),
+        # A street of any country after a cue of place ("meet me at", "send it to", "it's in",
+        # "billing address with"): a house number and one to three words, either order, that
+        # are not all English; a number that reads as a year does not lead.
+        Rule("street_cued", re.compile(
+            r"(?i:\b(?:at|to|with|is|in|on)[ \t]+|\b(?:address|user)[ \t]*:[ \t]*)"
+            rf"(?P<STREET_ADDRESS>(?:(?:al|ul|pl|bul|av|avda|str)\.[ \t]+)?{_WORD}"
+            rf"(?:[ \t]+{_WORD}){{0,2}},?[ \t]+{_HOUSE}"
+            rf"|(?!(?:1[89]|20)\d\d\b){_HOUSE},?[ \t]+{_WORD}(?:[ \t]+{_WORD}){{0,2}})"
+            r"(?=[ \t]*(?:[,;!?]|\.(?!\w)|$)|[ \t]+(?:for|after|before|and|in|on|at)\b)", re.M),
+            validate=street_cued, score=0.7),
+    ]
+    # fmt: on
