@@ -82,7 +82,7 @@ _CONTACT_LABEL = re.compile(
     r"(?i)[ \t>?]*(?:personal info|contact|phone|mobile|tel|e-?mail|website|address|fax|desk)"
     r"[ \t]*:"
 )
-_STREET_PARTICLES = frozenset(words("de da do dos das del la le van von der den di du"))
+_STREET_PARTICLES = frozenset(words("de da do dos das del la le van von der den di du via"))
 _CONTACT = frozenset({"PERSON", "PHONE_NUMBER", "EMAIL_ADDRESS", "ORGANIZATION", "TITLE", "URL"})
 _ADDRESS_LABEL = re.compile(r"(?i)\b(?:address|adresse|addr\.?)[ \t]*:?[ \t]*$")
 

@@ -54,6 +54,8 @@ _UP = _char_class(str.isupper)  # Latin, Greek, Cyrillic capitals
 UPPER = _UP
 """The capital letters of the Latin, Greek and Cyrillic scripts, as a regex class body."""
 _LO = _char_class(str.islower)
+LOWER = _LO
+"""The small letters of those scripts, likewise."""
 CAP = rf"[{_UP}][{_LO}{_UP}'’\-]*[{_LO}{_UP}]\.?|[{_UP}]\.?"  # a capitalised word or initial
 CAPW = rf"(?:[{_UP}][{_LO}'’\-]*[{_LO}]|[{_UP}]{{2,}})"  # capitalised / all-caps word
 _PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"

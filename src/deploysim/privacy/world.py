@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from deploysim.privacy.rules import CAPW, UPPER, Rule
+from deploysim.privacy.rules import CAPW, LOWER, NAME, PLACE, UPPER, Rule
 from deploysim.privacy.words import (
     COUNTRIES,
     FIRST_NAMES,
@@ -27,6 +27,8 @@ _PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
 _WORD = r"[^\W\d_][\w'’\-]*"  # a word of a street's name, in any script and case
 _HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,4}[A-Za-z]?)?"
 _EDGE = r"(?<![\w'’\-.@/])"  # a word's start that is no part of an address, file or code
+# Not right after a capitalised word of 2-15 letters (lookbehinds must have a fixed width).
+_NOT_AFTER_CAPITAL = "".join(rf"(?<![{UPPER}][{LOWER}]{{{k}}}[ \t])" for k in range(1, 15))
 
 
 def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
@@ -47,15 +49,37 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             or (low.endswith("ies") and is_common(low[:-3] + "y"))  # "technologies"
         )
 
+    def rare_place(s: str) -> bool:  # a place's name: not all of it English words
+        return not all(english(w) for w in s.split())
+
+    def rare_place_lc(s: str) -> bool:  # lower case: ends and starts with no English word
+        parts = s.split()
+        return (
+            not english(parts[0])
+            and not english(parts[-1])
+            and not any(w in stop or w in FOREIGN_STOP_WORDS for w in (parts[0], parts[-1]))
+        )
+
+    def surname_no(w: str) -> bool:
+        # Not a surname: a stop word, a country, or English and no known surname ("Harris",
+        # "Young" and "Short" are both, and count as surnames after a first name).
+        low = w.lower()
+        return low in stop or w in COUNTRIES or (english(w) and low not in WORLD_SURNAMES)
+
     def world_name(s: str) -> bool:
         parts = s.split()
         first, rest = parts[0], [w for w in parts[1:] if len(w.rstrip(".")) > 1]
         return (
             first.lower() in WORLD_FIRST_NAMES
             and not (len(first) > 1 and first.isupper())  # "MAX", "BERT": acronyms, code
-            and (bool(rest) or not is_common(first))  # "Toby Walsh", not a lone "Toby"
+            # "Toby Walsh", not a lone "Toby"; "True Self" is no name, a census one may be.
+            and (
+                not is_common(first)
+                or (bool(rest) and first.lower() in FIRST_NAMES)
+                or (bool(rest) and all(not english(w) or w.lower() in WORLD_SURNAMES for w in rest))
+            )
             and first not in COUNTRIES
-            and not any(english(w) or w.lower() in stop or w in COUNTRIES for w in rest)
+            and not any(surname_no(w) for w in rest)
         )
 
     def rare_pair(s: str) -> bool:
@@ -79,7 +103,7 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         return (
             s.islower()  # "val apiKey" is code
             and world_name(s)
-            and not english(parts[0])
+            and parts[0] not in common  # "crystal clear": the word, even if a name too
             and (last in WORLD_SURNAMES or last not in FOREIGN_STOP_WORDS)
         )
 
@@ -97,7 +121,12 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         # (zero-width at each word, so a rejected "Dear Ana Lind" still leaves "Ana Lind").
         Rule("world_name", re.compile(
             rf"{_EDGE}(?=(?P<PERSON>{CAPW}(?:[ \t]+[{UPPER}]\.?)?"
-            rf"(?:[ \t]+(?:{_PARTICLE})?{CAPW}){{0,2}})(?![\w'’\-@/]))", re.M),
+            rf"(?:[ \t]+(?:{_PARTICLE})?{CAPW}){{1,2}})(?![\w'’\-@/]))", re.M),
+            validate=world_name, score=0.65),
+        # Alone, a first name is a person unless it ends a run of capitalised words ("Santa
+        # Monica", "Lake Louise": the run is a place or a firm, and its own rules' to find).
+        Rule("world_name_alone", re.compile(
+            rf"{_EDGE}{_NOT_AFTER_CAPITAL}(?P<PERSON>{CAPW})(?![\w'’\-@/])", re.M),
             validate=world_name, score=0.65),
         Rule("world_name_lc", re.compile(
             rf"{_EDGE}(?=(?P<PERSON>[^\W\d_A-Z][^\W\d_]{{2,}}(?:[ \t]+[a-z]\.?)?"
@@ -118,5 +147,25 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             rf"|(?!(?:1[89]|20)\d\d\b){_HOUSE},?[ \t]+{_WORD}(?:[ \t]+{_WORD}){{0,2}})"
             r"(?=[ \t]*(?:[,;!?]|\.(?!\w)|$)|[ \t]+(?:for|after|before|and|in|on|at)\b)", re.M),
             validate=street_cued, score=0.7),
+        # Places and jobs of any name, known by where they stand: "Southern X", "X was fun to
+        # visit", "In X, people ...", "returned to x by ..." (lower case); "Jo Lind, the
+        # harbour pilot, said" (any job, not only the occupations the word list has).
+        Rule("place_compass", re.compile(
+            r"\b(?:Northern|Southern|Eastern|Western|Central|Upper|Lower|Greater)[ \t]+"
+            rf"(?P<LOCATION>{PLACE})", re.M), validate=rare_place, score=0.65),
+        Rule("place_visit", re.compile(
+            rf"(?P<LOCATION>{PLACE})[ \t]+(?:was|is|were|are)\b[^.!?\n]{{0,30}}\bto[ \t]+visit\b",
+            re.M), validate=rare_place, score=0.65),
+        Rule("place_in", re.compile(
+            rf"(?:^|(?<=[.!?] ))In[ \t]+(?P<LOCATION>{PLACE})(?=,|[ \t]+(?:they|we|people|you|"
+            r"there|locals|everyone)\b)", re.M), validate=rare_place, score=0.65),
+        Rule("place_went_lc", re.compile(
+            r"\b(?:returned|went|moved|flew|drove|travell?ed|relocated|came\s+back)\s+to\s+"
+            r"(?P<LOCATION>[^\W\d_A-Z][^\W\d_]{2,}(?:[ \t]+[^\W\d_A-Z][^\W\d_]*){0,2})"
+            r"(?=[ \t]*[.,;!?]|[ \t]+(?:by|on|in|for|last|this|next|with|after|before)\b)", re.M),
+            validate=rare_place_lc, score=0.6),
+        Rule("title_appositive", re.compile(
+            rf"{NAME},[ \t]+the[ \t]+(?P<TITLE>[^\n,\d]{{2,60}}?),[ \t]+(?:said|says|told|added|"
+            r"explained|wrote|noted|confirmed|stated|replied)\b", re.M), score=0.65),
     ]
     # fmt: on
