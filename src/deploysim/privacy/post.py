@@ -74,7 +74,7 @@ _HOUSE = r"\d{1,5}[A-Za-z]?(?:[/-]\d{1,4}[A-Za-z]?)?"
 _STREET_WORD = r"[^\W\d_][\w'’.\-]*"
 _STREET_LINE = re.compile(
     rf"(?:{_STREET_WORD}[ \t]+){{0,3}}{_STREET_WORD},?[ \t]+{_HOUSE}\.?"
-    rf"|{_HOUSE},?[ \t]+(?:{_STREET_WORD}[ \t]+){{0,3}}{_STREET_WORD}"
+    rf"|(?:{_HOUSE}[ \t]+)?{_HOUSE},?[ \t]+(?:{_STREET_WORD}[ \t]+){{0,3}}{_STREET_WORD}"
 )
 _CARD_LINE = re.compile(r"[^\W\d_][\w'’&.,/\- ]{0,58}[\w.]")  # words, no digits or labels
 _CARD_CONTACTS = frozenset({"PHONE_NUMBER", "EMAIL_ADDRESS", "URL", "STREET_ADDRESS"})
@@ -82,6 +82,12 @@ _CONTACT_LABEL = re.compile(
     r"(?i)[ \t>?]*(?:personal info|contact|phone|mobile|tel|e-?mail|website|address|fax|desk)"
     r"[ \t]*:"
 )
+_POSTCODE_TOWN = re.compile(
+    r"(?:[A-Z]{1,2}-)?\d{2,5}(?:[ -]?\d{2,3})?(?:[ \t]?[A-Za-z]{2})?,?[ \t]+"
+    r"[^\W\d_][\w'’.\- ]{1,40}"
+)  # "9524 QX Oudeland", "73-429 Iława", "H-3363 Dunakeszi"
+_LEADING_NUMBERS = re.compile(r"[ \t>?]*((?:\d{1,6}[A-Za-z]?\.?(?:/\d{1,4})?[ \t]+)+)")
+_BLOCK_KINDS = ("PERSON", "TITLE", "ORGANIZATION")  # the lines of a postal block, in order
 _STREET_PARTICLES = frozenset(words("de da do dos das del la le van von der den di du via"))
 _CONTACT = frozenset({"PERSON", "PHONE_NUMBER", "EMAIL_ADDRESS", "ORGANIZATION", "TITLE", "URL"})
 _ADDRESS_LABEL = re.compile(r"(?i)\b(?:address|adresse|addr\.?)[ \t]*:?[ \t]*$")
@@ -120,8 +126,10 @@ class PostProcess:
         self.trim_people()
         self.dates()
         self.contact_streets()
+        self.postal_blocks()
         self.cards()
         self.address_blocks()
+        self.house_numbers()
         self.affiliations()
         self.coordinated()
         self.name_lists()
@@ -178,6 +186,56 @@ class PostProcess:
             if near or label:
                 self.dets = [d for d in self.dets if not (s <= d.start and d.end <= e)]
                 self.add(s, e, "STREET_ADDRESS", 0.7, "contact_street")
+
+    def postal_blocks(self) -> None:
+        # A postal address written as a block ("ilse vos\nbuyer\nkvarn trä\nlindvägen 7"):
+        # one to three short lines of words, then a street line, alone between blank lines
+        # (or the text's ends). The street is found by its shape, the lines above by place.
+        lines = _line_spans(self.text)
+        blank = [not self.text[ls:le].strip(" \t>?") for ls, le in lines]
+        for n, (ls, le) in enumerate(lines):
+            s, e = _strip_span(self.text, ls, le)
+            if n == 0 or not _STREET_LINE.fullmatch(self.text[s:e]):
+                continue
+            if not self._free(s, e) and not any(
+                d.entity_type == "STREET_ADDRESS" and d.start <= s and e <= d.end for d in self.dets
+            ):
+                continue
+            if n + 1 < len(lines) and not blank[n + 1] and not self._postcode_line(*lines[n + 1]):
+                continue
+            top = n
+            while top > 0 and n - top < 3 and not blank[top - 1]:
+                top -= 1
+            if top == n or (top > 0 and not blank[top - 1]):
+                continue  # no lines above, or more than three: not a block
+            above = [_strip_span(self.text, *lines[k]) for k in range(top, n)]
+            texts = [self.text[a:b] for a, b in above]
+            if not all(_CARD_LINE.fullmatch(t) and len(t.split()) <= 5 for t in texts):
+                continue
+            named = [w for t in [*texts, self.text[s:e]] for w in re.findall(r"[^\W\d_]{3,}", t)]
+            if sum(not self.is_common(w) for w in named) < 2:
+                continue  # a list of ordinary things, not a person's address
+            self.add(s, e, "STREET_ADDRESS", 0.65, "postal_block")
+            kinds = ("PERSON", "ORGANIZATION") if len(above) == 2 else _BLOCK_KINDS
+            for (a, b), kind in zip(above, kinds, strict=False):
+                if self._free(a, b):
+                    self.add(a, b, kind, 0.6, "postal_block")
+
+    def _postcode_line(self, ls: int, le: int) -> bool:
+        return bool(_POSTCODE_TOWN.fullmatch(self.text, *_strip_span(self.text, ls, le)))
+
+    def house_numbers(self) -> None:
+        # "517 Via Roma 12": a house or building number before a street on its line is part
+        # of the address.
+        out = []
+        for d in self.dets:
+            if d.entity_type == "STREET_ADDRESS":
+                start = self.text.rfind("\n", 0, d.start) + 1
+                m = _LEADING_NUMBERS.fullmatch(self.text, start, d.start)
+                if m:
+                    d = Detection(m.start(1), d.end, d.entity_type, d.score, d.source)
+            out.append(d)
+        self.dets = out
 
     def cards(self) -> None:
         # A card or a CV's head: a line that is a person's name, then short lines of words (a
