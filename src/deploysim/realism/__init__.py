@@ -457,7 +457,9 @@ def run_controls(
         keep = set(settings.prefixes)
         ids = [i for i in ids if i in keep]
     kinds = [*kinds, "other_model"] if writer is not None and "other_model" not in kinds else kinds
-    profiles = consistency.store_profiles(store)
+    # Tool profiles read every stored conversation with tool calls: only when needed.
+    need = discriminator != "judge" or "other_world" in kinds
+    profiles = consistency.store_profiles(store) if need else consistency.Profiles()
     writer_m = get_model(writer) if isinstance(writer, str) else writer
     items, used = asyncio.run(_control_items(store, ids, kinds, settings, profiles, writer_m))
     disc = _discriminator(store, discriminator, judge, judge_model, settings, profiles)
