@@ -57,11 +57,16 @@ _LO = _char_class(str.islower)
 LOWER = _LO
 """The small letters of those scripts, likewise."""
 CAP = rf"[{_UP}][{_LO}{_UP}'’\-]*[{_LO}{_UP}]\.?|[{_UP}]\.?"  # a capitalised word or initial
-CAPW = rf"(?:[{_UP}][{_LO}'’\-]*[{_LO}]|[{_UP}]{{2,}})"  # capitalised / all-caps word
+# A capitalised or all-caps word, double-barrelled too ("Blum-Roth", "Cahir-McElnay",
+# "VILLENEUVE-D'ASCQ").
+CAPW = (
+    rf"(?:[{_UP}][{_LO}'’\-]*[{_LO}](?:-(?:Mc|Mac)?[{_UP}][{_LO}'’]*[{_LO}])*"
+    rf"|[{_UP}]{{2,}}(?:[-'’][{_UP}]+)*)"
+)
 _PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
 NAME = rf"{CAPW}(?:[ \t]+(?:{_PARTICLE})?{CAPW}|[ \t]+[{_UP}]\.?(?=[ \t]+[{_UP}])){{0,3}}"
 # An organisation's name: capitalised words (CamelCase and "Ltd." allowed), "and"/"of" inside.
-LEGAL = r"(?:Inc|Ltd|LLC|Corp|Corporation|GmbH|plc|PLC|LLP|AG)"
+LEGAL = r"(?:Inc|Ltd|LLC|Corp|Corporation|Limited|GmbH|plc|PLC|LLP|AG)"
 # Legal forms of firms in other countries, as registries write them (general knowledge: the
 # forms of company law in Europe and the Americas). Bare capitals ("AS", "SA") only after a
 # capitalised name; dotted forms also in lower case ("novák s.r.o."), where nothing else
@@ -77,7 +82,7 @@ _LEGAL_DOTTED = (
     r"Nyrt\.|Bt\.|Kkt\.|Ltda\.|Lda\.|s\.r\.o\.|spol\.[ \t]s[ \t]r\.[ \t]?o\.|a\.s\.|k\.s\.|"
     r"v\.o\.s\.|o\.s\.|z\.s\.|sp\.[ \t]z[ \t]o\.[ \t]?o\.|sp\.[ \t]?j\.|s\.c\.|d\.o\.o\.|"
     r"j\.d\.o\.o\.|d\.d\.|k\.d\.|d\.n\.o\.|s\.p\.|A\.Ş\.|Ltd\.[ \t]Şti\.|Pty\.?[ \t]Ltd\.?|"
-    r"Pvt\.?[ \t]Ltd\.?|Cía\.|Hnos\."
+    r"Pvt\.?[ \t]Ltd\.?|Cía\.|Hnos\.|Sp\.[ \t]?k\.|a/s|S/A"
 )
 _ORG_W = rf"(?!{LEGAL}\b)(?:[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)+|{CAPW})"
 ORG = (
@@ -280,6 +285,11 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         # People: honorifics, name fields, introductions, relatives, speaker labels, vocatives.
         Rule("honorific", _rx(rf"\b(?P<TITLE>(?:{hon})\.?)[ \t]+(?P<PERSON>{NAME})"), score=0.9),
         Rule("honorific_lc", _rx(r"\b(?:mr|mrs|ms|dr|prof)\.(?=\s+\w)", i), "TITLE", 0.7),
+        # A name after a lower-case honorific ("with ms. Okafor"), whatever its case.
+        Rule("honorific_name", _rx(
+            r"\b(?i:mr|mrs|ms|miss|dr|prof)\.?[ \t]+(?P<PERSON>[^\W\d_][\w'’\-]+"
+            r"(?:[ \t]+[^\W\d_][\w'’\-]+)?)(?=[ \t]*(?:[.,;!?]|$))"),
+            validate=lambda s: not_stop(s) and not is_common(s.split()[-1]), score=0.75),
         Rule("name_field", _rx(
             r"^[ \t>]*(?i:name|full name|contact|customer|patient|client|author|attn|"
             r"attention|directed by|written by|signed|employee|passenger|guest|applicant|"
@@ -506,6 +516,11 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
             rf"(?P<ORGANIZATION>{ORG}(?:,?[ \t]+(?:y|e|i|a|und|en|og|och|ja|és|a)[ \t]+{CAPW})?"
             rf",?[ \t]+(?:&[ \t]+Co\.?[ \t]+)?(?:{_LEGAL_DOTTED}|(?:{_LEGAL_BARE})\b\.?))"
             r"(?![\w])"), validate=org_named, score=0.75),
+        # A family firm: "Whitehead and Sons", "Godard et Fils", "Rossi e Figli".
+        Rule("org_family", _rx(
+            rf"(?P<ORGANIZATION>{ORG}[ \t]+(?:and|&|et|e|y|und|en|og|och|i)[ \t]+(?:Sons?|Fils|"
+            r"Figli|Hijos|Söhne|Zonen|Sønner?|Synowie|Partners|Cie\.?|Co\.?))(?![\w])"),
+            validate=org_named, score=0.7),
         Rule("org_legal_form_lc", _rx(
             rf"(?<![\w'’\-])(?P<ORGANIZATION>{lc_word}(?:,?[ \t]+{lc_word}){{0,2}}"
             rf"[ \t]+(?i:{_LEGAL_DOTTED}))(?![\w])"),

@@ -60,6 +60,9 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             and not any(w in stop or w in FOREIGN_STOP_WORDS for w in (parts[0], parts[-1]))
         )
 
+    def surname_alone(w: str) -> bool:
+        return w.lower() in WORLD_SURNAMES and not english(w) and not w.isupper()
+
     def surname_no(w: str) -> bool:
         # Not a surname: a stop word, a country, or English and no known surname ("Harris",
         # "Young" and "Short" are both, and count as surnames after a first name).
@@ -103,7 +106,8 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         return (
             s.islower()  # "val apiKey" is code
             and world_name(s)
-            and parts[0] not in common  # "crystal clear": the word, even if a name too
+            # "crystal clear" is the word, even if a name too; "crystal m. hale" is a name.
+            and (parts[0] not in common or (len(parts) == 3 and parts[1].endswith(".")))
             and (last in WORLD_SURNAMES or last not in FOREIGN_STOP_WORDS)
         )
 
@@ -121,22 +125,28 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         # (zero-width at each word, so a rejected "Dear Ana Lind" still leaves "Ana Lind").
         Rule("world_name", re.compile(
             rf"{_EDGE}(?=(?P<PERSON>{CAPW}(?:[ \t]+[{UPPER}]\.?)?"
-            rf"(?:[ \t]+(?:{_PARTICLE})?{CAPW}){{1,2}})(?![\w'’\-@/]))", re.M),
+            rf"(?:[ \t]+(?:{_PARTICLE})?{CAPW}){{1,2}})(?![\w\-@/]|['’](?!s\b)))", re.M),
             validate=world_name, score=0.65),
         # Alone, a first name is a person unless it ends a run of capitalised words ("Santa
         # Monica", "Lake Louise": the run is a place or a firm, and its own rules' to find).
         Rule("world_name_alone", re.compile(
-            rf"{_EDGE}{_NOT_AFTER_CAPITAL}(?P<PERSON>{CAPW})(?![\w'’\-@/])", re.M),
+            rf"{_EDGE}{_NOT_AFTER_CAPITAL}(?P<PERSON>{CAPW})(?![\w\-@/]|['’](?!s\b))", re.M),
             validate=world_name, score=0.65),
+        # A surname of some country alone, as the subject of a sentence ("Menard is from
+        # Lyon", "Why is Okafor so quiet?"), when it is no English word.
+        Rule("surname_subject", re.compile(
+            rf"(?:^|(?<=[.!?] )|(?<=\bWhy is )|(?<=\bwhy is ))(?P<PERSON>{CAPW})"
+            r"(?=[ \t]+(?:is|was|has|had|spent|said|says|listed|will|would|can|could|so)\b)",
+            re.M), validate=surname_alone, score=0.6),
         Rule("world_name_lc", re.compile(
             rf"{_EDGE}(?=(?P<PERSON>[^\W\d_A-Z][^\W\d_]{{2,}}(?:[ \t]+[a-z]\.?)?"
-            r"[ \t]+[^\W\d_A-Z][^\W\d_]{2,})(?![\w'’\-@/]))", re.M),
+            r"[ \t]+[^\W\d_A-Z][^\W\d_]{2,})(?![\w\-@/]|['’](?!s\b)))", re.M),
             validate=world_name_lc, score=0.6),
         # Two capitalised words that are neither English nor acronyms ("Ilkka Varjonen"): a
         # name of a person, or of a firm or place, all of them personal in a user's text.
         Rule("rare_pair", re.compile(
             rf"{_EDGE}(?=(?P<PERSON>{CAPW}[ \t]+(?:[{UPPER}]\.?[ \t]+)?{CAPW})"
-            r"(?![\w'’\-@/]))", re.M), validate=rare_pair, score=0.6),
+            r"(?![\w\-@/]|['’](?!s\b)))", re.M), validate=rare_pair, score=0.6),
         # A street of any country after a cue of place ("meet me at", "send it to", "it's in",
         # "billing address with"): a house number and one to three words, either order, that
         # are not all English; a number that reads as a year does not lead.
