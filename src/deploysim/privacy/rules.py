@@ -425,8 +425,8 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         Rule("military_post", _rx(
             r"\b(?P<LOCATION>[ADF]PO)[ \t]+(?P<LOCATION__2>A[AEP])[ \t]+(?P<ZIP_CODE>\d{5})\b")),
         # Postal codes.
-        Rule("zip_field", _rx(r"(?i:\b(?:zip|postal|post)(?:\s*code)?\s*(?:is|:|#|no\.?)?)\s*"
-            r"(?P<ZIP_CODE>[A-Z0-9]{1,8}(?:[ -][A-Z0-9]{2,4})?)\b"), validate=has_digit),
+        Rule("zip_field", _rx(r"(?i:\b(?:zip|postal|post|plz)(?:\s*code)?\s*(?:is|:|#|no\.?|of)?)"
+            r"\s*(?P<ZIP_CODE>[A-Za-z0-9]{1,8}(?:[ -][A-Za-z0-9]{2,4})?)\b"), validate=has_digit),
         # A value under a "Date:" label is a date, whatever spaCy makes of it ("Date: May").
         Rule("date_field", _rx(
             r"(?i:^[ \t]*(?:date|dated|date of (?:visit|order|purchase|appointment))[ \t]*:)"
