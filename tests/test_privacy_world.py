@@ -78,3 +78,34 @@ def test_streets_in_a_contact_block_and_after_a_cue(detector: Detector) -> None:
     # Lines of ordinary words and numbers, or a sentence, are no street.
     steps = "Ilse Vandewalle\nStep 2\nChapter 11\nBlais in 2018\n"
     assert not [v for v, k in _found(detector, steps).items() if k == "STREET_ADDRESS"]
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "kind"),
+    [
+        ("Portfolio: https://www.kestrelworks.biz/ (new)", "https://www.kestrelworks.biz/", "URL"),
+        ("Mobile: 4917702233", "4917702233", "PHONE_NUMBER"),
+        ("Fax: 212-555-0187x204", "212-555-0187x204", "PHONE_NUMBER"),
+        ("my zip code is t2p 4k9 thanks", "t2p 4k9", "ZIP_CODE"),
+        ("Date: October\nName: Ivo Hrast", "October", "DATE_TIME"),
+        ("I'd like to join accounts with ms. Okonjo.", "Okonjo", "PERSON"),
+    ],
+)
+def test_fields_of_any_shape(detector: Detector, text: str, value: str, kind: str) -> None:
+    assert _found(detector, text).get(value) == kind
+
+
+def test_blocks_cards_and_places(detector: Detector) -> None:
+    block = "Thanks!\n\nhalvard ruud\nlagerarbeider\nfjellvik trelast\nskogveien 14\n\nBye"
+    found = _found(detector, block)
+    for value in ("halvard ruud", "fjellvik trelast", "skogveien 14"):
+        assert value in found, found
+    cv = "Oona Valtonen\n\nTaimitarhuri\n\nPersonal Info:\nPhone:\n040 123 4567\n"
+    assert "Taimitarhuri" in _found(detector, cv)
+    assert _found(detector, "we flew back to kuusamo by helicopter.").get("kuusamo") == "LOCATION"
+    quote = "Aino Lepistö, the night ferry mechanic, said it was late."
+    assert _found(detector, quote).get("night ferry mechanic") == "TITLE"
+    # A shopping list is no address block, "Santa Monica" no person.
+    shopping = "List:\n\nTomatoes\nBread\nEggs 12\n\nDone"
+    assert not [v for v, k in _found(detector, shopping).items() if k == "STREET_ADDRESS"]
+    assert "Monica" not in _found(detector, "We drove along the pier in Santa Monica.")

@@ -26,6 +26,8 @@ _PARTICLES = frozenset(words("de da do dos das del la le van von der den di du")
 _PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
 _WORD = r"[^\W\d_][\w'’\-]*"  # a word of a street's name, in any script and case
 _HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,4}[A-Za-z]?)?"
+_LC = r"[^\W\d_A-Z][^\W\d_]"  # a lower-case letter, then the class of the letters after it
+_THEN = r"(?:by|on|in|for|last|this|next|with|after|before)\b"  # what follows a place
 _EDGE = r"(?<![\w'’\-.@/])"  # a word's start that is no part of an address, file or code
 # Not right after a capitalised word of 2-15 letters (lookbehinds must have a fixed width).
 _NOT_AFTER_CAPITAL = "".join(rf"(?<![{UPPER}][{LOWER}]{{{k}}}[ \t])" for k in range(1, 15))
@@ -170,9 +172,9 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             rf"(?:^|(?<=[.!?] ))In[ \t]+(?P<LOCATION>{PLACE})(?=,|[ \t]+(?:they|we|people|you|"
             r"there|locals|everyone)\b)", re.M), validate=rare_place, score=0.65),
         Rule("place_went_lc", re.compile(
-            r"\b(?:returned|went|moved|flew|drove|travell?ed|relocated|came\s+back)\s+to\s+"
-            r"(?P<LOCATION>[^\W\d_A-Z][^\W\d_]{2,}(?:[ \t]+[^\W\d_A-Z][^\W\d_]*){0,2})"
-            r"(?=[ \t]*[.,;!?]|[ \t]+(?:by|on|in|for|last|this|next|with|after|before)\b)", re.M),
+            r"\b(?:returned|went|moved|flew|drove|travell?ed|relocated|came)\s+(?:back\s+)?to\s+"
+            rf"(?P<LOCATION>{_LC}{{2,}}(?:[ \t]+(?!{_THEN}){_LC}*){{0,2}})"
+            rf"(?=[ \t]*[.,;!?]|[ \t]+{_THEN})", re.M),
             validate=rare_place_lc, score=0.6),
         Rule("title_appositive", re.compile(
             rf"{NAME},[ \t]+the[ \t]+(?P<TITLE>[^\n,\d]{{2,60}}?),[ \t]+(?:said|says|told|added|"
