@@ -31,18 +31,14 @@ from typing import Any
 
 from faker import Faker
 
-from deploysim.privacy import DEID_VERSION, Deidentifier
+from deploysim.privacy import DEID_VERSION, evaluation
 from deploysim.privacy.detector import Detector
 from deploysim.privacy.evaluation import (
     LabelledText,
     Span,
-    evaluate,
-    leaked_values,
     load_labelled,
     presidio_default_analyzer,
-    presidio_detect,
 )
-from deploysim.schema import Conversation, Message
 
 DATA = Path(__file__).resolve().parents[3] / "shared/data/pii/presidio-synth-v2.first750.json"
 LOCALES = [
@@ -71,18 +67,25 @@ def _case(new: str, old: str) -> str:
     return new
 
 
+def _person(rng: random.Random, first: Any, last: Any, old: str) -> str:
+    """A name shaped like ``old`` (one word, first and last, or with a middle initial) from
+    the ``first`` and ``last`` name functions of a fake-data library."""
+    words = old.split()
+    if len(words) == 1:
+        return _case(rng.choice([first, last])(), old)
+    if len(words) >= 3 and re.fullmatch(r"[A-Za-z]\.?", words[1]):
+        initial = rng.choice("ABCDEFGHJKLMNPRSTW") + ("." if words[1].endswith(".") else "")
+        return _case(f"{first()} {initial} {last()}", old)
+    return _case(f"{first()} {last()}", old)
+
+
 def _fake(fake: Faker, rng: random.Random, etype: str, old: str) -> str:
     """A fresh value of ``etype`` shaped like ``old``."""
     loc = rng.choice([x for x in LOCALES if x not in LOCALE_ONLY] * 9 + list(LOCALE_ONLY))
     f = fake[loc]
     words = old.split()
     if etype == "PERSON":
-        if len(words) == 1:
-            return _case(rng.choice([f.first_name, f.last_name])(), old)
-        if len(words) >= 3 and re.fullmatch(r"[A-Za-z]\.?", words[1]):
-            initial = rng.choice("ABCDEFGHJKLMNPRSTW") + ("." if words[1].endswith(".") else "")
-            return _case(f"{f.first_name()} {initial} {f.last_name()}", old)
-        return _case(f"{f.first_name()} {f.last_name()}", old)
+        return _person(rng, f.first_name, f.last_name, old)
     if etype == "STREET_ADDRESS":
         if "\n" in old:
             return _case(f.address(), old)
@@ -158,14 +161,8 @@ def _mimesis(rng: random.Random, etype: str, old: str, seed: int) -> str | None:
     loc = Locale(rng.choice(MIMESIS))
     s = rng.randrange(1 << 30)
     person, address = Person(loc, seed=s), Address(loc, seed=s)
-    words = old.split()
     if etype == "PERSON":
-        if len(words) == 1:
-            return _case(rng.choice([person.first_name, person.last_name])(), old)
-        if len(words) >= 3 and re.fullmatch(r"[A-Za-z]\.?", words[1]):
-            initial = rng.choice("ABCDEFGHJKLMNPRSTW") + ("." if words[1].endswith(".") else "")
-            return _case(f"{person.first_name()} {initial} {person.last_name()}", old)
-        return _case(f"{person.first_name()} {person.last_name()}", old)
+        return _person(rng, person.first_name, person.last_name, old)
     if etype == "STREET_ADDRESS":
         if "\n" in old:
             line2 = f"{address.postal_code()} {address.city()}"
@@ -220,28 +217,19 @@ def swapped(items: list[LabelledText], seed: int, gen: str = "faker") -> list[La
 
 def measure(items: list[LabelledText], detector: Detector, presidio: Any) -> dict[str, Any]:
     """Recall, character precision and leaks of deploysim, and Presidio's recall/precision."""
-    texts = [it.text for it in items]
     t0 = time.process_time()
-    ours = evaluate(items, detector.detect_many(texts))
-    theirs = evaluate(items, presidio_detect(presidio, texts))
-    convs = [Conversation(messages=(Message(role="user", content=t),)) for t in texts]
-    deid = Deidentifier(key=b"privacy-eval", detector=detector).deidentify_many(convs)
-    outs = [r.conversation.messages[0].text if r.conversation else "" for r in deid]
-    leaks = leaked_values(items, outs)
-    per_type: dict[str, int] = {}
-    for etype, _ in leaks:
-        per_type[etype] = per_type.get(etype, 0) + 1
-    o, p = ours.as_dict(), theirs.as_dict()
+    r = evaluation.measure(items, detector, presidio)
+    o, p = r["systems"]["deploysim"], r["systems"]["presidio_default"]
     return {
-        "texts": len(items),
-        "spans": sum(len(it.spans) for it in items),
+        "texts": r["texts"],
+        "spans": r["spans"],
         "recall": o["recall"],
         "char_precision": o["char_precision"],
         "presidio_recall": p["recall"],
         "presidio_char_precision": p["char_precision"],
         "per_entity_recall": {k: v["recall"] for k, v in o["per_entity"].items()},
-        "leaks": len(leaks),
-        "leaks_per_entity": dict(sorted(per_type.items())),
+        "leaks": r["leaks"]["total"],
+        "leaks_per_entity": r["leaks"]["per_entity"],
         "cpu_s": round(time.process_time() - t0, 1),
     }
 

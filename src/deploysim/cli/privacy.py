@@ -63,40 +63,14 @@ def run_eval(
     data: Path, *, limit: int | None = None, part: Part = "all", progress: Console | None = None
 ) -> Any:
     """The evaluation report as JSON-ready data (see :mod:`deploysim.privacy.evaluation`)."""
-    from deploysim.privacy import DEID_VERSION, Deidentifier
     from deploysim.privacy.detector import Detector
-    from deploysim.privacy.evaluation import (
-        evaluate,
-        leaked_values,
-        load_labelled,
-        presidio_default_analyzer,
-        presidio_detect,
-    )
-    from deploysim.schema import Conversation, Message
+    from deploysim.privacy.evaluation import load_labelled, measure, presidio_default_analyzer
 
     items = load_labelled(data, limit, part)
-    texts = [it.text for it in items]
     if progress:
         progress.print(f"{len(items)} labelled texts; running deploysim and Presidio...")
-    detector = Detector()
-    ours = evaluate(items, detector.detect_many(texts))
-    theirs = evaluate(items, presidio_detect(presidio_default_analyzer(), texts))
-    convs = [Conversation(messages=(Message(role="user", content=t),)) for t in texts]
-    deid = Deidentifier(key=b"privacy-eval", detector=detector).deidentify_many(convs)
-    outputs = [r.conversation.messages[0].text if r.conversation else "" for r in deid]
-    leaks = leaked_values(items, outputs)
-    by_type: dict[str, int] = {}
-    for etype, _ in leaks:
-        by_type[etype] = by_type.get(etype, 0) + 1
-    return {
-        "data": str(data),
-        "part": part,
-        "texts": len(items),
-        "spans": sum(len(it.spans) for it in items),
-        "deid_version": DEID_VERSION,
-        "systems": {"deploysim": ours.as_dict(), "presidio_default": theirs.as_dict()},
-        "leaks": {"total": len(leaks), "per_entity": dict(sorted(by_type.items()))},
-    }
+    body = measure(items, Detector(), presidio_default_analyzer())
+    return {"data": str(data), "part": part, **body}
 
 
 def _fmt(x: float | None) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from deploysim.errors import InputError
-from deploysim.privacy.detector import SPACY_MODEL, OfflineEmailRecognizer
+from deploysim.privacy.detector import SPACY_MODEL, Detector, OfflineEmailRecognizer
 from deploysim.privacy.rules import Detection
 
 Part = Literal["all", "dev", "test"]
@@ -194,3 +194,28 @@ def leaked_values(items: Sequence[LabelledText], outputs: Sequence[str]) -> list
             if value and re.search(rf"(?<!\w){re.escape(value)}(?!\w)", out):
                 leaks.append((s.entity_type, value))
     return leaks
+
+
+def measure(items: Sequence[LabelledText], detector: Detector, presidio: Any) -> dict[str, Any]:
+    """deploysim's and Presidio's detection scores on ``items``, and the labelled values that
+    de-identification leaves in place (by type): what ``deploysim privacy eval`` reports."""
+    from deploysim.privacy.deid import DEID_VERSION, Deidentifier
+    from deploysim.schema import Conversation, Message
+
+    texts = [it.text for it in items]
+    ours = evaluate(items, detector.detect_many(texts))
+    theirs = evaluate(items, presidio_detect(presidio, texts))
+    convs = [Conversation(messages=(Message(role="user", content=t),)) for t in texts]
+    deid = Deidentifier(key=b"privacy-eval", detector=detector).deidentify_many(convs)
+    outputs = [r.conversation.messages[0].text if r.conversation else "" for r in deid]
+    leaks = leaked_values(items, outputs)
+    by_type: dict[str, int] = {}
+    for etype, _ in leaks:
+        by_type[etype] = by_type.get(etype, 0) + 1
+    return {
+        "texts": len(items),
+        "spans": sum(len(it.spans) for it in items),
+        "deid_version": DEID_VERSION,
+        "systems": {"deploysim": ours.as_dict(), "presidio_default": theirs.as_dict()},
+        "leaks": {"total": len(leaks), "per_entity": dict(sorted(by_type.items()))},
+    }

@@ -162,14 +162,11 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         # Places and jobs of any name, known by where they stand: "Southern X", "X was fun to
         # visit", "In X, people ...", "returned to x by ..." (lower case); "Jo Lind, the
         # harbour pilot, said" (any job, not only the occupations the word list has).
-        Rule("place_compass", re.compile(
+        Rule("place_cued", re.compile(
             r"\b(?:Northern|Southern|Eastern|Western|Central|Upper|Lower|Greater)[ \t]+"
-            rf"(?P<LOCATION>{PLACE})", re.M), validate=rare_place, score=0.65),
-        Rule("place_visit", re.compile(
-            rf"(?P<LOCATION>{PLACE})[ \t]+(?:was|is|were|are)\b[^.!?\n]{{0,30}}\bto[ \t]+visit\b",
-            re.M), validate=rare_place, score=0.65),
-        Rule("place_in", re.compile(
-            rf"(?:^|(?<=[.!?] ))In[ \t]+(?P<LOCATION>{PLACE})(?=,|[ \t]+(?:they|we|people|you|"
+            rf"(?P<LOCATION>{PLACE})"
+            rf"|(?P<LOCATION__2>{PLACE})[ \t]+(?:was|is|were|are)\b[^.!?\n]{{0,30}}\bto\s+visit\b"
+            rf"|(?:^|(?<=[.!?] ))In[ \t]+(?P<LOCATION__3>{PLACE})(?=,|[ \t]+(?:they|we|people|you|"
             r"there|locals|everyone)\b)", re.M), validate=rare_place, score=0.65),
         Rule("place_went_lc", re.compile(
             r"\b(?:returned|went|moved|flew|drove|travell?ed|relocated|came)\s+(?:back\s+)?to\s+"
