@@ -28,9 +28,14 @@ _WORD = r"[^\W\d_][\w'’\-]*"  # a word of a street's name, in any script and c
 _HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,4}[A-Za-z]?)?"
 _LC = r"[^\W\d_A-Z][^\W\d_]"  # a lower-case letter, then the class of the letters after it
 _THEN = r"(?:by|on|in|for|last|this|next|with|after|before)\b"  # what follows a place
+_END = r"(?![\w\-@/]|['’](?!s\b))"  # a name's end: no more word, but maybe "'s"
 _EDGE = r"(?<![\w'’\-.@/])"  # a word's start that is no part of an address, file or code
 # Not right after a capitalised word of 2-15 letters (lookbehinds must have a fixed width).
 _NOT_AFTER_CAPITAL = "".join(rf"(?<![{UPPER}][{LOWER}]{{{k}}}[ \t])" for k in range(1, 15))
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.MULTILINE)
 
 
 def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
@@ -125,56 +130,56 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
     return [
         # A first name of some country that is no English word, alone or before surnames
         # (zero-width at each word, so a rejected "Dear Ana Lind" still leaves "Ana Lind").
-        Rule("world_name", re.compile(
+        Rule("world_name", _rx(
             rf"{_EDGE}(?=(?P<PERSON>{CAPW}(?:[ \t]+[{UPPER}]\.?)?"
-            rf"(?:[ \t]+(?:{_PARTICLE})?{CAPW}){{1,2}})(?![\w\-@/]|['’](?!s\b)))", re.M),
+            rf"(?:[ \t]+(?:{_PARTICLE})?{CAPW}){{1,2}}){_END})"),
             validate=world_name, score=0.65),
         # Alone, a first name is a person unless it ends a run of capitalised words ("Santa
         # Monica", "Lake Louise": the run is a place or a firm, and its own rules' to find).
-        Rule("world_name_alone", re.compile(
-            rf"{_EDGE}{_NOT_AFTER_CAPITAL}(?P<PERSON>{CAPW})(?![\w\-@/]|['’](?!s\b))", re.M),
+        Rule("world_name_alone", _rx(
+            rf"{_EDGE}{_NOT_AFTER_CAPITAL}(?P<PERSON>{CAPW}){_END}"),
             validate=world_name, score=0.65),
         # A surname of some country alone, as the subject of a sentence ("Menard is from
         # Lyon", "Why is Okafor so quiet?"), when it is no English word.
-        Rule("surname_subject", re.compile(
+        Rule("surname_subject", _rx(
             rf"(?:^|(?<=[.!?] )|(?<=\bWhy is )|(?<=\bwhy is ))(?P<PERSON>{CAPW})"
-            r"(?=[ \t]+(?:is|was|has|had|spent|said|says|listed|will|would|can|could|so)\b)",
-            re.M), validate=surname_alone, score=0.6),
-        Rule("world_name_lc", re.compile(
+            r"(?=[ \t]+(?:is|was|has|had|spent|said|says|listed|will|would|can|could|so)\b)"),
+            validate=surname_alone, score=0.6),
+        Rule("world_name_lc", _rx(
             rf"{_EDGE}(?=(?P<PERSON>[^\W\d_A-Z][^\W\d_]{{2,}}(?:[ \t]+[a-z]\.?)?"
-            r"[ \t]+[^\W\d_A-Z][^\W\d_]{2,})(?![\w\-@/]|['’](?!s\b)))", re.M),
+            rf"[ \t]+[^\W\d_A-Z][^\W\d_]{{2,}}){_END})"),
             validate=world_name_lc, score=0.6),
         # Two capitalised words that are neither English nor acronyms ("Ilkka Varjonen"): a
         # name of a person, or of a firm or place, all of them personal in a user's text.
-        Rule("rare_pair", re.compile(
+        Rule("rare_pair", _rx(
             rf"{_EDGE}(?=(?P<PERSON>{CAPW}[ \t]+(?:[{UPPER}]\.?[ \t]+)?{CAPW})"
-            r"(?![\w\-@/]|['’](?!s\b)))", re.M), validate=rare_pair, score=0.6),
+            rf"{_END})"), validate=rare_pair, score=0.6),
         # A street of any country after a cue of place ("meet me at", "send it to", "it's in",
         # "billing address with"): a house number and one to three words, either order, that
         # are not all English; a number that reads as a year does not lead.
-        Rule("street_cued", re.compile(
+        Rule("street_cued", _rx(
             r"(?i:\b(?:at|to|with|is|in|on)[ \t]+|\b(?:address|user)[ \t]*:[ \t]*)"
             rf"(?P<STREET_ADDRESS>(?:(?:al|ul|pl|bul|av|avda|str)\.[ \t]+)?{_WORD}"
             rf"(?:[ \t]+{_WORD}){{0,2}},?[ \t]+{_HOUSE}"
             rf"|(?!(?:1[89]|20)\d\d\b){_HOUSE},?[ \t]+{_WORD}(?:[ \t]+{_WORD}){{0,2}})"
-            r"(?=[ \t]*(?:[,;!?]|\.(?!\w)|$)|[ \t]+(?:for|after|before|and|in|on|at)\b)", re.M),
+            r"(?=[ \t]*(?:[,;!?]|\.(?!\w)|$)|[ \t]+(?:for|after|before|and|in|on|at)\b)"),
             validate=street_cued, score=0.7),
         # Places and jobs of any name, known by where they stand: "Southern X", "X was fun to
         # visit", "In X, people ...", "returned to x by ..." (lower case); "Jo Lind, the
         # harbour pilot, said" (any job, not only the occupations the word list has).
-        Rule("place_cued", re.compile(
+        Rule("place_cued", _rx(
             r"\b(?:Northern|Southern|Eastern|Western|Central|Upper|Lower|Greater)[ \t]+"
             rf"(?P<LOCATION>{PLACE})"
             rf"|(?P<LOCATION__2>{PLACE})[ \t]+(?:was|is|were|are)\b[^.!?\n]{{0,30}}\bto\s+visit\b"
             rf"|(?:^|(?<=[.!?] ))In[ \t]+(?P<LOCATION__3>{PLACE})(?=,|[ \t]+(?:they|we|people|you|"
-            r"there|locals|everyone)\b)", re.M), validate=rare_place, score=0.65),
-        Rule("place_went_lc", re.compile(
+            r"there|locals|everyone)\b)"), validate=rare_place, score=0.65),
+        Rule("place_went_lc", _rx(
             r"\b(?:returned|went|moved|flew|drove|travell?ed|relocated|came)\s+(?:back\s+)?to\s+"
             rf"(?P<LOCATION>{_LC}{{2,}}(?:[ \t]+(?!{_THEN}){_LC}*){{0,2}})"
-            rf"(?=[ \t]*[.,;!?]|[ \t]+{_THEN})", re.M),
+            rf"(?=[ \t]*[.,;!?]|[ \t]+{_THEN})"),
             validate=rare_place_lc, score=0.6),
-        Rule("title_appositive", re.compile(
+        Rule("title_appositive", _rx(
             rf"{NAME},[ \t]+the[ \t]+(?P<TITLE>[^\n,\d]{{2,60}}?),[ \t]+(?:said|says|told|added|"
-            r"explained|wrote|noted|confirmed|stated|replied)\b", re.M), score=0.65),
+            r"explained|wrote|noted|confirmed|stated|replied)\b"), score=0.65),
     ]
     # fmt: on
