@@ -134,10 +134,10 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             rf"{_EDGE}(?=(?P<PERSON>{CAPW}(?:[ \t]+[{UPPER}]\.?)?"
             rf"(?:[ \t]+(?:{_PARTICLE})?{CAPW}){{1,2}}){_END})"),
             validate=world_name, score=0.65),
-        # Alone, a first name is a person unless it ends a run of capitalised words ("Santa
-        # Monica", "Lake Louise": the run is a place or a firm, and its own rules' to find).
+        # Alone, a first name is a person unless it is part of a run of capitalised words
+        # ("Santa Monica", "Melvin Capital": a place or a firm, for other rules to find).
         Rule("world_name_alone", _rx(
-            rf"{_EDGE}{_NOT_AFTER_CAPITAL}(?P<PERSON>{CAPW}){_END}"),
+            rf"{_EDGE}{_NOT_AFTER_CAPITAL}(?P<PERSON>{CAPW}){_END}(?![ \t]+{CAPW})"),
             validate=world_name, score=0.65),
         # A surname of some country alone, as the subject of a sentence ("Menard is from
         # Lyon", "Why is Okafor so quiet?"), when it is no English word.
