@@ -528,3 +528,17 @@ def test_a_list_of_names_after_a_colon(detector: Detector) -> None:
     ]
     for ordinary in ("Colours: Teal, Mauve and Ochre.", "Suppliers: Demora, Velmora and Steel."):
         assert PostProcess(ordinary, [], detector.is_common).run() == []
+
+
+def test_months_in_full_stay_in_full(deid: Deidentifier) -> None:
+    # A four-letter month ("June", "July") used to be cut to four letters of another ("Octo").
+    full = {m.capitalize() for m in _MONTH_NAMES.split()}
+    for text in ("The lease ends on June 14, 2027.", "We met on 3rd July 2019 at noon."):
+        out = _one(deid, text)
+        month = next(w.strip(",.") for w in out.split() if w.strip(",.") in full)
+        assert month in out and len(month) >= 3
+
+
+_MONTH_NAMES = (
+    "january february march april may june july august september october november december"
+)

@@ -87,6 +87,17 @@ _HONORIFICS = ("Mr", "Ms", "Mx", "Dr")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
            "september", "october", "november", "december")  # fmt: skip
+
+
+def _month_as(month: str, old: str) -> str:
+    """``month`` written as ``old`` was: in full ("June" -> "september", never cut to the old
+    name's four letters), or abbreviated ("Jun" -> "oct", "Sept." -> "sept" or "oct")."""
+    o = old.rstrip(".").lower()
+    if o in _MONTHS:
+        return month
+    return month[:4] if month == "september" and len(o) == 4 else month[:3]
+
+
 _KEEP_ADDRESS_WORDS = frozenset(
     words(
         """
@@ -517,7 +528,7 @@ def _render_date(ent: _Entity, text: str, rng: random.Random) -> str:
                 "sfx": {1: "st", 2: "nd", 3: "rd"}.get(
                     day.day % 10 if day.day // 10 != 1 else 0, "th"
                 ),
-                "mon": _MONTHS[day.month - 1][: len(old.rstrip(".")) if len(old) <= 4 else None],
+                "mon": _month_as(_MONTHS[day.month - 1], old),
             }[g]
             out += [text[pos:s], _case_like(new.title() if g == "mon" else new, old)]
             pos = e
