@@ -9,7 +9,7 @@ and the realism discriminator compares the logged continuation cut after that re
 same cut carrying the simulated result. Win rate: the simulated one called real.
 
     nice -n 10 .venv/bin/python studies/realism/simulated.py STORE.db {sees-log|blind} OUT.jsonl
-        [--simulator SPEC] [--size 60] [--seed 1]
+        [--simulator SPEC] [--size 60] [--seed 1]   # another seed adds a sample
 
 STORE.db: a scratch store (created with the shared tau-bench file and a turn sample when
 missing). OUT.jsonl: one row per prefix (resumable; the simulated result's text stays out of
@@ -61,9 +61,11 @@ async def _run(st: Store, arm: str, out: Path, simulator: str) -> None:
     policy = ToolPolicy(mode="replay", simulator=simulator, show_continuation=arm == "sees-log")
     layer = ToolLayer(db, policy, simulator=get_model(simulator))
     profiles = consistency.build_profiles(st.conversations(with_tool_calls=True))
-    ids = [r[0] for r in st.db.execute("SELECT id FROM prefixes ORDER BY id")]
+    # Every sample's prefixes, each (conversation, cut) once: a second sample extends the run.
+    rows = st.db.execute("SELECT id, conversation_hash, cut FROM prefixes ORDER BY id")
+    ids = list({(chash, cut): pid for pid, chash, cut in reversed(rows.fetchall())}.values())
     try:
-        for pid in ids:
+        for pid in sorted(ids):
             prefix = load_prefix(st, pid)
             cut = _cut(prefix.continuation)
             if pid in done or cut is None:
@@ -116,7 +118,13 @@ def _summary(paths: list[Path]) -> None:
             ci = jeffreys_interval(k, n) if n else None
             rate = f"{k}/{n} = {k / n:.1%} [{ci.lower:.1%}, {ci.upper:.1%}]" if ci else "-"
             tools = ", ".join(f"{t} {sum(v)}/{len(v)}" for t, v in sorted(per_tool.items()))
-            print(f"  {key}: win rate {rate}; {undecided} undecided; per tool: {tools}")
+            # An undecided pair is indistinguishable: half a win, as the method's 50% reads.
+            judged = n + undecided
+            half = f"{(k + undecided / 2) / judged:.1%} of {judged}" if judged else "-"
+            print(
+                f"  {key}: win rate {rate}; {undecided} undecided (ties as half: {half}); "
+                f"per tool: {tools}"
+            )
 
 
 def main() -> None:
@@ -136,7 +144,9 @@ def main() -> None:
     with Store(opts.store) as st:
         if not st.db.execute("SELECT 1 FROM samples").fetchone():
             ingest_file(TAU, st)
-            create_sample(st, "default", SamplingSpec(size=opts.size, seed=opts.seed, mode="turn"))
+        name = "default" if opts.seed == 1 else f"seed{opts.seed}"
+        if not st.db.execute("SELECT 1 FROM samples WHERE name = ?", (name,)).fetchone():
+            create_sample(st, name, SamplingSpec(size=opts.size, seed=opts.seed, mode="turn"))
         asyncio.run(_run(st, opts.arm, opts.out, opts.simulator))
 
 

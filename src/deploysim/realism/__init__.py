@@ -14,6 +14,12 @@ them says little about a replay's win rate.
 
 Small judges prefer a position; ``both_orders`` asks each question in both orders and averages
 the two answers (twice the calls), so a position preference cancels.
+
+The judge is one of the ``discriminator`` choices: ``judge`` (a model, above), ``consistency``
+and ``consistency-tools`` (:mod:`deploysim.realism.consistency`: no model; each continuation
+checked against the store's tool records and the prefix). Results carry the discriminator's
+identity (name, version, hash). Controls add ``other_world`` (tool results of another
+conversation) and, given a writer model, ``other_model`` (assistant texts it writes).
 """
 
 from __future__ import annotations
