@@ -21,12 +21,10 @@ date with the same month and day.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -34,17 +32,11 @@ from deploysim.keys import load_secret_key, pseudonym
 from deploysim.privacy.detector import Detector
 from deploysim.privacy.rules import Detection
 from deploysim.privacy.surrogates import EntityTable, person_tokens
+from deploysim.privacy.walk import Walker
 from deploysim.privacy.words import NATIONALITIES, words
 from deploysim.schema import (
     Conversation,
-    JSONValue,
-    Message,
-    OtherPart,
     Provenance,
-    ReasoningPart,
-    Reference,
-    TextPart,
-    ToolCall,
 )
 
 DEID_VERSION = "deid-8"
@@ -71,12 +63,6 @@ PEOPLE_ANSWER: frozenset[str] = frozenset({"oasst"})
 """Log formats whose assistant turns people wrote (OpenAssistant's volunteers): what such a
 turn says about its author is personal, so ``keep_introduced`` does not apply to them."""
 
-_ACCOUNT_KEY = re.compile(
-    r"(?:^|_)(?:user|account|acct|org|organi[sz]ation|customer|member|device|client|tenant|"
-    r"session|visitor|subscriber|owner|employee)(?:_?(?:id|hash|name|email|key))?$|e_?mail|"
-    r"(?:^|_)ip(?:_|$)|ip_?(?:address|hash)|user_?agent|(?:^|_)phone|^headers?$|^cookies?$|"
-    r"^(?:name|username|login|author|sender|recipient)$"
-)
 _KEY_TYPES = {
     key: etype
     for etype, keys in (
@@ -125,125 +111,6 @@ class DeidResult(BaseModel):
     dropped_metadata_keys: int
     dropped: bool = False
     version: str = DEID_VERSION
-
-
-# ---------------------------------------------------------------------------------------------
-# Walking every text field of a conversation
-# ---------------------------------------------------------------------------------------------
-
-TextFn = Callable[[str, str | None], str]
-
-
-def _norm_key(key: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_")
-
-
-def _walk_json(value: JSONValue, fn: TextFn, key_fn: Callable[[str], str], hint: str | None) -> Any:
-    if isinstance(value, dict):
-        return {key_fn(k): _walk_json(v, fn, key_fn, _norm_key(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk_json(v, fn, key_fn, hint) for v in value]
-    if isinstance(value, str):
-        return fn(value, hint)
-    return value
-
-
-def _json_text(text: str) -> tuple[Any, dict[str, Any]] | None:
-    """The JSON value in ``text`` and the ``json.dumps`` options that reproduce it exactly."""
-    if text[:1] not in "{[":
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    for opts in (
-        {},
-        {"separators": (",", ":")},
-        {"ensure_ascii": False},
-        {"separators": (",", ":"), "ensure_ascii": False},
-    ):
-        if json.dumps(value, **opts) == text:
-            return value, opts
-    return None
-
-
-@dataclass
-class _Walker:
-    """Applies ``fn`` to every text of a conversation (``key_fn`` to JSON object keys)."""
-
-    fn: TextFn
-    key_fn: Callable[[str], str]
-    drop_keys: bool = False
-    dropped: int = 0
-    model_answers: bool = True
-    """Whether a model wrote the assistant turns (not so for :data:`PEOPLE_ANSWER` formats)."""
-    model: bool = False
-    """Whether the text being walked was written by the logged model (an assistant turn)."""
-
-    def json_text(self, text: str, hint: str | None = None) -> str:
-        parsed = _json_text(text)
-        if parsed is None:
-            return self.fn(text, hint)
-        value, opts = parsed
-        return json.dumps(_walk_json(value, self.fn, self.key_fn, hint), **opts)
-
-    def metadata(self, meta: dict[str, JSONValue]) -> dict[str, JSONValue]:
-        kept = {k: v for k, v in meta.items() if not _ACCOUNT_KEY.search(_norm_key(k))}
-        self.dropped += len(meta) - len(kept)
-        return dict(_walk_json(kept, self.fn, self.key_fn, None))
-
-    def call(self, call: ToolCall) -> ToolCall:
-        args = _walk_json(call.arguments, self.fn, self.key_fn, None)
-        raw = call.raw_arguments
-        if raw is not None:
-            parsed = _json_text(raw)
-            if parsed is not None and parsed[0] == call.arguments:
-                raw = json.dumps(args, **parsed[1])
-            else:
-                raw = self.fn(raw, None)
-        return call.model_copy(update={"arguments": args, "raw_arguments": raw})
-
-    def message(self, m: Message) -> Message:
-        self.model = self.model_answers and m.role == "assistant"
-        try:
-            return self._message(m)
-        finally:
-            self.model = False
-
-    def _message(self, m: Message) -> Message:
-        update: dict[str, Any] = {}
-        if isinstance(m.content, str):
-            update["content"] = (
-                self.json_text(m.content) if m.role == "tool" else self.fn(m.content, None)
-            )
-        else:
-            update["content"] = tuple(self.part(p) for p in m.content)
-        update["tool_calls"] = tuple(self.call(c) for c in m.tool_calls)
-        if m.error is not None:
-            update["error"] = self.fn(m.error, None)
-        if m.name is not None:
-            update["name"] = self.fn(m.name, "full_name" if m.role == "user" else None)
-        update["metadata"] = self.metadata(m.metadata)
-        return m.model_copy(update=update)
-
-    def part(self, p: Any) -> Any:
-        if isinstance(p, TextPart):
-            return p.model_copy(update={"text": self.fn(p.text, None)})
-        if isinstance(p, ReasoningPart):
-            summary = None if p.summary is None else self.fn(p.summary, None)
-            return p.model_copy(
-                update={"reasoning": self.fn(p.reasoning, None), "summary": summary}
-            )
-        if isinstance(p, OtherPart):
-            return p.model_copy(update={"data": _walk_json(p.data, self.fn, self.key_fn, None)})
-        return p
-
-    def conversation(self, conv: Conversation) -> Conversation:
-        messages = tuple(self.message(m) for m in conv.messages)
-        refs = tuple(
-            Reference(label=r.label, message=self.message(r.message)) for r in conv.references
-        )
-        return conv.model_copy(update={"messages": messages, "references": refs})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,7 +232,7 @@ class Deidentifier:
             plan.texts.append((text, hint, walker.model))
             return text
 
-        walker = _Walker(record, lambda k: k, model_answers=_model_answers(conv))
+        walker = Walker(record, lambda k: k, model_answers=_model_answers(conv))
         walker.conversation(conv)
         if conv.provenance is not None:
             walker.metadata(conv.provenance.metadata)
@@ -431,7 +298,7 @@ class Deidentifier:
             spans = self._spans(plan, text, hint, dets, walker.model)
             return self._replace(plan, text, spans, model=walker.model)
 
-        walker = _Walker(
+        walker = Walker(
             fn,
             lambda k: self._replace(plan, k, [], audit=False),
             model_answers=_model_answers(plan.conv),
