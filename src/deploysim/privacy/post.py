@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from spacy.lang.en.stop_words import STOP_WORDS as _STOP
 
 from deploysim.privacy.rules import CAP, CAPW, LEGAL, NAME, ORG, PLACE, Detection, digits
-from deploysim.privacy.words import COUNTRIES, words
+from deploysim.privacy.words import COUNTRIES, NAME_PARTICLES, words
 
 # ---------------------------------------------------------------------------------------------
 # Post-processing: relative dates, dates of birth, address blocks, lists, propagation, merging
@@ -88,7 +88,7 @@ _POSTCODE_TOWN = re.compile(
 )  # "9524 QX Oudeland", "73-429 Iława", "H-3363 Dunakeszi"
 _LEADING_NUMBERS = re.compile(r"[ \t>?]*((?:\d{1,6}[A-Za-z]?\.?(?:/\d{1,4})?[ \t]+)+)")
 _BLOCK_KINDS = ("PERSON", "TITLE", "ORGANIZATION")  # the lines of a postal block, in order
-_STREET_PARTICLES = frozenset(words("de da do dos das del la le van von der den di du via"))
+_STREET_PARTICLES = NAME_PARTICLES | {"via"}  # "Via Roma 12": a street word, not a stop word
 _CONTACT = frozenset({"PERSON", "PHONE_NUMBER", "EMAIL_ADDRESS", "ORGANIZATION", "TITLE", "URL"})
 _ADDRESS_LABEL = re.compile(r"(?i)\b(?:address|adresse|addr\.?)[ \t]*:?[ \t]*$")
 
@@ -171,10 +171,10 @@ class PostProcess:
                 d.entity_type == "STREET_ADDRESS" and d.start < e and s < d.end for d in self.dets
             ):
                 continue
-            named = [w for w in re.findall(r"[^\W\d_]+", line) if len(w) > 2]
+            every = re.findall(r"[^\W\d_]+", line)
+            named = [w for w in every if len(w) > 2]
             if not named or all(self.is_common(w) or w.lower() in _STOP for w in named):
                 continue
-            every = re.findall(r"[^\W\d_]+", line)
             if any(w.lower() in _STOP and w.lower() not in _STREET_PARTICLES for w in every):
                 continue  # "Blais in 2018" is a sentence, not a street
             lo, hi = lines[max(0, n - 3)][0], lines[min(len(lines) - 1, n + 3)][1]

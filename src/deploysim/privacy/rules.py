@@ -63,8 +63,9 @@ CAPW = (
     rf"(?:[{_UP}][{_LO}'’\-]*[{_LO}](?:-(?:Mc|Mac)?[{_UP}][{_LO}'’]*[{_LO}])*"
     rf"|[{_UP}]{{2,}}(?:[-'’][{_UP}]+)*)"
 )
-_PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
-NAME = rf"{CAPW}(?:[ \t]+(?:{_PARTICLE})?{CAPW}|[ \t]+[{_UP}]\.?(?=[ \t]+[{_UP}])){{0,3}}"
+PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
+"""A name particle and the space after it ("van ", "de la" is two)."""
+NAME = rf"{CAPW}(?:[ \t]+(?:{PARTICLE})?{CAPW}|[ \t]+[{_UP}]\.?(?=[ \t]+[{_UP}])){{0,3}}"
 # An organisation's name: capitalised words (CamelCase and "Ltd." allowed), "and"/"of" inside.
 LEGAL = r"(?:Inc|Ltd|LLC|Corp|Corporation|Limited|GmbH|plc|PLC|LLP|AG)"
 # Legal forms of firms in other countries, as registries write them (general knowledge: the

@@ -26,6 +26,7 @@ __all__ = [
     "FIRST_NAMES",
     "FOREIGN_STOP_WORDS",
     "HONORIFICS",
+    "NAME_PARTICLES",
     "NATIONALITIES",
     "OCCUPATIONS",
     "RELIGIONS",
@@ -112,6 +113,8 @@ def foreign_stop_words() -> frozenset[str]:
     return frozenset(w.lower() for w in out)
 
 
+NAME_PARTICLES = frozenset(words("de da do dos das del la le van von der den di du"))
+"""Lower-case words inside names of people and streets ("Rua do Sol", "van der Berg")."""
 _MONTHS_DAYS = frozenset(
     words(
         """

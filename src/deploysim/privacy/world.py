@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import re
 
-from deploysim.privacy.rules import CAPW, LOWER, NAME, PLACE, UPPER, Rule
+from deploysim.privacy.rules import CAPW, LOWER, NAME, PARTICLE, PLACE, UPPER, Rule
 from deploysim.privacy.words import (
     COUNTRIES,
     FIRST_NAMES,
     FOREIGN_STOP_WORDS,
+    NAME_PARTICLES,
     WORLD_FIRST_NAMES,
     WORLD_SURNAMES,
-    words,
 )
 
-_PARTICLES = frozenset(words("de da do dos das del la le van von der den di du"))
-_PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
 _WORD = r"[^\W\d_][\w'’\-]*"  # a word of a street's name, in any script and case
 _HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,4}[A-Za-z]?)?"
 _LC = r"[^\W\d_A-Z][^\W\d_]"  # a lower-case letter, then the class of the letters after it
@@ -122,7 +120,7 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         named = re.findall(r"[^\W\d_]+", s)
         return (
             any(len(w) > 2 and not english(w) for w in named)
-            and not any(w.lower() in stop and w.lower() not in _PARTICLES for w in named)
+            and not any(w.lower() in stop and w.lower() not in NAME_PARTICLES for w in named)
             and not any(w.isupper() and len(w) > 1 for w in named)  # "GPT 4", "USB 3"
         )
 
@@ -132,7 +130,7 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         # (zero-width at each word, so a rejected "Dear Ana Lind" still leaves "Ana Lind").
         Rule("world_name", _rx(
             rf"{_EDGE}(?=(?P<PERSON>{CAPW}(?:[ \t]+[{UPPER}]\.?)?"
-            rf"(?:[ \t]+(?:{_PARTICLE})?{CAPW}){{1,2}}){_END})"),
+            rf"(?:[ \t]+(?:{PARTICLE})?{CAPW}){{1,2}}){_END})"),
             validate=world_name, score=0.65),
         # Alone, a first name is a person unless it is part of a run of capitalised words
         # ("Santa Monica", "Melvin Capital": a place or a firm, for other rules to find).
