@@ -38,6 +38,7 @@ CHOICES: dict[tuple[str, str], set[str]] = {
     ("discover", "--method"): {"auto", "agglomerative", "kmeans", "hdbscan"},
     ("graders validate", "--calibrate"): {"youden", "precision90", "fixed"},
     ("realism", "--discriminator"): {"judge", "consistency", "consistency-tools"},
+    ("realism", "--arm"): {"both", "blind", "sees-log"},
 }
 # Options whose help lists values but that take more than those values.
 NOT_FIXED = {("awareness", "--source"): "a source takes arguments (logs:FORMAT, replays:SPEC)"}

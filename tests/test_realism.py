@@ -11,7 +11,8 @@ import pytest
 
 from deploysim.ingest import ingest_file
 from deploysim.models import GenerateConfig, Generation, Model, ModelSpec
-from deploysim.realism import _choice, run_realism
+from deploysim.realism import run_realism
+from deploysim.realism.discriminators import _choice
 from deploysim.replay import ReplaySpec, create_sample, run_replay
 from deploysim.sampling import SamplingSpec
 from deploysim.schema import Message, ToolDef

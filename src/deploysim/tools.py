@@ -389,15 +389,18 @@ class ToolLayer:
             return ToolResult(message, "simulator_error", error=message)
         if not self.policy.show_continuation:
             continuation = ""
-        return await self._simulate(call, offered, continuation, history or ())
+        return await self.simulate(call, offered, continuation, history or ())
 
-    async def _simulate(
+    async def simulate(
         self,
         call: ToolCall,
         offered: Sequence[ToolDef],
         continuation: str,
         history: Sequence[Message],
     ) -> ToolResult:
+        """The simulator's answer to ``call`` (no recorded lookup, no state check, no injected
+        failure): shown the tool's definition and recorded examples, the state ``history``
+        establishes and ``continuation`` (the logged one, or "" when it must not see it)."""
         assert self.simulator is not None
         examples = self.db.examples.get(call.function, [])
         shape = result_shape(examples)

@@ -46,6 +46,10 @@ Calibrate = Literal["youden", "precision90", "fixed"]
 RealismDiscriminator = Literal["judge", "consistency", "consistency-tools"]
 """Who tells replays from logs in ``realism`` (:data:`deploysim.realism.DiscriminatorName`)."""
 
+SimulatorArms = Literal["both", "blind", "sees-log"]
+"""Which arms of the simulator's ablation ``realism --simulator`` runs
+(:data:`deploysim.realism.simulated.Arm`; both: blind, then seeing the log)."""
+
 Part = Literal["all", "dev", "test"]
 """Records of a labelled PII file (:data:`deploysim.privacy.evaluation.Part`)."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -19,7 +19,7 @@ from deploysim.cli._options import (
     TaxonomyOpt,
     WorkersOpt,
 )
-from deploysim.cli._types import RealismDiscriminator, ToolMode
+from deploysim.cli._types import RealismDiscriminator, SimulatorArms, ToolMode
 from deploysim.cli.common import out, parse_model, print_json, require_store
 from deploysim.errors import UsageError
 from deploysim.store import Store
@@ -211,7 +211,9 @@ def grade(
 
 def realism(
     store: StoreOpt,
-    model: Annotated[str, typer.Option("--model", "-m", help="The replayed model spec.")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="The replayed model spec.")
+    ] = None,
     judge: Annotated[
         str | None, typer.Option(help="Judge model spec (the judge discriminator).")
     ] = None,
@@ -247,16 +249,46 @@ def realism(
             "this model spec (another family than the candidate's, e.g. llamacpp/smollm2-135m)."
         ),
     ] = None,
+    simulator: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead of replays, the tool simulator (model spec) alone: it answers the "
+            "first tool call of each logged continuation, its recorded result hidden, blind "
+            "and seeing the logged trajectory (the method's ablation).",
+        ),
+    ] = None,
+    arm: Annotated[
+        SimulatorArms, typer.Option(help="With --simulator: which arms to run.")
+    ] = "both",
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --simulator: keep each simulated answer in this JSONL file, so that a "
+            "stopped run resumes and another discriminator reuses the answers.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Can a discriminator tell replays (with simulated tools) from the logged continuations?"""
     from deploysim.cli.progress import count_progress
     from deploysim.realism import RealismSettings, run_controls, run_realism
+    from deploysim.realism.simulated import ARMS, run_simulated
 
     require_store(store)
-    model = str(parse_model(model))
+    # --controls validates the discriminator alone (a --model given with it is not read).
+    if controls and simulator is not None:
+        raise UsageError("--controls validates the discriminator: run --simulator on its own")
+    if not controls and (model is None) == (simulator is None):
+        raise UsageError(
+            "give one of --model (judge its replays), --simulator (the simulator on logged "
+            "calls) or --controls (validate the discriminator)"
+        )
+    model = None if model is None else str(parse_model(model))
     if discriminator == "judge" and judge is None:
-        raise UsageError("--discriminator judge needs --judge MODEL_SPEC")
+        raise UsageError(
+            "--discriminator judge needs --judge MODEL_SPEC (or use --discriminator consistency "
+            "or consistency-tools: no model)"
+        )
     spec = {
         "model": model,
         "judge": judge,
@@ -268,10 +300,23 @@ def realism(
         "controls": controls,
         "discriminator": discriminator,
         "writer": writer,
+        "simulator": simulator,
+        "arm": arm,
     }
     settings = RealismSettings(sample=sample_name, limit=limit, seed=seed, both_orders=both_orders)
     with Store(store) as st, count_progress("realism", quiet=as_json) as progress:
-        if controls:
+        if simulator is not None:
+            result = run_simulated(
+                st,
+                simulator=str(parse_model(simulator)),
+                arms=ARMS if arm == "both" else (arm,),
+                settings=settings,
+                discriminator=discriminator,
+                judge=judge,
+                cache=cache,
+                on_progress=progress,
+            )
+        elif controls:
             result = run_controls(
                 st,
                 judge=judge,
@@ -281,6 +326,7 @@ def realism(
                 writer=writer,
             )
         else:
+            assert model is not None
             result = run_realism(
                 st,
                 judge=judge,
@@ -293,6 +339,9 @@ def realism(
         st.add_analysis("realism", spec, result)
     if as_json:
         print_json(result)
+        return
+    if simulator is not None:
+        _print_simulated(result, discriminator)
         return
     o = result["overall"]
     if not o["n"]:
@@ -325,6 +374,32 @@ def realism(
             tool, str(r["n"]), f"{r['win_rate']:.1%}", f"{r['ci'][0]:.1%}-{r['ci'][1]:.1%}"
         )
     out.print(table)
+
+
+def _print_simulated(result: dict[str, Any], discriminator: str) -> None:
+    if not result["prefixes"]:
+        raise UsageError("no prefix has a logged continuation with a tool call to simulate")
+    who = result["discriminator"].get("version", discriminator)
+    out.print(
+        f"simulator {result['simulator']} on the first logged call of {result['prefixes']} "
+        f"prefixes; {discriminator} {who} picks the simulated answer as real (50% = "
+        "indistinguishable):"
+    )
+    for arm, r in result["arms"].items():
+        o = r["overall"]
+        rate = (
+            f"{o['k']}/{o['n']} = {o['win_rate']:.1%} [{o['ci'][0]:.1%}, {o['ci'][1]:.1%}]"
+            if o["n"]
+            else "-"
+        )
+        half = "-" if r["ties_as_half"] is None else f"{r['ties_as_half']:.1%}"
+        out.print(
+            f"  {arm}: {rate}; {r['undecided']} undecided (ties as half: {half}); "
+            f"{r['equal_to_logged']} equal to the logged result, {r['simulator_failures']} "
+            f"simulator failures, {r['seconds_per_call']:.0f} s per call"
+        )
+        tools = ", ".join(f"{t} {v['k']}/{v['n']}" for t, v in r["per_tool"].items())
+        out.print(f"    per tool: {tools or '-'}")
 
 
 def register(app: typer.Typer) -> None:
