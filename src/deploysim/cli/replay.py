@@ -211,9 +211,7 @@ def grade(
 
 def realism(
     store: StoreOpt,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="The replayed model spec.")
-    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="The replayed model.")] = None,
     judge: Annotated[
         str | None, typer.Option(help="Judge model spec (the judge discriminator).")
     ] = None,
@@ -257,9 +255,7 @@ def realism(
             "and seeing the logged trajectory (the method's ablation).",
         ),
     ] = None,
-    arm: Annotated[
-        SimulatorArms, typer.Option(help="With --simulator: which arms to run.")
-    ] = "both",
+    arm: Annotated[SimulatorArms, typer.Option(help="With --simulator: the arms run.")] = "both",
     cache: Annotated[
         Path | None,
         typer.Option(
