@@ -104,6 +104,7 @@ def test_both_arms_on_logged_calls_and_the_cache_resumes(tmp_path: Path) -> None
             assert arm["overall"]["n"] + arm["undecided"] + arm["unjudgeable"] == n
             assert arm["ties_as_half"] is not None and 0 <= arm["ties_as_half"] <= 1
         assert blind["simulator_failures"] == 0  # recorded examples fit their own format
+        assert blind["answered_only"]["overall"] == blind["overall"]
         assert res["discriminator"]["name"] == "consistency-tools"
         # A second run reads every answer from the cache and judges them the same.
         again = run_simulated(

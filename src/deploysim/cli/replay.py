@@ -394,6 +394,12 @@ def _print_simulated(result: dict[str, Any], discriminator: str) -> None:
             f"{r['equal_to_logged']} equal to the logged result, {r['simulator_failures']} "
             f"simulator failures, {r['seconds_per_call']:.0f} s per call"
         )
+        a = r["answered_only"]["overall"]
+        if r["simulator_failures"] and a["n"]:
+            out.print(
+                f"    without the {r['simulator_failures']} failed simulations: {a['k']}/{a['n']} "
+                f"= {a['win_rate']:.1%} [{a['ci'][0]:.1%}, {a['ci'][1]:.1%}]"
+            )
         tools = ", ".join(f"{t} {v['k']}/{v['n']}" for t, v in r["per_tool"].items())
         out.print(f"    per tool: {tools or '-'}")
 

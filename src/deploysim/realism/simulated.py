@@ -217,7 +217,16 @@ def run_simulated(
         wins = result["overall"]["k"]
         undecided = result["undecided"]
         judged = result["overall"]["n"] + undecided
+        # A failed simulation is an error text the discriminator may take for a real error
+        # (consistency-1 checks an error by its lead): the rate of real answers alone, apart.
+        answered = summarize(
+            [v for c, v in mine if c.source == "simulated"],
+            judge=judge or discriminator,
+            model=spec,
+            n_replays=sum(c.source == "simulated" for c, _ in mine),
+        )
         result.update(
+            answered_only={k: answered[k] for k in ("overall", "undecided", "per_tool")},
             ties_as_half=(wins + undecided / 2) / judged if judged else None,
             equal_to_logged=sum(
                 c.content.strip() == _logged_result(by_id[c.prefix_id]).strip() for c, _ in mine
