@@ -1,5 +1,5 @@
-"""Names, firms and streets of other countries (deid-8): found by list or by where they stand,
-not by matching one value. Every example here is invented."""
+"""Names, firms and streets of other countries (deid-8, deid-9): found by list or by where
+they stand, not by matching one value. Every example here is invented."""
 
 from __future__ import annotations
 
@@ -109,3 +109,47 @@ def test_blocks_cards_and_places(detector: Detector) -> None:
     shopping = "List:\n\nTomatoes\nBread\nEggs 12\n\nDone"
     assert not [v for v, k in _found(detector, shopping).items() if k == "STREET_ADDRESS"]
     assert "Monica" not in _found(detector, "We drove along the pier in Santa Monica.")
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "kind"),
+    [
+        # deid-9: a firm by a person's tie to it, or under a form's label.
+        ("Last spring I was hired by Quarnvik Tooling as a planner.", "Quarnvik Tooling", None),
+        ("She joined Brelloch Dynamics in March.", "Brelloch Dynamics", None),
+        ("I have an interview at Tessaline Foods on Friday.", "Tessaline Foods", None),
+        ("My uncle is an engineer at Vornholt Marine.", "Vornholt Marine", None),
+        ("Employer: Halvarsen Pumps", "Halvarsen Pumps", "ORGANIZATION"),
+        # deid-9: a postcode beside its town, a country-prefixed one; a street's kind after it.
+        ("Ship it to Kaarlo Road 4, Joensivu 80210 please.", "80210", "ZIP_CODE"),
+        ("The parcel goes to 75011 Paris by Friday.", "75011", "ZIP_CODE"),
+        ("Our depot moved to DK-4730 last year.", "DK-4730", "ZIP_CODE"),
+        ("The shop is at Pipacs köz 17 in the old town.", "Pipacs köz 17", "STREET_ADDRESS"),
+        ("Send the keys to Lepiku tänav 12 please.", "Lepiku tänav 12", "STREET_ADDRESS"),
+        # deid-9: a name addressed at a clause's end.
+        ("Did you lock the shed, Orvette?", "Orvette", None),
+    ],
+)
+def test_cues_of_deid_9(detector: Detector, text: str, value: str, kind: str | None) -> None:
+    found = _found(detector, text)
+    hit = [v for v in found if value in v or v in value]
+    assert hit, (text, found)
+    if kind is not None:
+        assert found[hit[0]] == kind, found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Go to gate 12 and wait for boarding.",  # an airport gate, no street
+        "The comprehensive, empowering 90-day plan starts in Spring 2024.",  # "-ring" words
+        "Join LinkedIn groups related to your field.",  # an invitation, not an employer
+        "SELECT a FROM Orders INNER JOIN Customers ON Orders.id = Customers.id;",  # SQL
+        "In 2019 Paris hosted the event.",  # a year before a city is no postcode
+        "Company: N/A",  # a form's non-answer
+    ],
+)
+def test_what_deid_9_leaves_alone(detector: Detector, text: str) -> None:
+    found = _found(detector, text)
+    assert not {v for v, k in found.items() if k in ("STREET_ADDRESS", "ZIP_CODE")}, found
+    assert not {v for v, k in found.items() if v in ("LinkedIn", "Customers ON Orders", "N/A")}

@@ -11,7 +11,17 @@ from collections.abc import Callable, Iterable
 
 from spacy.lang.en.stop_words import STOP_WORDS as _STOP
 
-from deploysim.privacy.rules import CAP, CAPW, LEGAL, NAME, ORG, PLACE, Detection, digits
+from deploysim.privacy.rules import (
+    CAP,
+    CAPW,
+    LEGAL,
+    NAME,
+    ORG,
+    PLACE,
+    STREET_WORDS,
+    Detection,
+    digits,
+)
 from deploysim.privacy.words import COUNTRIES, NAME_PARTICLES, words
 
 # ---------------------------------------------------------------------------------------------
@@ -86,6 +96,16 @@ _POSTCODE_TOWN = re.compile(
     r"(?:[A-Z]{1,2}-)?\d{2,5}(?:[ -]?\d{2,3})?(?:[ \t]?[A-Za-z]{2})?,?[ \t]+"
     r"[^\W\d_][\w'’.\- ]{1,40}"
 )  # "9524 QX Oudeland", "73-429 Iława", "H-3363 Dunakeszi"
+# A postcode's shapes: "32200", "40577-250", "DK-2100", "114 51", "51-164", "SW1A 1AA",
+# "1012 AB"; beside a place or street it is the place's postcode.
+_POSTCODE = (
+    r"(?:[A-Z]{1,3}-)?\d{4,5}(?:-\d{3,4})?|\d{3}[ \t]\d{2}|\d{2}-\d{3}"
+    r"|[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}|\d{4}[ \t]?[A-Z]{2}"
+)
+_ZIP_AFTER = re.compile(rf",?[ \t]+({_POSTCODE})(?![\w-])")
+_ZIP_BEFORE = re.compile(rf"(?<![\w-])({_POSTCODE}),?[ \t]+$")
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_STREET_END = re.compile(rf"(?i:\b(?:{STREET_WORDS})\.?)$")
 _LEADING_NUMBERS = re.compile(r"[ \t>?]*((?:\d{1,6}[A-Za-z]?\.?(?:/\d{1,4})?[ \t]+)+)")
 _BLOCK_KINDS = ("PERSON", "TITLE", "ORGANIZATION")  # the lines of a postal block, in order
 _STREET_PARTICLES = NAME_PARTICLES | {"via"}  # "Via Roma 12": a street word, not a stop word
@@ -131,6 +151,7 @@ class PostProcess:
         self.address_blocks()
         self.house_numbers()
         self.affiliations()
+        self.place_postcodes()
         self.coordinated()
         self.name_lists()
         self.propagate()
@@ -387,6 +408,33 @@ class PostProcess:
                 m = _ORG_BEFORE.search(self.text, max(0, d.start - 80), d.start)
                 if m and self._free(*m.span(1)) and self._named(m.group(1)):
                     self.add(*m.span(1), "ORGANIZATION", 0.65, "affiliation")
+
+    def place_postcodes(self) -> None:
+        # "Loimaa 32200", "40577-250 Acerra", "Storgatan 3, 114 51": a postcode beside a place,
+        # or after a street (a year is no postcode: "Paris 2024"; a number before a street is
+        # its house number: "1200 Pine Island Road").
+        for d in list(self.dets):
+            if d.entity_type not in ("LOCATION", "STREET_ADDRESS"):
+                continue
+            after = _ZIP_AFTER.match(self.text, d.end)
+            street = d.entity_type == "STREET_ADDRESS" or _STREET_END.search(
+                self.text, d.start, d.end
+            )
+            before = (
+                None if street else _ZIP_BEFORE.search(self.text, max(0, d.start - 14), d.start)
+            )
+            for m in (after, before):
+                if not m or _YEAR.fullmatch(m.group(1)):
+                    continue
+                s, e = m.span(1)
+                # spaCy calls a bare number a date: beside a place, it is the postcode.
+                self.dets = [
+                    x
+                    for x in self.dets
+                    if not (x.entity_type == "DATE_TIME" and s <= x.start and x.end <= e)
+                ]
+                if self._free(s, e):
+                    self.add(s, e, "ZIP_CODE", 0.65, "place_postcode")
 
     def coordinated(self) -> None:
         queue = [d for d in self.dets if d.entity_type in _ITEM]

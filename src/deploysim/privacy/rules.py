@@ -100,7 +100,7 @@ _COUNTRY_RE = re.compile(
     + "|".join(re.escape(c) for c in sorted(COUNTRIES, key=len, reverse=True))
     + r")(?![\w-])"
 )
-_STREET_WORDS = (
+STREET_WORDS = (
     r"Street|St|Road|Rd|Avenue|Ave|Av|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Terrace|"
     r"Way|Circle|Cir|Highway|Hwy|Parkway|Pkwy|Square|Sq|Trail|Crescent|Close|Gardens|Grove|Hill|"
     r"Hills|Harbor|Harbour|Isle|Island|Gateway|Pass|Path|Pike|Ridge|Row|Run|Track|Turnpike|Valley|"
@@ -113,7 +113,7 @@ _AFFIXES = tuple(
     words(
         """
     gate gata gatan vej veien vegen katu kuja tie straße strasse str. gasse weg laan straat
-    gade väg vägen braut stræde vænget utca ulica cesta tér torg plads platz allee ring
+    gade väg vägen braut stræde vænget utca ulica cesta tér torg plads platz allee
     stien svingen bakken vollen
     """
     )
@@ -123,6 +123,16 @@ _STREET_PREFIX = (
     r"(?:Rue|Via|Viale|Calle|Avda\.?|Avenida|Av\.?|Rua|Travessa|ul\.|ulica|Strada|Piazza|Plaza|"
     r"Paseo|Camino|Carrer|Corso|Largo|trg|Trg|Boulevard|Chemin|Allée|Rambla|Praça|Estrada)"
 )
+
+
+def _affixed(s: str) -> bool:
+    """A street word with its kind as a suffix ("Storgata 5"), not the kind alone ("gate 12":
+    an airport's) nor before a year ("Hallgate 2024"). No "-ring": English "-ing" words
+    ("during 2023", "Spring 2024") outnumber the streets."""
+    w, number = s.split()[0].lower().rstrip("."), s.split()[-1]
+    return not re.fullmatch(r"(?:19|20)\d\d", number) and any(
+        w.endswith(a.rstrip(".")) and len(w) > len(a) + 1 for a in _AFFIXES
+    )
 
 
 def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
@@ -155,6 +165,10 @@ _MONTH_WORD = re.compile(
     r"thu(?:rs)?|fri|sat|sun)day\b"
 )
 # Field labels of forms and cards ("Tel: ...") that are no speaker's name.
+# What a form's "Company:" field holds when it names no firm.
+_NON_ANSWERS = frozenset(
+    {"n/a", "na", "none", "tbd", "unknown", "self", "self-employed", "freelance", "various"}
+)
 _LABELS = frozenset(words("tel fax mob cel ph dob ssn iban bic swift vat attn ref re cc bcc"))
 _ORG_KINDS = frozenset(words("president king queen prince princess emperor chancellor governor"))
 _SW = rf"(?:{CAPW}\.?|(?i:{_STREET_AFFIX})|u\.|d[eiao]s?|del|la|le|von|der|van)"
@@ -351,6 +365,9 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             rf"^[ \t]*(?P<PERSON>{CAPW}),[ \t]+(?=(?:can|could|would|will|please|I|you|do|"
             r"did|are|is|have|what|why|how|where|when|thanks?|let|we)\b)"), validate=not_common,
             score=0.75),
+        # Addressed at a clause's end: "Remember me, Ilse?", "Don't go, Kroon!".
+        Rule("vocative_end", _rx(rf",[ \t]+(?P<PERSON>{CAPW})(?=[ \t]*[?!])"),
+            validate=lambda s: not_common(s) and s not in COUNTRIES, score=0.7),
         # Job titles: on a line of their own, or after "work ... as".
         Rule("job_line", _rx(
             r"^[ \t>]*(?P<TITLE>(?:[A-Za-z\-]+,?[ \t]+){0,5}(?:and[ \t]+)?[A-Za-z\-]*"
@@ -400,7 +417,7 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             validate=lambda w: w.lower() in NATIONALITIES or w.lower()[: -1] in NATIONALITIES),
         # Street addresses: "412 Larkspur Drive", "18330 Kaivokatu 41", "Via dei Tintori 9".
         Rule("street_en", _rx(rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{CAPW}[ \t]+){{0,4}}"
-            rf"(?:{_STREET_WORDS})\.?)(?![\w])"), score=0.85),
+            rf"(?:{STREET_WORDS})\.?)(?![\w])"), score=0.85),
         Rule("street_eu", _rx(
             rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{_STREET_PREFIX}[ \t]+)?{_SW}"
             rf"(?:[ \t]+{_SW}){{0,3}}[ \t]+\d{{1,5}}[A-Za-z]?\b\.?)"), validate=street_ok,
@@ -409,7 +426,7 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             rf"(?P<STREET_ADDRESS>\b{_STREET_PREFIX}[ \t]+(?:[^\W\d_][\w'’.\-]*[ \t]+){{0,3}}"
             rf"\d{{1,5}}[A-Za-z]?\b)"), score=0.75),
         Rule("street_affix", _rx(r"(?<![\w-])[^\W\d][\w\-]{2,}\.?[ \t]+\d{1,5}[A-Za-z]?\b"),
-            "STREET_ADDRESS", 0.75, validate=lambda s: s.split()[0].lower().endswith(_AFFIXES)),
+            "STREET_ADDRESS", 0.75, validate=_affixed),
         Rule("address_context", _rx(
             r"(?i:\b(?:lives?|living|lived)\s+(?:at|on)|\baddress(?:\s+is)?\s*:|\blocated\s+at|"
             r"\bdrops?\s+you\s+off\s+at|\bsend\s+(?:it|them|a\s+new\s+one)\s+to|\bship\s+(?:it\s+)?"
@@ -432,6 +449,10 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         Rule("date_field", _rx(
             r"(?i:^[ \t]*(?:date|dated|date of (?:visit|order|purchase|appointment))[ \t]*:)"
             r"[ \t]*(?P<DATE_TIME>[^\n]{1,30}?)[ \t]*$"), validate=has_digit_or_month, score=0.7),
+        # A country-prefixed postcode: "DK-2100", "CH-8001", "D-10115".
+        Rule("zip_country", _rx(
+            r"(?<![\w-])(?P<ZIP_CODE>(?:AT|BE|CH|CZ|DE|DK|EE|ES|FI|FR|GR|HR|HU|IS|IT|LT|LU|LV|"
+            r"NL|NO|PL|PT|SE|SI|SK)-\d{4,5}|[DF]-\d{5})(?![\w-])")),
         Rule("zip_us", _rx(r"\b(?P<LOCATION>[A-Z]{2})[ \t]+(?P<ZIP_CODE>\d{5}(?:-\d{4})?)\b")),
         # Ages.
         Rule("age", _rx(
@@ -495,6 +516,9 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
             or (single_common and " " not in s and is_common(s))
         )
 
+    def field_org(s: str) -> bool:  # a value under "Company:", unless a non-answer
+        return any(c.isupper() for c in s) and s.lower().strip(". ") not in _NON_ANSWERS
+
     def lenient(s: str) -> bool:
         return org_named(s, single_common=False)
 
@@ -543,6 +567,23 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
             r"(?:renamed|rebranded)(?:\s+(?:to|as))?|acquired\s+by|merged\s+(?:with|into)|"
             r"bought\s+(?:out\s+)?by|taken\s+over\s+by|subsidiary\s+of|spun\s+off\s+from)\s+)"
             rf"(?P<ORGANIZATION>{ORG})"), validate=lenient, score=0.7),
+        # A firm by a person's tie to it: hired by, joined, an offer or interview at, a job at,
+        # an invoice from, "my bank, X" (personal, unlike news of a public firm). Not a bare
+        # "join": an invitation ("Join X groups") or SQL's JOIN.
+        Rule("org_tie", _rx(
+            r"(?i:\b(?:(?:hired|employed|recruited|sponsored|headhunted|poached|laid\s+off|"
+            r"fired|promoted|contracted)\s+by|(?-i:[Jj]oin(?:s|ed|ing)|[Rr]ejoin(?:s|ed|ing)?)|"
+            r"(?:interview(?:s|ed|ing)?|internship|apprenticeship|placement|(?:job\s+)?offer|contract|position|role)\s+"
+            rf"(?:at|with|from)|(?:{_OCC}|manager|engineer|analyst|developer|intern|consultant|"
+            r"director|employee|staff(?:er)?)s?\s+(?:at|with)|(?:invoice|quote|refund|parcel|"
+            r"package|delivery|order|receipt)\s+from|(?:my|our|your|his|her|their)\s+"
+            r"(?:supplier|vendor|client|employer|landlord|bank|insurer|insurance|provider|"
+            r"carrier|agency|lender)(?:\s+is)?,?)\s+)"
+            rf"(?P<ORGANIZATION>{ORG})"), validate=org_named, score=0.7),
+        Rule("org_field", _rx(
+            r"^[ \t>]*(?i:company|employer|organi[sz]ation|firm|business|workplace|vendor|"
+            r"supplier|agency|insurer|lender)(?:[ \t]+name)?[ \t]*:[ \t]*"
+            r"(?P<ORGANIZATION>[^\n]{2,60}?)[ \t]*$"), validate=field_org, score=0.75),
         Rule("org_job_name", _rx(
             rf"(?P<ORGANIZATION>{ORG})[ \t]+{job}[ \t]+(?={CAPW}[ \t]+{CAPW})"),
             validate=org_named, score=0.7),
