@@ -130,13 +130,29 @@ def test_identity_names_version_and_view() -> None:
 
 
 def test_free_text_results_are_compared_with_the_recorded_texts() -> None:
-    notes = [("n1", "Noted for the reading club."), ("n2", "Noted for the archive.")]
-    recorded = tuple((h, Message(role="tool", content=t)) for h, t in notes)
+    recorded = ["Noted for the reading club.", "Noted for the archive."]
     assert C._text_format("Noted for the front desk.", recorded) > C._text_format(
         NO_FORMAT, recorded
     )
-    empty = tuple((h, Message(role="tool", content="")) for h in ("a", "b"))
+    empty = ["", ""]
     assert C._text_format("", empty) == 1.0 and C._text_format(NO_FORMAT, empty) == 0.0
+
+
+def test_an_error_is_judged_against_the_recorded_errors() -> None:
+    """consistency-2: a failed simulation no longer passes for a real tool error."""
+    from deploysim.schema import ToolCall
+
+    call = ToolCall(id="c", function="find_booking", arguments={"booking": "QX71"})
+    real = Message(
+        role="tool", tool_call_id="c", function="find_booking", content="Error: booking not found"
+    )
+    fake = real.model_copy(update={"content": "Error: tool simulator failed (no format fitted)"})
+    errors = ("Error: booking not found", "Error: booking not found", "Error: seat not available")
+    profiles = C.Profiles(errors=errors)
+    assert C._tool_score(call, real, profiles) == 1.0  # its repeats elsewhere still count
+    assert C._tool_score(call, fake, profiles) < 0.7
+    # With no recorded error to compare with, an error is judged by its lead (consistency-1).
+    assert C._tool_score(call, fake, C.Profiles()) == 1.0
 
 
 def _tau_store(tmp_path: Path, size: int) -> Store:

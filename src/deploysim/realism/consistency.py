@@ -5,7 +5,8 @@ like, and calls the higher-scoring one real.
 
 - **Tool results** (what the tool simulator writes) are checked against the tool's recorded
   results in the store: *format* (JSON of the recorded kind with every key the recorded objects
-  share, a number, or free text; an error text starting with "Error" is a format of its own)
+  share, a number, or free text; an error is free text checked against the store's recorded
+  error texts, since ``consistency-2``: a failed simulation reads like no real error)
   and *echo* (an argument that the tool's recorded results nearly always repeat, such as the
   id a lookup is for, must appear in the result: a result about another record, written for
   another conversation, fails it).
@@ -34,12 +35,13 @@ from deploysim.store import Store
 from deploysim.tool_state import is_failure
 from deploysim.tools import matches_shape, result_shape
 
-VERSION = "consistency-1"
+VERSION = "consistency-2"
 Parts = Literal["all", "tools"]
 NGRAM = 5
 ECHO_MIN_RATE = 0.9  # an argument counts as echoed when recorded results repeat it this often
 ECHO_MIN_CALLS = 3  # ... over at least this many successful recorded calls
 _SHAPE_EXAMPLES = 50  # recorded successful results per tool the format is taken from
+_ERRORS = 200  # recorded error texts an error is compared with
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class Profiles:
 
     tools: dict[str, ToolProfile] = field(default_factory=dict)
     results: dict[str, tuple[tuple[str, Message], ...]] = field(default_factory=dict)
+    errors: tuple[str, ...] = ()  # recorded error texts, of every tool (at most _ERRORS)
 
 
 def _scalars(arguments: object) -> dict[str, str]:
@@ -84,9 +87,12 @@ def build_profiles(conversations: Iterable[Conversation]) -> Profiles:
     examples: dict[str, list[str]] = defaultdict(list)
     seen: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     results: dict[str, list[tuple[str, Message]]] = defaultdict(list)
+    errors: list[str] = []
     for conv in conversations:
         chash = conv.content_hash()
         for call, result in conv.tool_results():
+            if result is not None and is_failure(result) and len(errors) < _ERRORS:
+                errors.append(result.text or result.error or "")
             if result is None or call.parse_error or is_failure(result):
                 continue
             text = result.text
@@ -104,7 +110,7 @@ def build_profiles(conversations: Iterable[Conversation]) -> Profiles:
             if len(hits) >= ECHO_MIN_CALLS and sum(hits) >= ECHO_MIN_RATE * len(hits)
         )
         tools[tool] = ToolProfile(result_shape(examples[tool]), echoed)
-    return Profiles(tools, {t: tuple(v) for t, v in results.items()})
+    return Profiles(tools, {t: tuple(v) for t, v in results.items()}, tuple(errors))
 
 
 def store_profiles(store: Store) -> Profiles:
@@ -160,13 +166,13 @@ def _ngrams(text: str) -> set[str]:
     return {words[i : i + NGRAM] for i in range(len(words) - NGRAM + 1)}
 
 
-def _text_format(text: str, recorded: Sequence[tuple[str, Message]]) -> float:
-    """How much a free-text result looks like the tool's recorded ones (other than itself,
-    which the store may hold): empty when they mostly are, else the share of its character
+def _text_format(text: str, recorded: Sequence[str]) -> float:
+    """How much a free-text result looks like the recorded ones (other than itself, which
+    the store may hold): empty when they mostly are, else the share of its character
     3-grams they use."""
     # An equal non-empty text may be this very result (the store holds the logs); empty
     # results are all alike and stay.
-    others = [r.text for _, r in recorded if r.text != text or not text.strip()]
+    others = [r for r in recorded if r != text or not text.strip()]
     others = others[:_SHAPE_EXAMPLES]
     if not others:
         return 0.5
@@ -180,6 +186,13 @@ def _text_format(text: str, recorded: Sequence[tuple[str, Message]]) -> float:
     return len(grams & seen) / len(grams) if grams else 0.0
 
 
+def _error_format(text: str, recorded: Sequence[str]) -> float:
+    """The share of an error text's character 3-grams that the recorded errors use."""
+    seen = {t[i : i + 3] for t in recorded for i in range(len(t) - 2)}
+    grams = {text[i : i + 3] for i in range(len(text) - 2)}
+    return len(grams & seen) / len(grams) if grams else 0.0
+
+
 def _tool_score(
     call: ToolCall, result: Message, profiles: Profiles, context: set[str] | None = None
 ) -> float:
@@ -187,12 +200,21 @@ def _tool_score(
     values the rest of the conversation mentions (``context``), averaged."""
     profile = profiles.tools.get(call.function)
     if is_failure(result):
-        # Errors are checked by their lead only: the tool layer writes the logged shapes.
+        # An error reads like the recorded errors ("Error: tool simulator failed" does not);
+        # with none recorded, by its lead only (as consistency-1 always did).
+        if profiles.errors:
+            # Leave out one equal text (this very error, when the store holds it), not its
+            # repeats: a real error is often written alike in other conversations.
+            others = list(profiles.errors)
+            if result.text in others:
+                others.remove(result.text)
+            return _error_format(result.text, others)
         return 1.0 if result.text.lstrip().lower().startswith("error") or result.error else 0.0
     if profile is None:
         return 0.5  # a tool the store never saw answered: no evidence either way
     if profile.shape[0] == "text":
-        scores = [_text_format(result.text, profiles.results.get(call.function, ()))]
+        recorded = [r.text for _, r in profiles.results.get(call.function, ())]
+        scores = [_text_format(result.text, recorded)]
     else:
         scores = [1.0 if matches_shape(result.text, profile.shape) is not None else 0.0]
     low = result.text.lower()
@@ -251,7 +273,7 @@ def compare(
 
 def identity(parts: Parts) -> dict[str, str]:
     """The discriminator's name, version and hash (of everything that decides its answers)."""
-    params = [VERSION, parts, NGRAM, ECHO_MIN_RATE, ECHO_MIN_CALLS, _SHAPE_EXAMPLES]
+    params = [VERSION, parts, NGRAM, ECHO_MIN_RATE, ECHO_MIN_CALLS, _SHAPE_EXAMPLES, _ERRORS]
     name = "consistency" if parts == "all" else "consistency-tools"
     return {"name": name, "version": VERSION, "hash": canonical_hash(params)[:16]}
 

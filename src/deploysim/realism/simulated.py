@@ -218,7 +218,7 @@ def run_simulated(
         undecided = result["undecided"]
         judged = result["overall"]["n"] + undecided
         # A failed simulation is an error text the discriminator may take for a real error
-        # (consistency-1 checks an error by its lead): the rate of real answers alone, apart.
+        # (consistency-1 took one for a real error): the rate of real answers alone, apart.
         answered = summarize(
             [v for c, v in mine if c.source == "simulated"],
             judge=judge or discriminator,
