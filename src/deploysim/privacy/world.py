@@ -30,6 +30,14 @@ _KINDS_AFTER = (
     r"trieda|cesta|trg|ulice|náměstí|sokağı|sokak|caddesi|cad\.|bulvarı|gatan|vägen|gata|vei|"
     r"veien|vej|katu|kuja|laan|straat|iela|gatvė|prospekt|bulevar|vegur|stræde"
 )
+# A street whose kind follows its name as a word of its own, then the house number:
+# "Fülemüle út 29", "Sooviku tänav 4", "Martinská ulica 7" ("Kongens gate" is left out: an
+# airport's "gate 12" is no street).
+_STREET_KIND_AFTER = re.compile(
+    rf"(?<![\w'’\-])(?=(?P<STREET_ADDRESS>{_WORD}(?:[ \t]+{_WORD}){{0,2}}[ \t]+"
+    rf"(?:{_KINDS_AFTER})[ \t]+{_HOUSE})(?![\w\-]))",
+    re.MULTILINE,
+)
 _LC = r"[^\W\d_A-Z][^\W\d_]"  # a lower-case letter, then the class of the letters after it
 _THEN = r"(?:by|on|in|for|last|this|next|with|after|before)\b"  # what follows a place
 _END = r"(?![\w\-@/]|['’](?!s\b))"  # a name's end: no more word, but maybe "'s"
@@ -168,13 +176,7 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             rf"|(?!(?:1[89]|20)\d\d\b){_HOUSE},?[ \t]+{_WORD}(?:[ \t]+{_WORD}){{0,2}})"
             r"(?=[ \t]*(?:[,;!?]|\.(?!\w)|$)|[ \t]+(?:for|after|before|and|in|on|at)\b)"),
             validate=street_cued, score=0.7),
-        # A street whose kind follows its name as a word of its own, then the house number:
-        # "Fülemüle út 29", "Sooviku tänav 4", "Martinská ulica 7", "Kongens gate" is left out
-        # (an airport's "gate 12" is no street).
-        Rule("street_kind_after", _rx(
-            rf"(?<![\w'’\-])(?=(?P<STREET_ADDRESS>{_WORD}(?:[ \t]+{_WORD}){{0,2}}[ \t]+"
-            rf"(?:{_KINDS_AFTER})[ \t]+{_HOUSE})(?![\w\-]))"),
-            validate=street_cued, score=0.7),
+        Rule("street_kind_after", _STREET_KIND_AFTER, validate=street_cued, score=0.7),
         # Places and jobs of any name, known by where they stand: "Southern X", "X was fun to
         # visit", "In X, people ...", "returned to x by ..." (lower case); "Jo Lind, the
         # harbour pilot, said" (any job, not only the occupations the word list has).
