@@ -164,11 +164,11 @@ _MONTH_WORD = re.compile(
     r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b|\b(?:mon|tues?|wed|"
     r"thu(?:rs)?|fri|sat|sun)day\b"
 )
-# Field labels of forms and cards ("Tel: ...") that are no speaker's name.
 # What a form's "Company:" field holds when it names no firm.
 _NON_ANSWERS = frozenset(
     {"n/a", "na", "none", "tbd", "unknown", "self", "self-employed", "freelance", "various"}
 )
+# Field labels of forms and cards ("Tel: ...") that are no speaker's name.
 _LABELS = frozenset(words("tel fax mob cel ph dob ssn iban bic swift vat attn ref re cc bcc"))
 _ORG_KINDS = frozenset(words("president king queen prince princess emperor chancellor governor"))
 _SW = rf"(?:{CAPW}\.?|(?i:{_STREET_AFFIX})|u\.|d[eiao]s?|del|la|le|von|der|van)"
@@ -573,7 +573,8 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
         Rule("org_tie", _rx(
             r"(?i:\b(?:(?:hired|employed|recruited|sponsored|headhunted|poached|laid\s+off|"
             r"fired|promoted|contracted)\s+by|(?-i:[Jj]oin(?:s|ed|ing)|[Rr]ejoin(?:s|ed|ing)?)|"
-            r"(?:interview(?:s|ed|ing)?|internship|apprenticeship|placement|(?:job\s+)?offer|contract|position|role)\s+"
+            r"(?:interview(?:s|ed|ing)?|internship|apprenticeship|placement|(?:job\s+)?offer|"
+            r"contract|position|role)\s+"
             rf"(?:at|with|from)|(?:{_OCC}|manager|engineer|analyst|developer|intern|consultant|"
             r"director|employee|staff(?:er)?)s?\s+(?:at|with)|(?:invoice|quote|refund|parcel|"
             r"package|delivery|order|receipt)\s+from|(?:my|our|your|his|her|their)\s+"

@@ -181,13 +181,11 @@ def _text_format(text: str, recorded: Sequence[str]) -> float:
         return 1.0 if mostly_empty else 0.0
     if mostly_empty:
         return 0.0
-    seen = {t[i : i + 3] for t in others for i in range(len(t) - 2)}
-    grams = {text[i : i + 3] for i in range(len(text) - 2)}
-    return len(grams & seen) / len(grams) if grams else 0.0
+    return _gram_share(text, others)
 
 
-def _error_format(text: str, recorded: Sequence[str]) -> float:
-    """The share of an error text's character 3-grams that the recorded errors use."""
+def _gram_share(text: str, recorded: Sequence[str]) -> float:
+    """The share of a text's character 3-grams that the recorded texts use."""
     seen = {t[i : i + 3] for t in recorded for i in range(len(t) - 2)}
     grams = {text[i : i + 3] for i in range(len(text) - 2)}
     return len(grams & seen) / len(grams) if grams else 0.0
@@ -208,7 +206,7 @@ def _tool_score(
             others = list(profiles.errors)
             if result.text in others:
                 others.remove(result.text)
-            return _error_format(result.text, others)
+            return _gram_share(result.text, others)
         return 1.0 if result.text.lstrip().lower().startswith("error") or result.error else 0.0
     if profile is None:
         return 0.5  # a tool the store never saw answered: no evidence either way

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from deploysim.models import Model, get_model
 from deploysim.prefixes import LoadedPrefix, load_prefix, render_continuation
-from deploysim.schema import Conversation, Message, canonical_hash
+from deploysim.schema import Conversation, Message, ToolCall, canonical_hash
 from deploysim.stage import Bar
 from deploysim.store import Store
 from deploysim.tools import ToolDatabase, ToolLayer, ToolPolicy
@@ -76,6 +76,25 @@ class SimulatedCall:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A prefix and its first logged call: the continuation cut after the call's result."""
+
+    prefix: LoadedPrefix
+    call: ToolCall
+    logged: tuple[Message, ...]  # ends with the recorded result the simulator replaces
+
+    @staticmethod
+    def of(prefix: LoadedPrefix) -> _Target | None:
+        cut = first_call(prefix.continuation)
+        if cut is None:
+            return None
+        i, j = cut
+        logged = prefix.continuation[: i + 1]
+        call = next(c for c in logged[j].tool_calls if c.id == logged[i].tool_call_id)
+        return _Target(prefix, call, logged)
+
+
 def _key(simulator: str, arm: Arm, prefix: LoadedPrefix) -> str:
     return canonical_hash([simulator, arm, prefix.conversation_hash, len(prefix.messages)])
 
@@ -104,7 +123,7 @@ def _without(conversations: Sequence[Conversation], chash: str) -> ToolDatabase:
 async def _simulate_all(
     simulator: Model,
     spec: str,
-    prefixes: Sequence[LoadedPrefix],
+    targets: Sequence[_Target],
     arms: Sequence[Arm],
     conversations: Sequence[Conversation],
     cache: Path | None,
@@ -112,16 +131,12 @@ async def _simulate_all(
 ) -> list[SimulatedCall]:
     done = _read_cache(cache)
     out: list[SimulatedCall] = []
-    total = len(prefixes) * len(arms)
+    total = len(targets) * len(arms)
     failed = 0
     dbs: dict[str, ToolDatabase] = {}
     try:
-        for prefix in prefixes:
-            cut = first_call(prefix.continuation)
-            assert cut is not None
-            i, j = cut
-            logged = prefix.continuation[: i + 1]
-            call = next(c for c in logged[j].tool_calls if c.id == logged[i].tool_call_id)
+        for t in targets:
+            prefix = t.prefix
             for arm in arms:
                 key = _key(spec, arm, prefix)
                 row = done.get(key)
@@ -137,12 +152,11 @@ async def _simulate_all(
                     t0 = time.perf_counter()
                     # The recorded answer is what is measured against: the simulator answers
                     # in its place (no recorded lookup, no injected failure, no state check).
-                    res = await layer.simulate(
-                        call, prefix.tools or layer.offered, seen, (*prefix.messages, *logged[:i])
-                    )
+                    history = (*prefix.messages, *t.logged[:-1])
+                    res = await layer.simulate(t.call, prefix.tools or layer.offered, seen, history)
                     seconds = round(time.perf_counter() - t0, 1)
                     row = SimulatedCall(
-                        key, prefix.id, arm, call.function, res.content, res.source, seconds
+                        key, prefix.id, arm, t.call.function, res.content, res.source, seconds
                     )
                     if cache is not None:
                         with cache.open("a", encoding="utf-8") as f:
@@ -183,30 +197,27 @@ def run_simulated(
     if settings.prefixes is not None:
         keep = set(settings.prefixes)
         ids = [i for i in ids if i in keep]
-    prefixes = []
+    targets: list[_Target] = []
     for pid in ids:
-        prefix = load_prefix(store, pid)
-        if first_call(prefix.continuation) is not None:
-            prefixes.append(prefix)
-            if settings.limit and len(prefixes) >= settings.limit:
+        target = _Target.of(load_prefix(store, pid))
+        if target is not None:
+            targets.append(target)
+            if settings.limit and len(targets) >= settings.limit:
                 break
     model = get_model(simulator) if isinstance(simulator, str) else simulator
     spec = str(model.spec)
     conversations = list(store.conversations(with_tool_calls=True))
     calls = asyncio.run(
-        _simulate_all(model, spec, prefixes, arms, conversations, cache, on_progress)
+        _simulate_all(model, spec, targets, arms, conversations, cache, on_progress)
     )
     disc = discriminator_for(store, discriminator, judge, judge_model, settings)
-    by_id = {p.id: p for p in prefixes}
+    by_id = {t.prefix.id: t for t in targets}
     items = []
     for c in calls:
-        prefix = by_id[c.prefix_id]
-        cut = first_call(prefix.continuation)
-        assert cut is not None
-        logged = prefix.continuation[: cut[0] + 1]
-        other = (*logged[:-1], logged[-1].model_copy(update={"content": c.content}))
+        t = by_id[c.prefix_id]
+        other = (*t.logged[:-1], t.logged[-1].model_copy(update={"content": c.content}))
         first = random.Random(canonical_hash([settings.seed, c.key])).random() < 0.5
-        items.append(Item(prefix.messages, logged, other, [c.tool], first))
+        items.append(Item(t.prefix.messages, t.logged, other, [c.tool], first))
     verdicts = asyncio.run(judge_all(disc, items, None))
     per_arm = {}
     for arm in arms:
@@ -229,7 +240,7 @@ def run_simulated(
             answered_only={k: answered[k] for k in ("overall", "undecided", "per_tool")},
             ties_as_half=(wins + undecided / 2) / judged if judged else None,
             equal_to_logged=sum(
-                c.content.strip() == _logged_result(by_id[c.prefix_id]).strip() for c, _ in mine
+                c.content.strip() == by_id[c.prefix_id].logged[-1].text.strip() for c, _ in mine
             ),
             simulator_failures=sum(c.source != "simulated" for c, _ in mine),
             seconds_per_call=(sum(c.seconds for c, _ in mine) / len(mine)) if mine else None,
@@ -238,13 +249,7 @@ def run_simulated(
     return {
         "simulator": spec,
         "discriminator": disc.identity,
-        "prefixes": len(prefixes),
+        "prefixes": len(targets),
         "arms": per_arm,
         "created_at": time.time(),
     }
-
-
-def _logged_result(prefix: LoadedPrefix) -> str:
-    cut = first_call(prefix.continuation)
-    assert cut is not None
-    return prefix.continuation[cut[0]].text
