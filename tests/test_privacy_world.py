@@ -1,4 +1,4 @@
-"""Names, firms and streets of other countries (deid-8, deid-9): found by list or by where
+"""Names, firms, streets and towns of other countries (deid-8 to deid-10): found by list or by where
 they stand, not by matching one value. Every example here is invented."""
 
 from __future__ import annotations
@@ -153,3 +153,48 @@ def test_what_deid_9_leaves_alone(detector: Detector, text: str) -> None:
     found = _found(detector, text)
     assert not {v for v, k in found.items() if k in ("STREET_ADDRESS", "ZIP_CODE")}, found
     assert not {v for v, k in found.items() if v in ("LinkedIn", "Customers ON Orders", "N/A")}
+
+
+def test_place_list_is_the_world_s_towns() -> None:
+    from deploysim.privacy.places import BIG_TOWN, places
+
+    towns = places()
+    assert len(towns) > 200_000  # every place of 500 people or more, and accent-free names
+    assert towns["brno"][1] >= BIG_TOWN and towns["brno"][0] == "Brno"
+    assert towns["trebon"][0] == "Trebon"  # "Třeboň" without its accents
+    assert 500 <= towns["kuhmo"][1] < BIG_TOWN
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # deid-10: a town no cue announces, by its name (a big town anywhere, a small one after
+        # "near", "outside"... or in capitals on an address line).
+        ("Kristianstad is lovely in spring.", "Kristianstad"),
+        ("My sister still works in Brno, so we visit often.", "Brno"),
+        ("We rented a cabin outside Kuhmo for a week.", "Kuhmo"),
+        ("Invoice to:\nHarriet Olsby\nAHTARI", "AHTARI"),
+        ("I grew up in Leipzig and never left.", "Leipzig"),
+    ],
+)
+def test_towns_by_name(detector: Detector, text: str, value: str) -> None:
+    found = _found(detector, text)
+    assert [v for v in found if value in v], (text, found)
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        # Towns that are also languages, products, words or firms stay where code and
+        # products stand.
+        ("How do I parse JSON in Java without a library?", "Java"),
+        ("The backend is written in Kotlin and the jobs in Scala.", "Kotlin"),
+        ("The backend is written in Kotlin and the jobs in Scala.", "Scala"),
+        ("Our Enterprise plan includes single sign-on.", "Enterprise"),
+        ("Is this fund connected to Citadel in any way?", "Citadel"),
+        ("The road to Success is paved with small habits.", "Success"),
+    ],
+)
+def test_town_names_that_are_other_things(detector: Detector, text: str, word: str) -> None:
+    sources = {text[d.start : d.end]: d.source for d in detector.detect(text)}
+    assert sources.get(word) != "city", sources

@@ -38,8 +38,9 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
+from deploysim.privacy.places import Gazetteer
 from deploysim.privacy.post import PostProcess
-from deploysim.privacy.rules import Detection, build_rules, digits
+from deploysim.privacy.rules import Detection, Rule, build_rules, digits
 from deploysim.privacy.words import CENSUS_NAMES, FIRST_NAMES
 from deploysim.privacy.world import world_rules
 
@@ -147,17 +148,21 @@ def load_spacy(model: str = SPACY_MODEL) -> Any:
     )
 
 
-def common_words(nlp: Any) -> frozenset[str]:
-    """Ordinary English words: spaCy's stop words plus the WordNet lemma index of the model."""
+def word_classes(nlp: Any) -> dict[str, frozenset[str]]:
+    """The WordNet lemma index of the model by word class (``noun``, ``verb``, ``adj``,
+    ``adv``), lower case; empty if the model has no lemmatizer lookups."""
     from spacy.lookups import Lookups
 
-    words = set(nlp.Defaults.stop_words)
     path = nlp.path / "lemmatizer" / "lookups" if nlp.path is not None else None
-    if path is not None and path.exists():
-        table = Lookups().from_disk(path).get_table("lemma_index")
-        for values in table.values():
-            words.update(values)
-    return frozenset(words)
+    if path is None or not path.exists():
+        return {}
+    table = Lookups().from_disk(path).get_table("lemma_index")
+    return {k: frozenset(table.get(k, ())) for k in ("noun", "verb", "adj", "adv")}
+
+
+def common_words(nlp: Any) -> frozenset[str]:
+    """Ordinary English words: spaCy's stop words plus the WordNet lemma index of the model."""
+    return frozenset(nlp.Defaults.stop_words).union(*word_classes(nlp).values())
 
 
 class Detector:
@@ -173,9 +178,18 @@ class Detector:
         self.nlp = load_spacy(model)
         self.model = model
         self.batch_size = batch_size
+        classes = word_classes(self.nlp)
         self._common = common_words(self.nlp)
         stop = frozenset(self.nlp.Defaults.stop_words)
-        self.rules = build_rules(self._common, stop) + world_rules(self._common, stop)
+        self.rules: list[Rule | Gazetteer] = [
+            *build_rules(self._common, stop),
+            *world_rules(self._common, stop),
+            Gazetteer(
+                classes.get("noun", frozenset()),
+                frozenset().union(*(v for k, v in classes.items() if k != "noun")),
+                stop,
+            ),
+        ]
         self.recognizers = presidio_recognizers()
         self._cache: OrderedDict[str, tuple[Detection, ...]] = OrderedDict()
         self._cache_size = cache_size
