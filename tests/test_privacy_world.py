@@ -198,3 +198,30 @@ def test_towns_by_name(detector: Detector, text: str, value: str) -> None:
 def test_town_names_that_are_other_things(detector: Detector, text: str, word: str) -> None:
     sources = {text[d.start : d.end]: d.source for d in detector.detect(text)}
     assert sources.get(word) != "city", sources
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # deid-10: more kinds of street written as a suffix, a Slavic adjective's street, Polish
+        # squares and avenues.
+        ("Deliver it to Kastanjedreef 14 before noon.", "Kastanjedreef 14"),
+        ("We used to live at Lindensingel 3b.", "Lindensingel 3b"),
+        ("The studio moved to Rosengränd 7 in the old town.", "Rosengränd 7"),
+        ("The clinic is at Nádražní 12 now.", "Nádražní 12"),
+        ("My aunt lives on plac Wolności 6.", "plac Wolności 6"),
+        # A USPS street suffix the list lacked.
+        ("Return it to 310 Birchwood Crossroad.", "310 Birchwood Crossroad"),
+    ],
+)
+def test_streets_of_deid_10(detector: Detector, text: str, value: str) -> None:
+    found = _found(detector, text)
+    assert any(k == "STREET_ADDRESS" and value in v for v, k in found.items()), (text, found)
+
+
+def test_product_versions_are_no_streets(detector: Detector) -> None:
+    text = (
+        "Windows 10 runs fine, the Pixel 6a too; try the notepad 2 build and Dvořák 9. "
+        "Here are the 20 Most Common errors and 10 Key Points."
+    )
+    assert "STREET_ADDRESS" not in _found(detector, text).values()

@@ -107,7 +107,16 @@ STREET_WORDS = (
     r"View|Village|Walk|Wells?|Forges?|Cove|Creek|Crossing|Mews|Park|Plaza|Point|Port|Shore|Shores|"
     r"Spring|Springs|Station|Summit|Throughway|Union|Vista|Alley|Bypass|Causeway|Fork|Forks|Glen|"
     r"Heights|Junction|Knoll|Landing|Loop|Meadows?|Mill|Mission|Oval|Pines|Ramp|Rapids|Rest|"
-    r"Route|Stream|Tunnel|Wharf|Garden|Field|Fields|Bridge|Corner|Estate|Estates|Green|Lake|Lakes"
+    r"Route|Stream|Tunnel|Wharf|Garden|Field|Fields|Bridge|Corner|Estate|Estates|Green|Lake|Lakes|"
+    # More of the USPS standard street suffixes (Publication 28, appendix C), less those that
+    # follow a number in ordinary text ("10 Key Points", "20 Most Common", "2 Boot Camp").
+    r"Branch|Brooks?|Burgs?|Canyon|Cape|Center|Cliffs?|Corners|Courts|Coves|Crest|"
+    r"Crossroad|Curve|Dale|Dam|Divide|Expressway|Extension|Ferry|Flats?|Fords?|Forest|Fort|"
+    r"Freeway|Glens|Greens|Groves|Harbors|Haven|Hollow|Inlet|Islands|Junctions|Knolls|Loaf|"
+    r"Lodge|Mall|Manors?|Motorway|Mountain|Neck|Orchard|Overpass|Passage|Pine|Plains?|"
+    r"Prairie|Radial|Ranch|Rapid|Ridges|River|Rue|Shoals?|Skyway|Spurs?|Stravenue|Trace|"
+    r"Trafficway|Underpass|Valleys|Viaduct|Villes?|Villages|Mills|Parks|Ports|Unions|Squares|"
+    r"Walks|Wall"
 )
 _AFFIXES = tuple(
     words(
@@ -115,13 +124,19 @@ _AFFIXES = tuple(
     gate gata gatan vej veien vegen katu kuja tie straße strasse str. gasse weg laan straat
     gade väg vägen braut stræde vænget utca ulica cesta tér torg plads platz allee
     stien svingen bakken vollen
+    lei dreef singel gracht kade plein dijk steeg boulevard damm ufer pfad chaussee markt
+    gränd stig backe polku kaari rinne stræti
     """
     )
 )
 _STREET_AFFIX = r"(?:[\w\-]*(?:" + "|".join(re.escape(a) for a in _AFFIXES) + r"))"
+# Streets named by an adjective in the Slavic languages ("Hlavní", "Nádražní", "Zelená"...),
+# which end so, with a diacritic no English word has.
+_SLAVIC_STREET_END = ("ská", "cká", "ná", "ní", "ová", "ička", "ačka", "ska", "cka")
 _STREET_PREFIX = (
     r"(?:Rue|Via|Viale|Calle|Avda\.?|Avenida|Av\.?|Rua|Travessa|ul\.|ulica|Strada|Piazza|Plaza|"
-    r"Paseo|Camino|Carrer|Corso|Largo|trg|Trg|Boulevard|Chemin|Allée|Rambla|Praça|Estrada)"
+    r"Paseo|Camino|Carrer|Corso|Largo|trg|Trg|Boulevard|Chemin|Allée|Rambla|Praça|Estrada|"
+    r"plac|Plac|aleja|Aleja)"
 )
 
 
@@ -130,9 +145,12 @@ def _affixed(s: str) -> bool:
     an airport's) nor before a year ("Hallgate 2024"). No "-ring": English "-ing" words
     ("during 2023", "Spring 2024") outnumber the streets."""
     w, number = s.split()[0].lower().rstrip("."), s.split()[-1]
-    return not re.fullmatch(r"(?:19|20)\d\d", number) and any(
-        w.endswith(a.rstrip(".")) and len(w) > len(a) + 1 for a in _AFFIXES
-    )
+    if re.fullmatch(r"(?:19|20)\d\d", number):
+        return False
+    if any(w.endswith(a.rstrip(".")) and len(w) > len(a) + 1 for a in _AFFIXES):
+        return True
+    # A Slavic adjective's ending, and a letter no English word has somewhere in the word.
+    return len(w) > 5 and w.endswith(_SLAVIC_STREET_END) and not w.isascii()
 
 
 def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
@@ -432,7 +450,9 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r"\bdrops?\s+you\s+off\s+at|\bsend\s+(?:it|them|a\s+new\s+one)\s+to|\bship\s+(?:it\s+)?"
             r"to|\bdeliver(?:ed)?\s+(?:it\s+)?to|\bstop\s+at|\blived\s+in|\blive\s+in)\s+"
             r"(?P<STREET_ADDRESS>(?:the\s+corner\s+of\s+)?\d[^\n.?!;:]{3,80}?)"
-            r"(?=[.?!;]\s|[.?!;]?$|\n|\s+(?:street|and|but|which|for)\b)"), score=0.75),
+            # It ends before the sentence goes on ("... 14 before noon", "... by Friday").
+            r"(?=[.?!;]\s|[.?!;]?$|\n|\s+(?:street|and|but|which|for|before|after|by|until|"
+            r"tomorrow|today|tonight|next|this|please|asap)\b)"), score=0.75),
         Rule("street_corner", _rx(
             r"(?i:\bthe\s+corner\s+of)\s+(?P<STREET_ADDRESS>[^\n,.?!]{3,60}?\s+and\s+"
             r"[^\n,.?!]{3,60}?)(?=[.?!,\n]|$)"), score=0.75),
