@@ -225,3 +225,30 @@ def test_product_versions_are_no_streets(detector: Detector) -> None:
         "Here are the 20 Most Common errors and 10 Key Points."
     )
     assert "STREET_ADDRESS" not in _found(detector, text).values()
+
+
+@pytest.mark.parametrize(
+    ("rule", "text", "name"),
+    [
+        # deid-10: a word of no language as the subject of what people do, a name after the job
+        # that introduces it, a name addressed first (each rule alone: others may find it too).
+        ("person_subject", "Vorhelst is from Ghent, she said.", "Vorhelst"),
+        ("person_subject", "Ilvestro is a very patient person.", "Ilvestro"),
+        ("person_subject", "Quarmbeck spent a year at the mill.", "Quarmbeck"),
+        ("job_name", "The club signed tennis player Ardith Vosselaar.", "Ardith Vosselaar"),
+        ("vocative_start", "Marwicke, can I please speak to your manager?", "Marwicke"),
+    ],
+)
+def test_people_of_deid_10(detector: Detector, rule: str, text: str, name: str) -> None:
+    (found,) = [r for r in detector.rules if r.name == rule]
+    assert name in [text[d.start : d.end] for d in found.find(text)]
+
+
+def test_people_cues_leave_words_and_products(detector: Detector) -> None:
+    text = (
+        "Kubernetes is a very popular tool. However, can we go? Python, can you parse it? "
+        "Read the software engineer Job Description."
+    )
+    found = _found(detector, text)
+    for word in ("Kubernetes", "However", "Python", "Job Description"):
+        assert found.get(word) != "PERSON", found

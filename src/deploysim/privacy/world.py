@@ -38,6 +38,14 @@ _STREET_KIND_AFTER = re.compile(
     rf"(?:{_KINDS_AFTER})[ \t]+{_HOUSE})(?![\w\-]))",
     re.MULTILINE,
 )
+# Jobs that introduce a name (general knowledge): "player", "actor", "lawyer"...
+_JOBS = (
+    r"player|actor|actress|singer|writer|author|novelist|poet|director|producer|coach|"
+    r"lawyer|attorney|journalist|reporter|teacher|professor|doctor|nurse|chef|artist|"
+    r"painter|photographer|designer|architect|engineer|scientist|researcher|manager|"
+    r"founder|entrepreneur|investor|athlete|driver|pilot|officer|detective|senator|mayor|"
+    r"councillor|councilor|activist|influencer|musician|drummer|guitarist|dancer|model"
+)
 _LC = r"[^\W\d_A-Z][^\W\d_]"  # a lower-case letter, then the class of the letters after it
 _THEN = r"(?:by|on|in|for|last|this|next|with|after|before)\b"  # what follows a place
 _END = r"(?![\w\-@/]|['’](?!s\b))"  # a name's end: no more word, but maybe "'s"
@@ -104,6 +112,23 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             and not any(surname_no(w) for w in rest)
         )
 
+    def unknown_word(w: str) -> bool:  # a word of no language we know, in no other list
+        low = w.lower()
+        return (
+            not english(w)
+            and not w.isupper()
+            and low not in stop
+            and low not in FOREIGN_STOP_WORDS
+            and w not in COUNTRIES
+            and len(w) > 2
+        )
+
+    def job_name(s: str) -> bool:
+        parts = s.split()
+        return not any(surname_no(w) for w in parts[1:]) and (
+            parts[0].lower() in WORLD_FIRST_NAMES or any(not english(w) for w in parts)
+        )
+
     def rare_pair(s: str) -> bool:
         parts = [w for w in s.split() if len(w.rstrip(".")) > 1]
         return (
@@ -157,6 +182,26 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             rf"(?:^|(?<=[.!?] )|(?<=\bWhy is )|(?<=\bwhy is ))(?P<PERSON>{CAPW})"
             r"(?=[ \t]+(?:is|was|has|had|spent|said|says|listed|will|would|can|could|so)\b)"),
             validate=surname_alone, score=0.6),
+        # Any word that is no English word, as the subject of what only people do: come from
+        # a place, spend a year somewhere, say or ask, be a kind of person ("Vorhelst is from
+        # Ghent", "Quarmby spent a year at ...", "Ilvesto is a very patient person").
+        Rule("person_subject", _rx(
+            rf"(?:^|(?<=[.!?] )|(?<=[.!?]  ))(?P<PERSON>{CAPW})(?=[ \t]+(?:"
+            r"(?:is|was)[ \t]+(?:originally[ \t]+)?from\b|spent[ \t]+(?:a|an|one|two|three|\d+|the|"
+            r"last|his|her|their)\b|(?:said|told|asked|replied|texted|emailed|messaged)\b|"
+            r"(?:is|was)[ \t]+(?:a|an)[ \t]+(?:very[ \t]+|really[ \t]+)?(?:[a-z]+[ \t]+)?"
+            r"(?:person|man|woman|guy|girl|boy|lady|gentleman|kid|child|colleague|neighbou?r)\b))"),
+            validate=unknown_word, score=0.6),
+        # A name after the job that introduces it: "tennis player Ardith Voss", "the lawyer
+        # Jonna Pelt" (at least one word of the name is no English word, or a first name).
+        Rule("job_name", _rx(
+            rf"\b(?:{_JOBS})[ \t]+(?P<PERSON>{CAPW}[ \t]+{CAPW})(?![\w\-])"),
+            validate=job_name, score=0.65),
+        # Addressed first: "Ilvesto, can you ...", "Marwick, please ...".
+        Rule("vocative_start", _rx(
+            rf"(?:^|(?<=[.!?] ))(?P<PERSON>{CAPW}),[ \t]+(?=(?:can|could|would|will|do|did|"
+            r"are|have|please|I|we|you|let's|thanks|thank)\b)"),
+            validate=unknown_word, score=0.6),
         Rule("world_name_lc", _rx(
             rf"{_EDGE}(?=(?P<PERSON>[^\W\d_A-Z][^\W\d_]{{2,}}(?:[ \t]+[a-z]\.?)?"
             rf"[ \t]+[^\W\d_A-Z][^\W\d_]{{2,}}){_END})"),
