@@ -88,9 +88,11 @@ def places() -> dict[str, tuple[str, int]]:
         for m in _ROW.finditer(data):
             raw, pop = m.group(1), int(m.group(2))
             name = json.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode()
-            for n in {name, _fold(name)}:
+            for n in (name, _fold(name)):
                 low = n.lower()
-                if low not in out or out[low][1] < pop:
+                # The most populous place decides; a tie by the name, so that every process
+                # builds the same table.
+                if low not in out or (out[low][1], out[low][0]) < (pop, n):
                     out[low] = (n, pop)
     return out
 
