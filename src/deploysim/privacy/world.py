@@ -58,6 +58,26 @@ def _rx(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.MULTILINE)
 
 
+# Any word, as the subject of what only people do: come from a place, spend a year somewhere,
+# say or ask, be a kind of person ("Vorhelst is from Ghent", "Quarmby spent a year at ...",
+# "Ilvesto is a very patient person"); the rule takes it when it is no word we know.
+_PERSON_SUBJECT = _rx(
+    rf"(?:^|(?<=[.!?] )|(?<=[.!?]  ))(?P<PERSON>{CAPW})(?=[ \t]+(?:"
+    r"(?:is|was)[ \t]+(?:originally[ \t]+)?from\b|spent[ \t]+(?:a|an|one|two|three|\d+|the|"
+    r"last|his|her|their)\b|(?:said|told|asked|replied|texted|emailed|messaged)\b|"
+    r"(?:is|was)[ \t]+(?:a|an)[ \t]+(?:very[ \t]+|really[ \t]+)?(?:[a-z]+[ \t]+)?"
+    r"(?:person|man|woman|guy|girl|boy|lady|gentleman|kid|child|colleague|neighbou?r)\b))"
+)
+# A name after the job that introduces it: "tennis player Ardith Voss", "the lawyer Jonna
+# Pelt".
+_JOB_NAME = _rx(rf"\b(?:{_JOBS})[ \t]+(?P<PERSON>{CAPW}[ \t]+{CAPW})(?![\w\-])")
+# Addressed first: "Ilvesto, can you ...", "Marwick, please ...".
+_VOCATIVE_START = _rx(
+    rf"(?:^|(?<=[.!?] ))(?P<PERSON>{CAPW}),[ \t]+(?=(?:can|could|would|will|do|did|"
+    r"are|have|please|I|we|you|let's|thanks|thank)\b)"
+)
+
+
 def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
     """The rules, given ordinary English words (``common``) and stop words, as
     :func:`deploysim.privacy.rules.build_rules` takes them."""
@@ -182,26 +202,9 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             rf"(?:^|(?<=[.!?] )|(?<=\bWhy is )|(?<=\bwhy is ))(?P<PERSON>{CAPW})"
             r"(?=[ \t]+(?:is|was|has|had|spent|said|says|listed|will|would|can|could|so)\b)"),
             validate=surname_alone, score=0.6),
-        # Any word that is no English word, as the subject of what only people do: come from
-        # a place, spend a year somewhere, say or ask, be a kind of person ("Vorhelst is from
-        # Ghent", "Quarmby spent a year at ...", "Ilvesto is a very patient person").
-        Rule("person_subject", _rx(
-            rf"(?:^|(?<=[.!?] )|(?<=[.!?]  ))(?P<PERSON>{CAPW})(?=[ \t]+(?:"
-            r"(?:is|was)[ \t]+(?:originally[ \t]+)?from\b|spent[ \t]+(?:a|an|one|two|three|\d+|the|"
-            r"last|his|her|their)\b|(?:said|told|asked|replied|texted|emailed|messaged)\b|"
-            r"(?:is|was)[ \t]+(?:a|an)[ \t]+(?:very[ \t]+|really[ \t]+)?(?:[a-z]+[ \t]+)?"
-            r"(?:person|man|woman|guy|girl|boy|lady|gentleman|kid|child|colleague|neighbou?r)\b))"),
-            validate=unknown_word, score=0.6),
-        # A name after the job that introduces it: "tennis player Ardith Voss", "the lawyer
-        # Jonna Pelt" (at least one word of the name is no English word, or a first name).
-        Rule("job_name", _rx(
-            rf"\b(?:{_JOBS})[ \t]+(?P<PERSON>{CAPW}[ \t]+{CAPW})(?![\w\-])"),
-            validate=job_name, score=0.65),
-        # Addressed first: "Ilvesto, can you ...", "Marwick, please ...".
-        Rule("vocative_start", _rx(
-            rf"(?:^|(?<=[.!?] ))(?P<PERSON>{CAPW}),[ \t]+(?=(?:can|could|would|will|do|did|"
-            r"are|have|please|I|we|you|let's|thanks|thank)\b)"),
-            validate=unknown_word, score=0.6),
+        Rule("person_subject", _PERSON_SUBJECT, validate=unknown_word, score=0.6),
+        Rule("job_name", _JOB_NAME, validate=job_name, score=0.65),
+        Rule("vocative_start", _VOCATIVE_START, validate=unknown_word, score=0.6),
         Rule("world_name_lc", _rx(
             rf"{_EDGE}(?=(?P<PERSON>[^\W\d_A-Z][^\W\d_]{{2,}}(?:[ \t]+[a-z]\.?)?"
             rf"[ \t]+[^\W\d_A-Z][^\W\d_]{{2,}}){_END})"),
