@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import spacy
@@ -160,9 +160,11 @@ def word_classes(nlp: Any) -> dict[str, frozenset[str]]:
     return {k: frozenset(table.get(k, ())) for k in ("noun", "verb", "adj", "adv")}
 
 
-def common_words(nlp: Any) -> frozenset[str]:
-    """Ordinary English words: spaCy's stop words plus the WordNet lemma index of the model."""
-    return frozenset(nlp.Defaults.stop_words).union(*word_classes(nlp).values())
+def common_words(nlp: Any, classes: Mapping[str, frozenset[str]] | None = None) -> frozenset[str]:
+    """Ordinary English words: spaCy's stop words plus the WordNet lemma index of the model
+    (``classes``, when :func:`word_classes` was read already)."""
+    classes = word_classes(nlp) if classes is None else classes
+    return frozenset(nlp.Defaults.stop_words).union(*classes.values())
 
 
 class Detector:
@@ -179,16 +181,12 @@ class Detector:
         self.model = model
         self.batch_size = batch_size
         classes = word_classes(self.nlp)
-        self._common = common_words(self.nlp)
+        self._common = common_words(self.nlp, classes)
         stop = frozenset(self.nlp.Defaults.stop_words)
         self.rules: list[Rule | Gazetteer] = [
             *build_rules(self._common, stop),
             *world_rules(self._common, stop),
-            Gazetteer(
-                classes.get("noun", frozenset()),
-                frozenset().union(*(v for k, v in classes.items() if k != "noun")),
-                stop,
-            ),
+            Gazetteer(classes, stop),
         ]
         self.recognizers = presidio_recognizers()
         self._cache: OrderedDict[str, tuple[Detection, ...]] = OrderedDict()

@@ -29,7 +29,7 @@ import json
 import mmap
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -104,16 +104,14 @@ class Gazetteer:
     name = "city"
 
     def __init__(
-        self,
-        nouns: frozenset[str],
-        other_words: frozenset[str],
-        stop: frozenset[str],
-        score: float = 0.6,
+        self, classes: Mapping[str, frozenset[str]], stop: frozenset[str], score: float = 0.6
     ) -> None:
-        """``nouns``: English nouns (lower case); ``other_words``: English verbs, adjectives
-        and adverbs; ``stop``: stop words."""
+        """``classes``: English words by word class, lower case, as
+        :func:`deploysim.privacy.detector.word_classes` reads them; ``stop``: stop words."""
         self.score = score
-        self.nouns, self.other_words, self.stop = nouns, other_words, stop
+        self.nouns = classes.get("noun", frozenset())
+        self.other_words = frozenset().union(*(v for k, v in classes.items() if k != "noun"))
+        self.stop = stop
         self.names = places()  # shared by every detector of the process
 
     def _counts(self, text: str, s: int, e: int) -> bool:

@@ -19,6 +19,7 @@ from deploysim.privacy.rules import (
     ORG,
     PLACE,
     STREET_WORDS,
+    YEAR,
     Detection,
     digits,
 )
@@ -104,7 +105,6 @@ _POSTCODE = (
 )
 _ZIP_AFTER = re.compile(rf",?[ \t]+({_POSTCODE})(?![\w-])")
 _ZIP_BEFORE = re.compile(rf"(?<![\w-])({_POSTCODE}),?[ \t]+$")
-_YEAR = re.compile(r"(?:19|20)\d\d")
 _STREET_END = re.compile(rf"(?i:\b(?:{STREET_WORDS})\.?)$")
 _LEADING_NUMBERS = re.compile(r"[ \t>?]*((?:\d{1,6}[A-Za-z]?\.?(?:/\d{1,4})?[ \t]+)+)")
 _BLOCK_KINDS = ("PERSON", "TITLE", "ORGANIZATION")  # the lines of a postal block, in order
@@ -424,7 +424,7 @@ class PostProcess:
                 None if street else _ZIP_BEFORE.search(self.text, max(0, d.start - 14), d.start)
             )
             for m in (after, before):
-                if not m or _YEAR.fullmatch(m.group(1)):
+                if not m or YEAR.fullmatch(m.group(1)):
                     continue
                 s, e = m.span(1)
                 # spaCy calls a bare number a date: beside a place, it is the postcode.

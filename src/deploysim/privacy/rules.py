@@ -140,12 +140,17 @@ _STREET_PREFIX = (
 )
 
 
+YEAR = re.compile(r"(?:19|20)\d\d")
+"""A year of the last two centuries ("2024"): beside a street or place, no house number or
+postcode."""
+
+
 def _affixed(s: str) -> bool:
     """A street word with its kind as a suffix ("Storgata 5"), not the kind alone ("gate 12":
     an airport's) nor before a year ("Hallgate 2024"). No "-ring": English "-ing" words
     ("during 2023", "Spring 2024") outnumber the streets."""
     w, number = s.split()[0].lower().rstrip("."), s.split()[-1]
-    if re.fullmatch(r"(?:19|20)\d\d", number):
+    if YEAR.fullmatch(number):
         return False
     if any(w.endswith(a.rstrip(".")) and len(w) > len(a) + 1 for a in _AFFIXES):
         return True
