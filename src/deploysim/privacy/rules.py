@@ -158,6 +158,28 @@ def _affixed(s: str) -> bool:
     return len(w) > 5 and w.endswith(_SLAVIC_STREET_END) and not w.isascii()
 
 
+def _affixed_first(s: str) -> bool:
+    """The same with the house number first ("687 Istedgade", as English writes it)."""
+    number, *_, w = s.split()
+    return _affixed(f"{w} {number}")
+
+
+# Kinds of French street, written in lower case before the name ("9, avenue de la Gare").
+_FRENCH_KINDS = (
+    r"rue|avenue|av\.|boulevard|bd|chemin|allée|impasse|place|quai|route|cours|square|passage"
+)
+# Russian and Ukrainian kinds of street, abbreviated or whole (general knowledge).
+_CYRILLIC_KINDS = (
+    r"ул|пр|просп|пр-т|пер|бул|бульв|ш|наб|пл|алл|туп|вул|пров|улица|проспект|переулок|"
+    r"бульвар|шоссе|набережная|площадь|аллея|вулиця|провулок|площа|узвіз|шосе"
+)
+# Street words English writers also type in lower case after a number and a name ("221
+# Baker street"): the unambiguous ones only.
+_LOWER_STREET_WORDS = (
+    r"street|road|avenue|lane|drive|boulevard|terrace|crescent|parkway|highway|plaza|close"
+)
+
+
 def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags | re.MULTILINE)
 
@@ -450,14 +472,34 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             rf"\d{{1,5}}[A-Za-z]?\b)"), score=0.75),
         Rule("street_affix", _rx(r"(?<![\w-])[^\W\d][\w\-]{2,}\.?[ \t]+\d{1,5}[A-Za-z]?\b"),
             "STREET_ADDRESS", 0.75, validate=_affixed),
+        Rule("street_affix_first", _rx(
+            r"(?<![\w./\-])\d{1,5}[A-Za-z]?[ \t]+[^\W\d][\w\-]{2,}(?![\w\-])"),
+            "STREET_ADDRESS", 0.75, validate=_affixed_first),
+        # "9, avenue de la Gare", "14 bis rue Pasteur", "rue Lepic": a French street, its kind
+        # in lower case (no number: only the kinds no English sentence uses so).
+        Rule("street_fr", _rx(
+            rf"(?P<STREET_ADDRESS>(?:\b\d{{1,5}}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?:{_FRENCH_KINDS})"
+            rf"|(?<![\w\-])(?:rue|boulevard|chemin|allée|impasse|quai))[ \t]+"
+            rf"(?:(?:de[ \t]+la|de|du|des|la|le|les)[ \t]+|[dl][’'])?{CAPW}"
+            rf"(?:[ \t\-]+(?:(?:de|la|le|du|des|aux?|sur|en)[ \t\-]+)?{CAPW}){{0,3}})"),
+            score=0.75),
+        # "пр. Ленина, д. 5 к. 2", "вулиця Шевченка, буд. 4 кв. 1".
+        Rule("street_cyrillic", _rx(
+            rf"(?P<STREET_ADDRESS>(?<![\w\-])(?i:{_CYRILLIC_KINDS})\.?[ \t]+[^\W_][\w\-]*"
+            r"(?:[ \t]+[^\W_][\w\-]*){0,3}?,?[ \t]+(?i:д|дом|буд)\.[ \t]*\d+[а-яa-z]?"
+            r"(?:/\d+)?(?:,?[ \t]+(?i:к|корп|стр|кв)\.[ \t]*\d+)*)"), score=0.8),
+        Rule("street_en_lc", _rx(
+            rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{CAPW}[ \t]+){{1,3}}"
+            rf"(?:{_LOWER_STREET_WORDS}))(?![\w])"), score=0.75),
         Rule("address_context", _rx(
-            r"(?i:\b(?:lives?|living|lived)\s+(?:at|on)|\baddress(?:\s+is)?\s*:|\blocated\s+at|"
+            r"(?i:\b(?:lives?|living|lived)\s+(?:at|on)|\baddress(?:\s+is)?\s*:|\b(?:my|our|his|her|their|your)\s+address\s+is|\blocated\s+at|"
             r"\bdrops?\s+you\s+off\s+at|\bsend\s+(?:it|them|a\s+new\s+one)\s+to|\bship\s+(?:it\s+)?"
             r"to|\bdeliver(?:ed)?\s+(?:it\s+)?to|\bstop\s+at|\blived\s+in|\blive\s+in)\s+"
             r"(?P<STREET_ADDRESS>(?:the\s+corner\s+of\s+)?\d[^\n.?!;:]{3,80}?)"
             # It ends before the sentence goes on ("... 14 before noon", "... by Friday").
             r"(?=[.?!;]\s|[.?!;]?$|\n|\s+(?:street|and|but|which|for|before|after|by|until|"
-            r"tomorrow|today|tonight|next|this|please|asap)\b)"), score=0.75),
+            r"tomorrow|today|tonight|next|this|please|asap|if|so|when|because|now|last)\b)"),
+            score=0.75),
         Rule("street_corner", _rx(
             r"(?i:\bthe\s+corner\s+of)\s+(?P<STREET_ADDRESS>[^\n,.?!]{3,60}?\s+and\s+"
             r"[^\n,.?!]{3,60}?)(?=[.?!,\n]|$)"), score=0.75),

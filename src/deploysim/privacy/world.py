@@ -48,6 +48,11 @@ _JOBS = (
 )
 _LC = r"[^\W\d_A-Z][^\W\d_]"  # a lower-case letter, then the class of the letters after it
 _THEN = r"(?:by|on|in|for|last|this|next|with|after|before)\b"  # what follows a place
+# What follows a street in a sentence ("send it to X 4 before Friday", "... if you need it").
+_AFTER_STREET = (
+    r"(?:for|after|before|and|in|on|at|by|until|if|so|when|because|but|or|last|next|this|"
+    r"tomorrow|today|tonight|now|please|since|with|every)\b"
+)
 _END = r"(?![\w\-@/]|['’](?!s\b))"  # a name's end: no more word, but maybe "'s"
 _EDGE = r"(?<![\w'’\-.@/])"  # a word's start that is no part of an address, file or code
 # Not right after a capitalised word of 2-15 letters (lookbehinds must have a fixed width).
@@ -176,7 +181,9 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         )
 
     def street_cued(s: str) -> bool:
-        named = re.findall(r"[^\W\d_]+", s)
+        # The words of the name, not a house number's letter ("3a/1").
+        named = [w for t in s.split() if not any(c.isdigit() for c in t)
+                 for w in re.findall(r"[^\W\d_]+", t)]  # fmt: skip
         return (
             any(len(w) > 2 and not english(w) for w in named)
             and not any(w.lower() in stop and w.lower() not in NAME_PARTICLES for w in named)
@@ -217,12 +224,14 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         # A street of any country after a cue of place ("meet me at", "send it to", "it's in",
         # "billing address with"): a house number and one to three words, either order, that
         # are not all English; a number that reads as a year does not lead.
+        # The cue alone is consumed (the street is a lookahead), so that "is at X 9" is tried
+        # again from "at"; the fewest words that reach a house number or the sentence's end.
         Rule("street_cued", _rx(
-            r"(?i:\b(?:at|to|with|is|in|on)[ \t]+|\b(?:address|user)[ \t]*:[ \t]*)"
-            rf"(?P<STREET_ADDRESS>(?:(?:al|ul|pl|bul|av|avda|str)\.[ \t]+)?{_WORD}"
-            rf"(?:[ \t]+{_WORD}){{0,2}},?[ \t]+{_HOUSE}"
-            rf"|(?!(?:1[89]|20)\d\d\b){_HOUSE},?[ \t]+{_WORD}(?:[ \t]+{_WORD}){{0,2}})"
-            r"(?=[ \t]*(?:[,;!?]|\.(?!\w)|$)|[ \t]+(?:for|after|before|and|in|on|at)\b)"),
+            r"(?i:\b(?:at|to|with|is|in|on|from)[ \t]+|\b(?:address|user)[ \t]*:[ \t]*)"
+            rf"(?=(?P<STREET_ADDRESS>(?:(?:al|ul|pl|bul|av|avda|str)\.[ \t]+)?{_WORD}"
+            rf"(?:[ \t]+{_WORD}){{0,2}}?,?[ \t]+{_HOUSE}"
+            rf"|(?!(?:1[89]|20)\d\d\b){_HOUSE},?[ \t]+{_WORD}(?:[ \t]+{_WORD}){{0,2}}?)"
+            rf"(?=[ \t]*(?:[,;!?]|\.(?!\w)|$)|[ \t]+{_AFTER_STREET}))"),
             validate=street_cued, score=0.7),
         Rule("street_kind_after", _STREET_KIND_AFTER, validate=street_cued, score=0.7),
         # Places and jobs of any name, known by where they stand: "Southern X", "X was fun to
