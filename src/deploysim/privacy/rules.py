@@ -58,9 +58,10 @@ LOWER = _LO
 """The small letters of those scripts, likewise."""
 CAP = rf"[{_UP}][{_LO}{_UP}'’\-]*[{_LO}{_UP}]\.?|[{_UP}]\.?"  # a capitalised word or initial
 # A capitalised or all-caps word, double-barrelled too ("Blum-Roth", "Cahir-McElnay",
-# "VILLENEUVE-D'ASCQ").
+# "VILLENEUVE-D'ASCQ"), with a surname's capitalised prefix ("McAllister", "O'Hare", "DeLuca").
 CAPW = (
-    rf"(?:[{_UP}][{_LO}'’\-]*[{_LO}](?:-(?:Mc|Mac)?[{_UP}][{_LO}'’]*[{_LO}])*"
+    rf"(?:(?:Mc|Mac|O['’]|D['’]|De|Di|La|Le|Fitz)?[{_UP}][{_LO}'’\-]*[{_LO}]"
+    rf"(?:-(?:Mc|Mac)?[{_UP}][{_LO}'’]*[{_LO}])*"
     rf"|[{_UP}]{{2,}}(?:[-'’][{_UP}]+)*)"
 )
 PARTICLE = r"(?:van|von|de|der|den|ten|ter|da|di|del|la|le|bin|al)[ \t]+"
@@ -604,6 +605,11 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
     return [
         Rule("org_suffix", _rx(rf"(?P<ORGANIZATION>{ORG}[ \t]+{LEGAL}\b\.?)"),
             validate=org_named, score=0.75),
+        # Russian, Ukrainian and Kazakh legal forms before the name: "ООО «Ромашка»".
+        Rule("org_cyrillic", _rx(
+            r"(?<![\w\-])(?:ООО|АО|ЗАО|ОАО|ПАО|НАО|ТОВ|ПрАТ|ПАТ|ТОО|ИП|ФОП)[ \t]+"
+            r"(?:«[^»\n]{1,60}»|\"[^\"\n]{1,60}\"|„[^“\n]{1,60}“"
+            r"|[А-ЯЁІЇЄҐ][\w\-]+(?:[ \t]+[А-ЯЁІЇЄҐ][\w\-]+){0,2})"), "ORGANIZATION", 0.8),
         Rule("org_legal_form", _rx(
             rf"(?P<ORGANIZATION>{ORG}(?:,?[ \t]+(?:y|e|i|a|und|en|og|och|ja|és|a)[ \t]+{CAPW})?"
             rf",?[ \t]+(?:&[ \t]+Co\.?[ \t]+)?(?:{_LEGAL_DOTTED}|(?:{_LEGAL_BARE})\b\.?))"
