@@ -380,6 +380,19 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r"|talk(?:ed)?\s+(?:to|with)|meeting\s+with|directed\s+by|written\s+by|starring|"
             r"featuring|produced\s+by|performed\s+by|sung\s+by|composed\s+by)\s+(?:at\s+|to\s+)?)"
             rf"(?P<PERSON>{NAME})"), validate=not_stop, score=0.8),
+        # Cues that software and firms also follow ("tell Python to ..."): no ordinary word.
+        Rule("person_cue", _rx(
+            r"(?i:\b(?:tell|forward\s+(?:this|it|them)\s+to|e-?mail\s+to|(?:lunch|dinner|"
+            r"coffee|drinks)\s+with|according\s+to)\s+)"
+            rf"(?P<PERSON>{NAME})"), validate=not_common, score=0.75),
+        # "Ilse and I are ...", "me and Ilse", "Ilse is my new roommate": a person by the
+        # company they keep.
+        Rule("and_i", _rx(
+            rf"(?:^|(?<=[.!?] ))(?P<PERSON>{NAME})[ \t]+and[ \t]+I\b(?!['’])"
+            rf"|\b(?i:me)[ \t]+and[ \t]+(?P<PERSON__2>{NAME})"
+            rf"|(?:^|(?<=[.!?] ))(?P<PERSON__3>{NAME})[ \t]+(?:is|was)[ \t]+(?:my|our)[ \t]+"
+            rf"(?:[a-z]+[ \t]+)?(?:{_RELATIVES}|roomie|flatmate|housemate|manager|teammate)\b"),
+            validate=lambda s: not_common(s) and not s.isupper(), score=0.75),
         Rule("speech_subject", _rx(
             rf"(?<![\w.,] )(?<![\w.,])(?P<PERSON>{CAPW})[ \t]+(?=(?:said|says|shouted|yelled|"
             r"whispered|replied|asked|told|lives|lived|spent|married)\b)"), validate=not_common,
