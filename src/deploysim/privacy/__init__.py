@@ -4,6 +4,7 @@ The package's modules, each importing only public names of the others:
 
 * :mod:`~deploysim.privacy.words`: the word lists (first names, countries, nationalities...);
 * :mod:`~deploysim.privacy.rules`: the regex rules built on them and :class:`Detection`;
+* :mod:`~deploysim.privacy.streets`: street words and the street rules;
 * :mod:`~deploysim.privacy.world`: rules for names, streets and places of other countries;
 * :mod:`~deploysim.privacy.places`: the gazetteer of the world's towns (GeoNames), countries in
   every language (CLDR) and regions (ISO 3166-2);

@@ -41,6 +41,7 @@ from presidio_analyzer.predefined_recognizers import (
 from deploysim.privacy.places import Gazetteer
 from deploysim.privacy.post import PostProcess
 from deploysim.privacy.rules import Detection, Rule, build_rules, digits
+from deploysim.privacy.streets import street_rules
 from deploysim.privacy.words import CENSUS_NAMES, FIRST_NAMES
 from deploysim.privacy.world import world_rules
 
@@ -185,6 +186,7 @@ class Detector:
         stop = frozenset(self.nlp.Defaults.stop_words)
         self.rules: list[Rule | Gazetteer] = [
             *build_rules(self._common, stop),
+            *street_rules(stop),
             *world_rules(self._common, stop),
             Gazetteer(classes, stop),
         ]

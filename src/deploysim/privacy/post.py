@@ -18,11 +18,10 @@ from deploysim.privacy.rules import (
     NAME,
     ORG,
     PLACE,
-    STREET_WORDS,
-    YEAR,
     Detection,
     digits,
 )
+from deploysim.privacy.streets import STREET_WORDS, YEAR
 from deploysim.privacy.words import COUNTRIES, NAME_PARTICLES, words
 
 # ---------------------------------------------------------------------------------------------

@@ -101,97 +101,12 @@ _COUNTRY_RE = re.compile(
     + "|".join(re.escape(c) for c in sorted(COUNTRIES, key=len, reverse=True))
     + r")(?![\w-])"
 )
-STREET_WORDS = (
-    r"Street|St|Road|Rd|Avenue|Ave|Av|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Terrace|"
-    r"Way|Circle|Cir|Highway|Hwy|Parkway|Pkwy|Square|Sq|Trail|Crescent|Close|Gardens|Grove|Hill|"
-    r"Hills|Harbor|Harbour|Isle|Island|Gateway|Pass|Path|Pike|Ridge|Row|Run|Track|Turnpike|Valley|"
-    r"View|Village|Walk|Wells?|Forges?|Cove|Creek|Crossing|Mews|Park|Plaza|Point|Port|Shore|Shores|"
-    r"Spring|Springs|Station|Summit|Throughway|Union|Vista|Alley|Bypass|Causeway|Fork|Forks|Glen|"
-    r"Heights|Junction|Knoll|Landing|Loop|Meadows?|Mill|Mission|Oval|Pines|Ramp|Rapids|Rest|"
-    r"Route|Stream|Tunnel|Wharf|Garden|Field|Fields|Bridge|Corner|Estate|Estates|Green|Lake|Lakes|"
-    # More of the USPS standard street suffixes (Publication 28, appendix C), less those that
-    # follow a number in ordinary text ("10 Key Points", "20 Most Common", "2 Boot Camp").
-    r"Branch|Brooks?|Burgs?|Canyon|Cape|Center|Cliffs?|Corners|Courts|Coves|Crest|"
-    r"Crossroad|Curve|Dale|Dam|Divide|Expressway|Extension|Ferry|Flats?|Fords?|Forest|Fort|"
-    r"Freeway|Glens|Greens|Groves|Harbors|Haven|Hollow|Inlet|Islands|Junctions|Knolls|Loaf|"
-    r"Lodge|Mall|Manors?|Motorway|Mountain|Neck|Orchard|Overpass|Passage|Pine|Plains?|"
-    r"Prairie|Radial|Ranch|Rapid|Ridges|River|Rue|Shoals?|Skyway|Spurs?|Stravenue|Trace|"
-    r"Trafficway|Underpass|Valleys|Viaduct|Villes?|Villages|Mills|Parks|Ports|Unions|Squares|"
-    r"Walks|Wall"
-)
-_AFFIXES = tuple(
-    words(
-        """
-    gate gata gatan vej veien vegen katu kuja tie straße strasse str. gasse weg laan straat
-    gade väg vägen braut stræde vænget utca ulica cesta tér torg plads platz allee
-    stien svingen bakken vollen
-    lei dreef singel gracht kade plein dijk steeg boulevard damm ufer pfad chaussee markt
-    gränd stig backe polku kaari rinne stræti
-    """
-    )
-)
-_STREET_AFFIX = r"(?:[\w\-]*(?:" + "|".join(re.escape(a) for a in _AFFIXES) + r"))"
-# Streets named by an adjective in the Slavic languages ("Hlavní", "Nádražní", "Zelená"...),
-# which end so, with a diacritic no English word has.
-_SLAVIC_STREET_END = ("ská", "cká", "ná", "ní", "ová", "ička", "ačka", "ska", "cka")
-_STREET_PREFIX = (
-    r"(?:Rue|Via|Viale|Calle|Avda\.?|Avenida|Av\.?|Rua|Travessa|ul\.|ulica|Strada|Piazza|Plaza|"
-    r"Paseo|Camino|Carrer|Corso|Largo|trg|Trg|Boulevard|Chemin|Allée|Rambla|Praça|Estrada|"
-    r"plac|Plac|aleja|Aleja)"
-)
-
-
-YEAR = re.compile(r"(?:19|20)\d\d")
-"""A year of the last two centuries ("2024"): beside a street or place, no house number or
-postcode."""
-
-
-def _affixed(s: str) -> bool:
-    """A street word with its kind as a suffix ("Storgata 5"), not the kind alone ("gate 12":
-    an airport's) nor before a year ("Hallgate 2024"). No "-ring": English "-ing" words
-    ("during 2023", "Spring 2024") outnumber the streets."""
-    w, number = s.split()[0].lower().rstrip("."), s.split()[-1]
-    if YEAR.fullmatch(number):
-        return False
-    if any(w.endswith(a.rstrip(".")) and len(w) > len(a) + 1 for a in _AFFIXES):
-        return True
-    # A Slavic adjective's ending, and a letter no English word has somewhere in the word.
-    return len(w) > 5 and w.endswith(_SLAVIC_STREET_END) and not w.isascii()
-
-
-def _affixed_first(s: str) -> bool:
-    """The same with the house number first ("687 Istedgade", as English writes it)."""
-    number, *_, w = s.split()
-    return _affixed(f"{w} {number}")
-
-
-# Kinds of French street, written in lower case before the name ("9, avenue de la Gare").
-_FRENCH_KINDS = (
-    r"rue|avenue|av\.|boulevard|bd|chemin|allée|impasse|place|quai|route|cours|square|passage"
-)
-# Russian and Ukrainian kinds of street, abbreviated or whole (general knowledge).
-_CYRILLIC_KINDS = (
-    r"ул|пр|просп|пр-т|пер|бул|бульв|ш|наб|пл|алл|туп|вул|пров|улица|проспект|переулок|"
-    r"бульвар|шоссе|набережная|площадь|аллея|вулиця|провулок|площа|узвіз|шосе"
-)
-# Street words English writers also type in lower case after a number and a name ("221
-# Baker street"): the unambiguous ones only.
-_LOWER_STREET_WORDS = (
-    r"street|road|avenue|lane|drive|boulevard|terrace|crescent|parkway|highway|plaza|close"
-)
 
 
 def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags | re.MULTILINE)
 
 
-_STREET_CONNECTORS = frozenset(
-    words(
-        """
-    de del la le dei do da di das dos von der van u.
-    """
-    )
-)
 _OCC = "|".join(sorted(OCCUPATIONS, key=len, reverse=True))
 # Jobs that also name software or things ("a package manager", "a device driver"): not a cue
 # that the subject of "X is a ..." is a person.
@@ -217,7 +132,6 @@ _NON_ANSWERS = frozenset(
 # Field labels of forms and cards ("Tel: ...") that are no speaker's name.
 _LABELS = frozenset(words("tel fax mob cel ph dob ssn iban bic swift vat attn ref re cc bcc"))
 _ORG_KINDS = frozenset(words("president king queen prince princess emperor chancellor governor"))
-_SW = rf"(?:{CAPW}\.?|(?i:{_STREET_AFFIX})|u\.|d[eiao]s?|del|la|le|von|der|van)"
 _RELATIVES = (
     r"kid|son|daughter|child|wife|husband|partner|brother|sister|mother|mom|mum|father|dad|"
     r"friend|boss|colleague|coworker|neighbou?r|boyfriend|girlfriend|fianc[eé]e?|cousin|uncle|"
@@ -312,10 +226,6 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
     def not_stop(s: str) -> bool:
         return s.split()[0].lower() not in stop
 
-    def street_ok(s: str) -> bool:
-        words = [w.lower() for w in s.split()[1:-1]]
-        return not any(w in stop and w not in _STREET_CONNECTORS for w in words)
-
     def not_common(s: str) -> bool:
         words = [w for w in re.split(r"[\s.]+", s) if len(w) > 1]
         return bool(words) and not is_common(words[0]) and not is_common(words[-1])
@@ -340,7 +250,6 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
     hon = "|".join(HONORIFICS)
     stop_alt = "|".join(sorted((re.escape(w) for w in stop), key=len, reverse=True))
     lc_word = rf"(?!(?i:{stop_alt})\b)[^\W\d_][^\W\d_'’\-]+"
-    street_num = r"\d{1,6}(?:[ \t]+\d{1,5})?"
     # fmt: off
     rules = [
         # People: honorifics, name fields, introductions, relatives, speaker labels, vocatives.
@@ -474,56 +383,6 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             score=0.7),
         Rule("nationality", _rx(r"\b[A-Za-z]{3,}\b"), "NRP", 0.6,
             validate=lambda w: w.lower() in NATIONALITIES or w.lower()[: -1] in NATIONALITIES),
-        # Street addresses: "412 Larkspur Drive", "18330 Kaivokatu 41", "Via dei Tintori 9".
-        Rule("street_en", _rx(rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{CAPW}[ \t]+){{0,4}}"
-            rf"(?:{STREET_WORDS})\.?)(?![\w])"), score=0.85),
-        Rule("street_eu", _rx(
-            rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{_STREET_PREFIX}[ \t]+)?{_SW}"
-            rf"(?:[ \t]+{_SW}){{0,3}}[ \t]+\d{{1,5}}[A-Za-z]?\b\.?)"), validate=street_ok,
-            score=0.8),
-        Rule("street_named", _rx(
-            rf"(?P<STREET_ADDRESS>\b{_STREET_PREFIX}[ \t]+(?:[^\W\d_][\w'’.\-]*[ \t]+){{0,3}}"
-            rf"\d{{1,5}}[A-Za-z]?\b)"), score=0.75),
-        Rule("street_affix", _rx(r"(?<![\w-])[^\W\d][\w\-]{2,}\.?[ \t]+\d{1,5}[A-Za-z]?\b"),
-            "STREET_ADDRESS", 0.75, validate=_affixed),
-        Rule("street_affix_first", _rx(
-            r"(?<![\w./\-])\d{1,5}[A-Za-z]?[ \t]+[^\W\d][\w\-]{2,}(?![\w\-])"),
-            "STREET_ADDRESS", 0.75, validate=_affixed_first),
-        # "9, avenue de la Gare", "14 bis rue Pasteur", "rue Lepic": a French street, its kind
-        # in lower case (no number: only the kinds no English sentence uses so).
-        Rule("street_fr", _rx(
-            rf"(?P<STREET_ADDRESS>(?:\b\d{{1,5}}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?:{_FRENCH_KINDS})"
-            rf"|(?<![\w\-])(?:rue|boulevard|chemin|allée|impasse|quai))[ \t]+"
-            rf"(?:(?:de[ \t]+la|de|du|des|la|le|les)[ \t]+|[dl][’'])?{CAPW}"
-            rf"(?:[ \t\-]+(?:(?:de|la|le|du|des|aux?|sur|en)[ \t\-]+)?{CAPW}){{0,3}})"),
-            score=0.75),
-        # "пр. Ленина, д. 5 к. 2", "вулиця Шевченка, буд. 4 кв. 1".
-        Rule("street_cyrillic", _rx(
-            rf"(?P<STREET_ADDRESS>(?<![\w\-])(?i:{_CYRILLIC_KINDS})\.?[ \t]+[^\W_][\w\-]*"
-            r"(?:[ \t]+[^\W_][\w\-]*){0,3}?,?[ \t]+(?i:д|дом|буд)\.[ \t]*\d+[а-яa-z]?"
-            r"(?:/\d+)?(?:,?[ \t]+(?i:к|корп|стр|кв)\.[ \t]*\d+)*)"), score=0.8),
-        Rule("street_en_lc", _rx(
-            rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{CAPW}[ \t]+){{1,3}}"
-            rf"(?:{_LOWER_STREET_WORDS}))(?![\w])"), score=0.75),
-        Rule("address_context", _rx(
-            r"(?i:\b(?:lives?|living|lived)\s+(?:at|on)|\baddress(?:\s+is)?\s*:|\b(?:my|our|his|her|their|your)\s+address\s+is|\blocated\s+at|"
-            r"\bdrops?\s+you\s+off\s+at|\bsend\s+(?:it|them|a\s+new\s+one)\s+to|\bship\s+(?:it\s+)?"
-            r"to|\bdeliver(?:ed)?\s+(?:it\s+)?to|\bstop\s+at|\blived\s+in|\blive\s+in)\s+"
-            r"(?P<STREET_ADDRESS>(?:the\s+corner\s+of\s+)?\d[^\n.?!;:]{3,80}?)"
-            # It ends before the sentence goes on ("... 14 before noon", "... by Friday").
-            r"(?=[.?!;]\s|[.?!;]?$|\n|\s+(?:street|and|but|which|for|before|after|by|until|"
-            r"tomorrow|today|tonight|next|this|please|asap|if|so|when|because|now|last)\b)"),
-            score=0.75),
-        Rule("street_corner", _rx(
-            r"(?i:\bthe\s+corner\s+of)\s+(?P<STREET_ADDRESS>[^\n,.?!]{3,60}?\s+and\s+"
-            r"[^\n,.?!]{3,60}?)(?=[.?!,\n]|$)"), score=0.75),
-        Rule("street_unit", _rx(
-            r"\b(?P<STREET_ADDRESS>(?:Apt|APT|apt|Apartment|Suite|SUITE|suite|Ste|Unit|Flat|Bldg|"
-            r"Box|P\.?\s?O\.?\s?Box|PSC|PMB)\.?[ \t]*#?[ \t]*\d{1,6}[A-Za-z]?)\b"), score=0.8),
-        Rule("military_ship", _rx(rf"\b(?:USNS|USNV|USS|USCGC)[ \t]+{CAPW}"), "STREET_ADDRESS"),
-        Rule("military_post", _rx(
-            r"\b(?P<LOCATION>[ADF]PO)[ \t]+(?P<LOCATION__2>A[AEP])[ \t]+(?P<ZIP_CODE>\d{5})\b")),
-        # Postal codes.
         Rule("zip_field", _rx(r"(?i:\b(?:zip|postal|post|plz)(?:\s*code)?\s*(?:is|:|#|no\.?|of)?)"
             r"\s*(?P<ZIP_CODE>[A-Za-z0-9]{1,8}(?:[ -][A-Za-z0-9]{2,4})?)\b"), validate=has_digit),
         # A value under a "Date:" label is a date, whatever spaCy makes of it ("Date: May").
@@ -697,10 +556,5 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
         Rule("job_appositive", _rx(
             rf"{CAPW}[ \t]+{CAPW},[ \t]+(?:the|our|their|a|an)[ \t]+(?P<TITLE>(?:[A-Za-z\-]+"
             rf"[ \t]+){{0,3}}?[A-Za-z\-]*(?i:{_OCC})s?)[ \t]*,"), score=0.7),
-        Rule("street_lives_on", _rx(
-            r"(?i:\b(?:lives?|living|lived)\s+(?:on|at)\s+|\blocated\s+on\s+)"
-            r"(?i:the\s+[a-z]+\s+(?:side|end|part)\s+of\s+)?"
-            rf"(?P<STREET_ADDRESS>{CAPW}(?:[ \t]+{CAPW}){{0,3}}[ \t]+\d{{1,5}}[A-Za-z]?)\b"),
-            score=0.75),
     ]
     # fmt: on
