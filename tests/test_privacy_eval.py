@@ -19,7 +19,7 @@ from deploysim.privacy.rules import Detection, iban_ok
 from deploysim.privacy.surrogates import iban_check, luhn_digit
 from deploysim.schema import Conversation, Message
 
-from .conftest import PII
+from .conftest import PII, TAU
 
 
 @pytest.mark.slow
@@ -35,6 +35,28 @@ def test_eval_meets_targets_and_beats_presidio_per_entity() -> None:
     for etype, row in theirs["per_entity"].items():
         if row["spans"]:
             assert ours["per_entity"][etype]["recall"] >= row["recall"], etype
+
+
+@pytest.mark.slow
+def test_tau_bench_records_are_a_second_labelled_source(tmp_path: Path) -> None:
+    """studies/privacy-tau: customer records of real agent logs label their messages; the test
+    part (odd tasks, never tuned on) meets a threshold below its measured recall (0.93)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "studies" / "privacy-tau" / "build.py"
+    spec = importlib.util.spec_from_file_location("tau_build", path)
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    records = build.build(TAU)
+    kinds = {s["entity_type"] for r in records for s in r["spans"]}
+    assert {"PERSON", "ACCOUNT_ID", "DATE_TIME"} <= kinds
+    labelled = tmp_path / "tau.json"
+    labelled.write_text(json.dumps(records), encoding="utf-8")
+    result = CliRunner().invoke(app, ["eval", str(labelled), "--json", "--part", "test"])
+    assert result.exit_code == 0, result.output
+    ours = json.loads(result.output)["systems"]["deploysim"]
+    assert ours["recall"] >= 0.88, ours["per_entity"]
 
 
 def test_eval_table_and_limit() -> None:

@@ -38,6 +38,7 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
+from deploysim.privacy.ids import IdList, id_rules
 from deploysim.privacy.places import Gazetteer
 from deploysim.privacy.post import PostProcess
 from deploysim.privacy.rules import Detection, Rule, build_rules, digits
@@ -184,9 +185,10 @@ class Detector:
         classes = word_classes(self.nlp)
         self._common = common_words(self.nlp, classes)
         stop = frozenset(self.nlp.Defaults.stop_words)
-        self.rules: list[Rule | Gazetteer] = [
+        self.rules: list[Rule | Gazetteer | IdList] = [
             *build_rules(self._common, stop),
             *street_rules(stop),
+            *id_rules(self.is_common),
             *world_rules(self._common, stop),
             Gazetteer(classes, stop),
         ]

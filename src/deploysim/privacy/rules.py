@@ -138,12 +138,6 @@ _RELATIVES = (
     r"aunt|niece|nephew|grandson|granddaughter|grandmother|grandfather|grandma|grandpa|"
     r"roommate|landlord|tenant|client|patient|student"
 )
-_ID_CONTEXT = (
-    r"user(?:name)?|account|acct|customer|member(?:ship)?|client|order|booking|reservations?|"
-    r"confirmation|ticket|case|invoice|tracking|policy|reference|ref|pnr|record\s+locator|"
-    r"payment(?:\s+method)?|loyalty|frequent\s+flyer|employee|student|patient|claim|subscriber|"
-    r"login|customer\s+number"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,13 +406,6 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         Rule("card_context", _rx(
             r"(?i:\bcard\b[^\d\n]{0,20})(?P<CREDIT_CARD>\d(?:[ -]?\d){11,18})\b"), score=0.75),
         # Account, booking, order and payment ids.
-        Rule("id_context", _rx(
-            rf"(?i:\b(?:{_ID_CONTEXT})(?:\s+(?:id|no\.?|number|num|code|#))?\s*(?:is|:|=|#|was)?"
-            r"\s*)(?P<ACCOUNT_ID>#?[A-Za-z0-9][\w-]{3,}[A-Za-z0-9])\b"), validate=has_digit,
-            score=0.75),
-        Rule("snake_id", _rx(r"\b[a-z]+(?:_[a-z]+)*_\d{4,}\b|\b[a-z]+(?:_[a-z]+)+_\d{3,}\b"),
-            "ACCOUNT_ID", 0.75),
-        Rule("hash_id", _rx(r"(?<![\w#&])#[A-Z]{0,3}\d{5,}\b"), "ACCOUNT_ID", 0.75),
         # API keys, tokens and other secrets.
         Rule("secret_token", _rx(
             r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}|"
