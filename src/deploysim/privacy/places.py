@@ -71,11 +71,12 @@ _WORD = re.compile(CAPW)
 # Prepositions of place before a big town's name ("works in Brno"); "to" and "at" are left
 # out ("connected to Citadel", "at Syosset High School": firms and schools). A small town needs
 # one that code and products are never the object of ("near", not "in": "written in Kotlin").
-_PREPOSITION = re.compile(r"(?i:\b(?:in|from|near|through|around|outside|via|into))[ \t]+$")
-_STRONG_PREPOSITION = re.compile(r"(?i:\b(?:near|through|around|outside|via))[ \t]+$")
+_NEAR = "near|through|around|outside|via"
+_PREPOSITION = re.compile(rf"(?i:\b(?:in|from|into|{_NEAR}))[ \t]+$")
+_STRONG_PREPOSITION = re.compile(rf"(?i:\b(?:{_NEAR}))[ \t]+$")
 # A country or region in lower case, after a preposition of place or "to" ("moved to bayern").
 _LOWER_RUN = re.compile(
-    rf"(?i:\b(?:in|from|to|near|through|around|outside|via|into))[ \t]+"
+    rf"(?i:\b(?:in|from|into|to|{_NEAR}))[ \t]+"
     rf"(?P<run>[{LOWER}][{LOWER}\-]*(?:[ \t]+[{LOWER}][{LOWER}\-]*){{0,3}})"
 )
 
