@@ -60,7 +60,8 @@ CAP = rf"[{_UP}][{_LO}{_UP}'’\-]*[{_LO}{_UP}]\.?|[{_UP}]\.?"  # a capitalised 
 # A capitalised or all-caps word, double-barrelled too ("Blum-Roth", "Cahir-McElnay",
 # "VILLENEUVE-D'ASCQ"), with a surname's capitalised prefix ("McAllister", "O'Hare", "DeLuca").
 CAPW = (
-    rf"(?:(?:Mc|Mac|O['’]|D['’]|De|Di|La|Le|Fitz)?[{_UP}][{_LO}'’\-]*[{_LO}]"
+    rf"(?:[{_UP}](?:(?<=M)a?c[{_UP}]|(?<=[OD])['’][{_UP}]|(?<=[DL])[ae][{_UP}]|(?<=D)i[{_UP}]"
+    rf"|(?<=F)itz[{_UP}])?[{_LO}'’\-]*[{_LO}]"
     rf"(?:-(?:Mc|Mac)?[{_UP}][{_LO}'’]*[{_LO}])*"
     rf"|[{_UP}]{{2,}}(?:[-'’][{_UP}]+)*)"
 )
