@@ -333,3 +333,31 @@ def test_streets_of_deid_11(detector: Detector, text: str, value: str) -> None:
 )
 def test_what_deid_11_streets_leave_alone(detector: Detector, text: str) -> None:
     assert "STREET_ADDRESS" not in _found(detector, text).values(), text
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        # deid-11: people by the company they keep, a cue, a surname's particle.
+        ("Sipkova and I are planning a trip.", "Sipkova"),
+        ("Ondrejka is my new roommate.", "Ondrejka"),
+        ("Tell Vasquaro I said hi.", "Vasquaro"),
+        ("You picked a fine time to leave me, van Dijkhuis.", "van Dijkhuis"),
+        ("I spoke to von der Lahn about it.", "von der Lahn"),
+    ],
+)
+def test_people_of_deid_11(detector: Detector, text: str, name: str) -> None:
+    assert any(k == "PERSON" and name in v for v, k in _found(detector, text).items()), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tell Python to use UTF-8.",
+        "I had no skills in VBA and I learnt fast.",
+        "The ten Commandments are old.",
+        "It cost ten Euros.",
+    ],
+)
+def test_people_cues_of_deid_11_leave_words(detector: Detector, text: str) -> None:
+    assert "PERSON" not in _found(detector, text).values(), text

@@ -528,6 +528,14 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
             rf"(?<![\w'’\-])(?P<PERSON>{CAPW}[ \t]+(?:van|von|de|der|den|ten|ter|da|di|del|du|"
             rf"dos|das|le|la|bin|ibn|al)(?:[ \t]+(?:der|den|de|la|le))?[ \t]+{CAPW})"
             r"(?![\w'’\-])"), validate=lambda s: person_ok(s.split()[0]), score=0.65),
+        # A Dutch or German surname alone, its particle in lower case ("van Dijkhuis", "von
+        # der Lahn", "ten Brinke"): no English sentence writes these words before a name.
+        Rule("particle_surname", _rx(
+            rf"(?<![\w'’\-])(?P<PERSON>(?:van|von|ten|ter)(?:[ \t]+(?:der|den|de|dem))?[ \t]+"
+            rf"{CAPW})(?![\w'’\-])"),
+            validate=lambda s: not any(is_common(w) for w in (s.split()[-1], s.split()[-1][:-1]))
+            if s.endswith("s") else not is_common(s.split()[-1]),
+            score=0.65),
         Rule("person_is_job", _rx(
             rf"(?<![\w'’\-])(?P<PERSON>{CAPW})(?:[ \t]+and[ \t]+(?P<PERSON__2>{CAPW}))?[ \t]+"
             rf"{be}[ \t]+(?:(?:an?|the)[ \t]+)?(?:[a-z\-]+[ \t]+)?(?:{_OCC_PEOPLE})s?"
