@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from deploysim.privacy.rules import Detection, Rule
+from deploysim.privacy.rules import Detection, Rule, digits, rx
 
 __all__ = ["IdList", "id_rules"]
 
@@ -25,34 +25,30 @@ _ID_CONTEXT = (
 _CODE = r"[A-Z0-9]{5,10}"
 
 
-def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.MULTILINE)
-
-
 def id_rules(is_common: Callable[[str], bool]) -> list[Rule | IdList]:
     """The identifier rules, given what counts as an ordinary English word."""
 
     def has_digit(s: str) -> bool:
-        return any(c.isdigit() for c in s)
+        return digits(s) > 0
 
     def code(s: str) -> bool:  # "NONE", "PENDING" and "PYTHON" are words, not codes
         return has_digit(s) or not is_common(s)
 
     # fmt: off
     return [
-        Rule("id_context", _rx(
+        Rule("id_context", rx(
             rf"(?i:\b(?:{_ID_CONTEXT})(?:\s+(?:id|no\.?|number|num|code|#))?\s*(?:is|:|=|#|was)?"
             r"\s*)(?:\*\*|[\"“'(])?(?P<ACCOUNT_ID>#?[A-Za-z0-9][\w-]{3,}[A-Za-z0-9])\b"),
             validate=has_digit, score=0.75),
         # The cue names an id, maybe a few words before it ("reservation with the ID X",
         # "reservation (ID: X)", "Reservation ID:** X"); the code in capitals, letters alone too.
-        Rule("id_code", _rx(
+        Rule("id_code", rx(
             rf"(?i:\b(?:{_ID_CONTEXT})\b[^\n]{{0,24}}?\b(?:id|code|number|no\.|locator)s?\b)"
             r"[ \t]*(?:\*\*)?[ \t]*(?:(?i:is|was|:)[ \t]*)?(?:\*\*|[\"“'(])?[ \t]*"
             rf"(?P<ACCOUNT_ID>{_CODE})(?![\w-])"), validate=code, score=0.75),
-        Rule("snake_id", _rx(r"\b[a-z]+(?:_[a-z]+)*_\d{4,}\b|\b[a-z]+(?:_[a-z]+)+_\d{3,}\b"),
+        Rule("snake_id", rx(r"\b[a-z]+(?:_[a-z]+)*_\d{4,}\b|\b[a-z]+(?:_[a-z]+)+_\d{3,}\b"),
             "ACCOUNT_ID", 0.75),
-        Rule("hash_id", _rx(r"(?<![\w#&])#[A-Z]{0,3}\d{5,}\b"), "ACCOUNT_ID", 0.75),
+        Rule("hash_id", rx(r"(?<![\w#&])#[A-Z]{0,3}\d{5,}\b"), "ACCOUNT_ID", 0.75),
         IdList(code),
     ]
     # fmt: on
@@ -65,6 +61,7 @@ _HEADER = re.compile(
     re.MULTILINE,
 )
 _ITEM = re.compile(rf"(?<![\w-])(?:\*\*)?(?P<code>{_CODE})(?:\*\*)?(?![\w-])")
+_ITEMS_ONLY = re.compile(rf"(?:[ \t,]|{_ITEM.pattern})*")
 _LIST_LINE = re.compile(rf"[ \t]*(?:[-*•]|\d{{1,2}}[.)])?[ \t]*(?:\*\*)?{_CODE}(?:\*\*)?[ \t]*,?$")
 
 
@@ -82,7 +79,7 @@ class IdList:
         """The listed codes in ``text``."""
         for head in _HEADER.finditer(text):
             rest = head.group("rest")
-            if re.fullmatch(rf"(?:[ \t,]|{_ITEM.pattern})*", rest):
+            if _ITEMS_ONLY.fullmatch(rest):
                 yield from self._items(head.start("rest"), rest)
             pos = head.end() + 1
             for line in text[pos:].split("\n"):

@@ -228,7 +228,8 @@ class Gazetteer:
         ):
             return False
         english = all(self._english(w) for w in low.split())
-        after_preposition = bool(_PREPOSITION.search(text[max(0, s - 12) : s]))
+        before = text[max(0, s - 12) : s]
+        after_preposition = bool(_PREPOSITION.search(before))
         if population is None:
             # Regions are words too ("Unity", "Meta"): a short name, or one made of English
             # words ("New Jersey", and "Sverige": WordNet lists countries' own names), only
@@ -238,9 +239,7 @@ class Gazetteer:
             return (len(written) >= 5 and not english) or after_preposition
         if population >= BIG_TOWN:
             return not english or after_preposition
-        return not english and (
-            value.isupper() or bool(_STRONG_PREPOSITION.search(text[max(0, s - 12) : s]))
-        )
+        return not english and (value.isupper() or bool(_STRONG_PREPOSITION.search(before)))
 
     def _english(self, w: str) -> bool:
         # An English word, or its plural ("Springs", "Media").

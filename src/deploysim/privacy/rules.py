@@ -104,7 +104,8 @@ _COUNTRY_RE = re.compile(
 )
 
 
-def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
+def rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """A rule's pattern: ``^`` and ``$`` match at every line."""
     return re.compile(pattern, flags | re.MULTILINE)
 
 
@@ -248,101 +249,101 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
     # fmt: off
     rules = [
         # People: honorifics, name fields, introductions, relatives, speaker labels, vocatives.
-        Rule("honorific", _rx(rf"\b(?P<TITLE>(?:{hon})\.?)[ \t]+(?P<PERSON>{NAME})"), score=0.9),
-        Rule("honorific_lc", _rx(r"\b(?:mr|mrs|ms|dr|prof)\.(?=\s+\w)", i), "TITLE", 0.7),
+        Rule("honorific", rx(rf"\b(?P<TITLE>(?:{hon})\.?)[ \t]+(?P<PERSON>{NAME})"), score=0.9),
+        Rule("honorific_lc", rx(r"\b(?:mr|mrs|ms|dr|prof)\.(?=\s+\w)", i), "TITLE", 0.7),
         # A name after a lower-case honorific ("with ms. Okafor"), whatever its case.
-        Rule("honorific_name", _rx(
+        Rule("honorific_name", rx(
             r"\b(?i:mr|mrs|ms|miss|dr|prof)\.?[ \t]+(?P<PERSON>[^\W\d_][\w'’\-]+"
             r"(?:[ \t]+[^\W\d_][\w'’\-]+)?)(?=[ \t]*(?:[.,;!?]|$))"),
             validate=lambda s: not_stop(s) and not is_common(s.split()[-1]), score=0.75),
-        Rule("name_field", _rx(
+        Rule("name_field", rx(
             r"^[ \t>]*(?i:name|full name|contact|customer|patient|client|author|attn|"
             r"attention|directed by|written by|signed|employee|passenger|guest|applicant|"
             rf"recipient|sender|from|to)[ \t]*:[ \t]*(?P<PERSON>{NAME})[ \t]*$"), score=0.85),
-        Rule("introduced_name", _rx(
+        Rule("introduced_name", rx(
             r"(?i:\b(?:my|his|her|their|your)\s+(?:full\s+|first\s+|last\s+|middle\s+|real\s+"
             r"|maiden\s+|nick)?name\s+is|\bcalls?\s+me|\bnamed(?:\s+(?:him|her|them))?|"
             r"\b(?:was|were|is)\s+called|\bgoes\s+by)\s+" rf"(?P<PERSON>{NAME})"),
             validate=not_stop, score=0.85),
-        Rule("self_introduction", _rx(
+        Rule("self_introduction", rx(
             rf"(?i:\bthis\s+is|\bi\s+am|\bi'm|\bim)\s+(?P<PERSON>{NAME})"),
             validate=first_not_common, score=0.8),
-        Rule("introduced_name_lc", _rx(
+        Rule("introduced_name_lc", rx(
             r"\b(?:my name is|call me|calls me)\s+(?P<PERSON>[a-z][^\W\d_]{2,})\b"),
             validate=not_common, score=0.7),
         # "his mother's maiden name is halvorsen", "And your family name? Quennell", "my name
         # is petra lindqvist": the answer to a name question, in any case, up to three words
         # that are not stop words (ordinary words are allowed: WordNet lists many surnames).
-        Rule("name_answer", _rx(
+        Rule("name_answer", rx(
             r"(?i:\b(?:(?:first|last|full|maiden|middle|family|sur|given|real|nick)[ \t]?name"
             r"(?:[ \t]+(?:is|was))?[ \t]*[?:]?|my[ \t]+name[ \t]+is|call[ \t]+me)[ \t]+)"
             rf"(?P<PERSON>{lc_word}(?:[ \t]+{lc_word}){{0,2}})"), score=0.75),
-        Rule("relative", _rx(rf"(?i:\bmy\s+(?:{_RELATIVES}))\s+(?P<PERSON>{NAME})"), score=0.8),
-        Rule("speech_verb", _rx(
+        Rule("relative", rx(rf"(?i:\bmy\s+(?:{_RELATIVES}))\s+(?P<PERSON>{NAME})"), score=0.8),
+        Rule("speech_verb", rx(
             r"(?i:\b(?:said|says|asked|told|shouted|yelled|whispered|replied|married|thanked|met|"
             r"emailed|texted|contacted|follow(?:ed)?\s+up\s+with|speak\s+to|spoke\s+(?:to|with)"
             r"|talk(?:ed)?\s+(?:to|with)|meeting\s+with|directed\s+by|written\s+by|starring|"
             r"featuring|produced\s+by|performed\s+by|sung\s+by|composed\s+by)\s+(?:at\s+|to\s+)?)"
             rf"(?P<PERSON>{NAME})"), validate=not_stop, score=0.8),
         # Cues that software and firms also follow ("tell Python to ..."): no ordinary word.
-        Rule("person_cue", _rx(
+        Rule("person_cue", rx(
             r"(?i:\b(?:tell|forward\s+(?:this|it|them)\s+to|e-?mail\s+to|(?:lunch|dinner|"
             r"coffee|drinks)\s+with|according\s+to)\s+)"
             rf"(?P<PERSON>{NAME})"), validate=not_common, score=0.75),
         # "Ilse and I are ...", "me and Ilse", "Ilse is my new roommate": a person by the
         # company they keep.
-        Rule("and_i", _rx(
+        Rule("and_i", rx(
             rf"(?:^|(?<=[.!?] ))(?P<PERSON>{NAME})[ \t]+and[ \t]+I\b(?!['’])"
             rf"|\b(?i:me)[ \t]+and[ \t]+(?P<PERSON__2>{NAME})"
             rf"|(?:^|(?<=[.!?] ))(?P<PERSON__3>{NAME})[ \t]+(?:is|was)[ \t]+(?:my|our)[ \t]+"
             rf"(?:[a-z]+[ \t]+)?(?:{_RELATIVES}|roomie|flatmate|housemate|manager|teammate)\b"),
             validate=lambda s: not_common(s) and not s.isupper(), score=0.75),
-        Rule("speech_subject", _rx(
+        Rule("speech_subject", rx(
             rf"(?<![\w.,] )(?<![\w.,])(?P<PERSON>{CAPW})[ \t]+(?=(?:said|says|shouted|yelled|"
             r"whispered|replied|asked|told|lives|lived|spent|married)\b)"), validate=not_common,
             score=0.75),
-        Rule("lowercase_name", _rx(r"\b(?P<PERSON>(?:" +
+        Rule("lowercase_name", rx(r"\b(?P<PERSON>(?:" +
             "|".join(n for n in sorted(FIRST_NAMES) if n not in common) +
             r")(?:[ \t]+[a-z]\.?)?(?:[ \t]+(?!(?:" + "|".join(sorted(stop)) + r")\b)"
             r"[a-z]{3,})?)\b"),
             validate=lambda s: len(s.split()) == 1 or not is_common(s.split()[-1]), score=0.6),
         # Lower case "first m last": any census first name (also one that is a dictionary word,
         # "benjamin", "mark"), a middle initial, and a surname that is not an English word.
-        Rule("lowercase_initial_name", _rx(r"\b(?P<PERSON>(?:" + "|".join(sorted(FIRST_NAMES)) +
+        Rule("lowercase_initial_name", rx(r"\b(?P<PERSON>(?:" + "|".join(sorted(FIRST_NAMES)) +
             r")[ \t]+[a-z]\.?[ \t]+[a-z]{3,})\b"),
             validate=lambda s: not is_common(s.split()[-1]) and s.split()[-1] not in stop,
             score=0.6),
-        Rule("initial_name", _rx(rf"\b(?P<PERSON>{CAPW}[ \t]+[{_UP}]\.?[ \t]+{CAPW})(?![\w.])"),
+        Rule("initial_name", rx(rf"\b(?P<PERSON>{CAPW}[ \t]+[{_UP}]\.?[ \t]+{CAPW})(?![\w.])"),
             validate=first_not_common, score=0.8),
-        Rule("speaker", _rx(
+        Rule("speaker", rx(
             rf"^[ \t>]*(?P<PERSON>{CAPW}(?:[ \t]+{CAPW})?)[ \t]*:[ \t]*(?=[\"'\w])"),
             validate=lambda s: not_common(s) and not heading(s) and s.lower() not in _LABELS,
             score=0.75),
         # A quoted line of dialogue in lower case: 'ansel: "where were you?" greta:"at..."'. Only
         # at the very start of a line or right after a closing quote: indented "href: "..."" is
         # code, not dialogue.
-        Rule("speaker_quote", _rx(
+        Rule("speaker_quote", rx(
             r"(?:^|(?<=[\"”] ))(?P<PERSON>[a-z]{3,})[ \t]*:[ \t]*[\"“](?=[^\W\d_])", re.M),
             validate=not_common, score=0.7),
-        Rule("vocative", _rx(
+        Rule("vocative", rx(
             rf"^[ \t]*(?P<PERSON>{CAPW}),[ \t]+(?=(?:can|could|would|will|please|I|you|do|"
             r"did|are|is|have|what|why|how|where|when|thanks?|let|we)\b)"), validate=not_common,
             score=0.75),
         # Addressed at a clause's end: "Remember me, Ilse?", "Don't go, Kroon!".
-        Rule("vocative_end", _rx(rf",[ \t]+(?P<PERSON>{CAPW})(?=[ \t]*[?!])"),
+        Rule("vocative_end", rx(rf",[ \t]+(?P<PERSON>{CAPW})(?=[ \t]*[?!])"),
             validate=lambda s: not_common(s) and s not in COUNTRIES, score=0.7),
         # Job titles: on a line of their own, or after "work ... as".
-        Rule("job_line", _rx(
+        Rule("job_line", rx(
             r"^[ \t>]*(?P<TITLE>(?:[A-Za-z\-]+,?[ \t]+){0,5}(?:and[ \t]+)?[A-Za-z\-]*"
             rf"(?i:{_OCC})s?)[ \t]*$"), score=0.7),
-        Rule("job_as", _rx(
+        Rule("job_as", rx(
             r"(?i:\b(?:work(?:s|ed|ing)?|employed|hired|job)\b[^.\n]{0,40}?\bas(?:\s+an?)?)\s+"
             rf"(?P<TITLE>(?:[A-Za-z\-]+\s+){{0,4}}?[A-Za-z\-]*(?i:{_OCC})s?)\b"), score=0.7),
-        Rule("job_field", _rx(
+        Rule("job_field", rx(
             r"(?i:\b(?:job\s+title|occupation|profession|position)\s*(?::|is)\s*)"
             r"(?P<TITLE>[^\n.,;]{3,60})"), score=0.7),
         # Places.
-        Rule("place_context", _rx(
+        Rule("place_context", rx(
             r"(?i:\b(?:flew|flying|fly|moved|moving|relocated|travell?ed|travell?ing|drove|"
             r"driving|went|trip|came|come|comes|originally|based|located|born|raised|living|"
             r"lives|live|lived|stationed|stay(?:ed|ing)?|visit(?:ed|ing)?|arrived|landed|"
@@ -351,23 +352,23 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r"(?:to|from|in|at|near)|\b(?:i\s+am|i'm|we\s+are|we're|is|are|was|were)\s+"
             r"(?:in|from)|\bhome\s+(?:city|town|country)(?:\s+(?:of|is))?)\s+"
             rf"(?P<LOCATION>{PLACE})"), validate=not_stop, score=0.75),
-        Rule("place_field", _rx(
+        Rule("place_field", rx(
             r"^[ \t>]*(?i:where|location|city|town|country|place|venue|destination|origin|"
             rf"hometown)[ \t]*:[ \t]*(?P<LOCATION>{PLACE})"), score=0.75),
-        Rule("org_context", _rx(
+        Rule("org_context", rx(
             r"(?i:\b(?:year|years|months?|time|summer|work(?:s|ed|ing)?|employed|intern(?:ed|ing)?"
             r"|job|career)\s+(?:at|for|with))\s+"
             rf"(?P<ORGANIZATION>{CAPW}(?:[ \t]+{CAPW}){{0,3}})"), validate=not_stop, score=0.7),
         Rule("country", _COUNTRY_RE, "LOCATION", 0.7),
         # "i grew up in portugal": a country in lower case, unless an ordinary word
         # ("turkey", "chad", "jordan").
-        Rule("country_lc", _rx(
+        Rule("country_lc", rx(
             r"(?<![\w-])(?:" + "|".join(
                 re.escape(c.lower()) for c in sorted(COUNTRIES, key=len, reverse=True)
             ) + r")(?![\w-])"), "LOCATION", 0.6,
             validate=lambda w: w not in _AMBIGUOUS_COUNTRIES),
         # "Quorvex is a Dutch multinational insurance company", "X is a small web studio".
-        Rule("org_is_a", _rx(
+        Rule("org_is_a", rx(
             rf"(?:^|(?<=[.!?]\s))(?P<ORGANIZATION>{CAPW}(?:[ \t]+{CAPW}){{0,3}}(?:[ \t]+"
             r"(?:Inc|Ltd|LLC|Corp|GmbH|plc)\.?)?)[ \t]+(?:is|was)[ \t]+(?:an?|the)[ \t]+"
             r"(?:[\w\-]+[ \t]+){0,3}?(?:company|agency|firm|bank|startup|start-up|"
@@ -376,48 +377,48 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r"non-?profit|studio|label|publisher|lender|insurer|airline)\b"),
             validate=lambda w: not_stop(w) and w.split()[0].lower() not in _PRONOUNS_ETC,
             score=0.7),
-        Rule("nationality", _rx(r"\b[A-Za-z]{3,}\b"), "NRP", 0.6,
+        Rule("nationality", rx(r"\b[A-Za-z]{3,}\b"), "NRP", 0.6,
             validate=lambda w: w.lower() in NATIONALITIES or w.lower()[: -1] in NATIONALITIES),
-        Rule("zip_field", _rx(r"(?i:\b(?:zip|postal|post|plz)(?:\s*code)?\s*(?:is|:|#|no\.?|of)?)"
+        Rule("zip_field", rx(r"(?i:\b(?:zip|postal|post|plz)(?:\s*code)?\s*(?:is|:|#|no\.?|of)?)"
             r"\s*(?P<ZIP_CODE>[A-Za-z0-9]{1,8}(?:[ -][A-Za-z0-9]{2,4})?)\b"), validate=has_digit),
         # A value under a "Date:" label is a date, whatever spaCy makes of it ("Date: May").
-        Rule("date_field", _rx(
+        Rule("date_field", rx(
             r"(?i:^[ \t]*(?:date|dated|date of (?:visit|order|purchase|appointment))[ \t]*:)"
             r"[ \t]*(?P<DATE_TIME>[^\n]{1,30}?)[ \t]*$"), validate=has_digit_or_month, score=0.7),
         # A country-prefixed postcode: "DK-2100", "CH-8001", "D-10115".
-        Rule("zip_country", _rx(
+        Rule("zip_country", rx(
             r"(?<![\w-])(?P<ZIP_CODE>(?:AT|BE|CH|CZ|DE|DK|EE|ES|FI|FR|GR|HR|HU|IS|IT|LT|LU|LV|"
             r"NL|NO|PL|PT|SE|SI|SK)-\d{4,5}|[DF]-\d{5})(?![\w-])")),
-        Rule("zip_us", _rx(r"\b(?P<LOCATION>[A-Z]{2})[ \t]+(?P<ZIP_CODE>\d{5}(?:-\d{4})?)\b")),
+        Rule("zip_us", rx(r"\b(?P<LOCATION>[A-Z]{2})[ \t]+(?P<ZIP_CODE>\d{5}(?:-\d{4})?)\b")),
         # Ages.
-        Rule("age", _rx(
+        Rule("age", rx(
             r"(?i:\b(?:turn(?:s|ed|ing)?|aged?|age\s*(?:is|:|of))\s+)(?P<AGE>\d{1,3})\b|"
             r"\b(?P<AGE__2>\d{1,3})(?=[ -]?(?:years?|yrs?)[ -]old\b|\s?(?:y/o|yo|y\.o\.)(?!\w))"),
             validate=_age_ok),
         # Phones without a region Presidio knows, when the context says so.
-        Rule("phone_context", _rx(
+        Rule("phone_context", rx(
             r"(?<![\w+])(?P<PHONE_NUMBER>(?:\+\d{1,3}[ \t.-]?)?(?:\(\d{1,4}\)[ \t.-]?)?(?:\d{2,4}"
             r"(?:(?:[ \t.-]\d{2,4}){1,4}|[ \t.-]\d{5,8})|\d{7,12})"
             r"(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?)(?!\d)"),
             validate=_phone_ok, context=re.compile(
             r"(?i)phone|mobile|cell|\btel\b|telephone|\bcall|\btext|\bfax|office|desk|contact|"
             r"reach|number|answering|messages|\bsms|whatsapp|\bdial"), score=0.72),  # > spaCy's
-        Rule("iban", _rx(r"(?i)\b[a-z]{2}\d{2}(?:[ ]?[a-z0-9]{4}){2,7}(?:[ ]?[a-z0-9]{1,4})?\b"),
+        Rule("iban", rx(r"(?i)\b[a-z]{2}\d{2}(?:[ ]?[a-z0-9]{4}){2,7}(?:[ ]?[a-z0-9]{1,4})?\b"),
             "IBAN_CODE", 0.95, validate=iban_ok),
-        Rule("card_context", _rx(
+        Rule("card_context", rx(
             r"(?i:\bcard\b[^\d\n]{0,20})(?P<CREDIT_CARD>\d(?:[ -]?\d){11,18})\b"), score=0.75),
         # Account, booking, order and payment ids.
         # API keys, tokens and other secrets.
-        Rule("secret_token", _rx(
+        Rule("secret_token", rx(
             r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}|"
             r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|xox[abposr]-[A-Za-z0-9-]{10,}"
             r"|AIza[0-9A-Za-z_\-]{35}|eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,}|"
             r"(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|hf_[A-Za-z0-9]{30,}|"
             r"glpat-[A-Za-z0-9_\-]{20})"), "SECRET", 0.95),
-        Rule("private_key", _rx(
+        Rule("private_key", rx(
             r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
             "SECRET", 0.95),
-        Rule("secret_assignment", _rx(
+        Rule("secret_assignment", rx(
             r"(?i:\b(?:bearer\s+|[\w.-]*(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|"
             r"passwd|pwd|credential|private[_-]?key|access[_-]?key)[\w.-]*[\"']?\s*[:=]\s*"
             r"[\"']?))(?P<SECRET>[A-Za-z0-9_\-+/=.~!@%^*]{8,})"), validate=_secret_ok, score=0.85,
@@ -444,6 +445,10 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
             or (single_common and " " not in s and is_common(s))
         )
 
+    def no_word_after(s: str) -> bool:  # "van Dijkhuis", not "ten Euros"
+        w = s.split()[-1]
+        return not is_common(w) and not (w.endswith("s") and is_common(w[:-1]))
+
     def field_org(s: str) -> bool:  # a value under "Company:", unless a non-answer
         return any(c.isupper() for c in s) and s.lower().strip(". ") not in _NON_ANSWERS
 
@@ -463,39 +468,39 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
     lc_word = r"(?!(?i:the|of|a|an|and|at|in|on|for|to|with|by|from|is|was|or)\b)[^\W\d_][\w'’\-]*"
     # fmt: off
     return [
-        Rule("org_suffix", _rx(rf"(?P<ORGANIZATION>{ORG}[ \t]+{LEGAL}\b\.?)"),
+        Rule("org_suffix", rx(rf"(?P<ORGANIZATION>{ORG}[ \t]+{LEGAL}\b\.?)"),
             validate=org_named, score=0.75),
         # Russian, Ukrainian and Kazakh legal forms before the name: "ООО «Ромашка»".
-        Rule("org_cyrillic", _rx(
+        Rule("org_cyrillic", rx(
             r"(?<![\w\-])(?:ООО|АО|ЗАО|ОАО|ПАО|НАО|ТОВ|ПрАТ|ПАТ|ТОО|ИП|ФОП)[ \t]+"
             r"(?:«[^»\n]{1,60}»|\"[^\"\n]{1,60}\"|„[^“\n]{1,60}“"
             r"|[А-ЯЁІЇЄҐ][\w\-]+(?:[ \t]+[А-ЯЁІЇЄҐ][\w\-]+){0,2})"), "ORGANIZATION", 0.8),
-        Rule("org_legal_form", _rx(
+        Rule("org_legal_form", rx(
             rf"(?P<ORGANIZATION>{ORG}(?:,?[ \t]+(?:y|e|i|a|und|en|og|och|ja|és|a)[ \t]+{CAPW})?"
             rf",?[ \t]+(?:&[ \t]+Co\.?[ \t]+)?(?:{_LEGAL_DOTTED}|(?:{_LEGAL_BARE})\b\.?))"
             r"(?![\w])"), validate=org_named, score=0.75),
         # A family firm: "Whitehead and Sons", "Godard et Fils", "Rossi e Figli".
-        Rule("org_family", _rx(
+        Rule("org_family", rx(
             rf"(?P<ORGANIZATION>{ORG}[ \t]+(?:and|&|et|e|y|und|en|og|och|i)[ \t]+(?:Sons?|Fils|"
             r"Figli|Hijos|Söhne|Zonen|Sønner?|Synowie|Partners|Cie\.?|Co\.?))(?![\w])"),
             validate=org_named, score=0.7),
-        Rule("org_legal_form_lc", _rx(
+        Rule("org_legal_form_lc", rx(
             rf"(?<![\w'’\-])(?P<ORGANIZATION>{lc_word}(?:,?[ \t]+{lc_word}){{0,2}}"
             rf"[ \t]+(?i:{_LEGAL_DOTTED}))(?![\w])"),
             validate=lambda s: s.split()[0].lower() not in stop and not is_common(s.split()[0]),
             score=0.7),
-        Rule("org_the_office", _rx(
+        Rule("org_the_office", rx(
             rf"(?i:\bthe)[ \t]+(?P<ORGANIZATION>{ORG})[ \t]+(?:office|offices|headquarters|HQ|"
             r"website|web site|homepage|CEO|founders?|employees|shareholders)\b"),
             validate=org_named, score=0.7),
-        Rule("org_of", _rx(
+        Rule("org_of", rx(
             r"(?i:\b(?:address|headquarters|offices?|website|ceo|cto|cfo|co-?founder|founders?|"
             r"owner|chairman|chairwoman|employees|shareholders)\s+of\s+(?:the\s+)?)"
             rf"(?P<ORGANIZATION>{ORG})"), validate=org_named, score=0.7),
-        Rule("org_founded", _rx(
+        Rule("org_founded", rx(
             rf"(?P<ORGANIZATION>{ORG})[ \t]+(?:was|were|has[ \t]+been)[ \t]+(?:co-?founded|"
             r"founded|established|incorporated|headquartered)\b"), validate=org_named, score=0.7),
-        Rule("org_became", _rx(
+        Rule("org_became", rx(
             r"(?i:\b(?:(?:later|eventually|then|soon|which|subsequently)\s+became|"
             r"(?:renamed|rebranded)(?:\s+(?:to|as))?|acquired\s+by|merged\s+(?:with|into)|"
             r"bought\s+(?:out\s+)?by|taken\s+over\s+by|subsidiary\s+of|spun\s+off\s+from)\s+)"
@@ -503,7 +508,7 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
         # A firm by a person's tie to it: hired by, joined, an offer or interview at, a job at,
         # an invoice from, "my bank, X" (personal, unlike news of a public firm). Not a bare
         # "join": an invitation ("Join X groups") or SQL's JOIN.
-        Rule("org_tie", _rx(
+        Rule("org_tie", rx(
             r"(?i:\b(?:(?:hired|employed|recruited|sponsored|headhunted|poached|laid\s+off|"
             r"fired|promoted|contracted)\s+by|(?-i:[Jj]oin(?:s|ed|ing)|[Rr]ejoin(?:s|ed|ing)?)|"
             r"(?:interview(?:s|ed|ing)?|internship|apprenticeship|placement|(?:job\s+)?offer|"
@@ -514,42 +519,39 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
             r"(?:supplier|vendor|client|employer|landlord|bank|insurer|insurance|provider|"
             r"carrier|agency|lender)(?:\s+is)?,?)\s+)"
             rf"(?P<ORGANIZATION>{ORG})"), validate=org_named, score=0.7),
-        Rule("org_field", _rx(
+        Rule("org_field", rx(
             r"^[ \t>]*(?i:company|employer|organi[sz]ation|firm|business|workplace|vendor|"
             r"supplier|agency|insurer|lender)(?:[ \t]+name)?[ \t]*:[ \t]*"
             r"(?P<ORGANIZATION>[^\n]{2,60}?)[ \t]*$"), validate=field_org, score=0.75),
-        Rule("org_job_name", _rx(
+        Rule("org_job_name", rx(
             rf"(?P<ORGANIZATION>{ORG})[ \t]+{job}[ \t]+(?={CAPW}[ \t]+{CAPW})"),
             validate=org_named, score=0.7),
-        Rule("org_possessive", _rx(
+        Rule("org_possessive", rx(
             rf"\b(?:my|his|her|their|our|your)[ \t]+(?P<ORGANIZATION>[{_UP}][{_LO}]{{2,}})"
             r"[ \t]+(?=[a-z])"), validate=rare, score=0.6),
-        Rule("particle_name", _rx(
+        Rule("particle_name", rx(
             rf"(?<![\w'’\-])(?P<PERSON>{CAPW}[ \t]+(?:van|von|de|der|den|ten|ter|da|di|del|du|"
             rf"dos|das|le|la|bin|ibn|al)(?:[ \t]+(?:der|den|de|la|le))?[ \t]+{CAPW})"
             r"(?![\w'’\-])"), validate=lambda s: person_ok(s.split()[0]), score=0.65),
         # A Dutch or German surname alone, its particle in lower case ("van Dijkhuis", "von
         # der Lahn", "ten Brinke"): no English sentence writes these words before a name.
-        Rule("particle_surname", _rx(
+        Rule("particle_surname", rx(
             rf"(?<![\w'’\-])(?P<PERSON>(?:van|von|ten|ter)(?:[ \t]+(?:der|den|de|dem))?[ \t]+"
-            rf"{CAPW})(?![\w'’\-])"),
-            validate=lambda s: not any(is_common(w) for w in (s.split()[-1], s.split()[-1][:-1]))
-            if s.endswith("s") else not is_common(s.split()[-1]),
-            score=0.65),
-        Rule("person_is_job", _rx(
+            rf"{CAPW})(?![\w'’\-])"), validate=no_word_after, score=0.65),
+        Rule("person_is_job", rx(
             rf"(?<![\w'’\-])(?P<PERSON>{CAPW})(?:[ \t]+and[ \t]+(?P<PERSON__2>{CAPW}))?[ \t]+"
             rf"{be}[ \t]+(?:(?:an?|the)[ \t]+)?(?:[a-z\-]+[ \t]+)?(?:{_OCC_PEOPLE})s?"
             r"(?=[ \t]*(?:[.,;!?]|$)|[ \t]+(?:at|for|in|who|with|and|from|by|of)\b)"),
             validate=person_ok, score=0.7),
-        Rule("person_pronoun", _rx(
+        Rule("person_pronoun", rx(
             rf"(?:^|(?<=[.!?] ))(?P<PERSON>{CAPW})[ \t]+(?:is|was|has|had|will|can|always|"
             rf"never)\b[^.!?\n]{{0,80}}[.!?]?[ \t]*[^.!?\n]{{0,60}}?\b{pronoun}\b"),
             validate=person_ok, score=0.65),
-        Rule("speech_to", _rx(
+        Rule("speech_to", rx(
             r"(?i:\b(?:said|says|whispered|replied|shouted|yelled|explained|wrote|lied|"
             rf"complained|muttered))[ \t]+{NAME}[ \t]+to[ \t]+(?P<PERSON>{NAME})"),
             validate=lambda s: s.split()[0].lower() not in stop, score=0.75),
-        Rule("job_appositive", _rx(
+        Rule("job_appositive", rx(
             rf"{CAPW}[ \t]+{CAPW},[ \t]+(?:the|our|their|a|an)[ \t]+(?P<TITLE>(?:[A-Za-z\-]+"
             rf"[ \t]+){{0,3}}?[A-Za-z\-]*(?i:{_OCC})s?)[ \t]*,"), score=0.7),
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from deploysim.privacy.rules import CAPW, Rule
+from deploysim.privacy.rules import CAPW, Rule, rx
 from deploysim.privacy.words import words
 
 __all__ = ["STREET_WORDS", "YEAR", "affixed", "affixed_first", "street_rules"]
@@ -103,10 +103,6 @@ _STREET_CONNECTORS = frozenset(
 _SW = rf"(?:{CAPW}\.?|(?i:{_STREET_AFFIX})|u\.|d[eiao]s?|del|la|le|von|der|van)"
 
 
-def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.MULTILINE)
-
-
 def street_rules(stop: frozenset[str]) -> list[Rule]:
     """The street rules, given the stop words (not inside a street's name)."""
 
@@ -118,37 +114,37 @@ def street_rules(stop: frozenset[str]) -> list[Rule]:
     # fmt: off
     return [
         # Street addresses: "412 Larkspur Drive", "18330 Kaivokatu 41", "Via dei Tintori 9".
-        Rule("street_en", _rx(rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{CAPW}[ \t]+){{0,4}}"
+        Rule("street_en", rx(rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{CAPW}[ \t]+){{0,4}}"
             rf"(?:{STREET_WORDS})\.?)(?![\w])"), score=0.85),
-        Rule("street_eu", _rx(
+        Rule("street_eu", rx(
             rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{_STREET_PREFIX}[ \t]+)?{_SW}"
             rf"(?:[ \t]+{_SW}){{0,3}}[ \t]+\d{{1,5}}[A-Za-z]?\b\.?)"), validate=street_ok,
             score=0.8),
-        Rule("street_named", _rx(
+        Rule("street_named", rx(
             rf"(?P<STREET_ADDRESS>\b{_STREET_PREFIX}[ \t]+(?:[^\W\d_][\w'’.\-]*[ \t]+){{0,3}}"
             rf"\d{{1,5}}[A-Za-z]?\b)"), score=0.75),
-        Rule("street_affix", _rx(r"(?<![\w-])[^\W\d][\w\-]{2,}\.?[ \t]+\d{1,5}[A-Za-z]?\b"),
+        Rule("street_affix", rx(r"(?<![\w-])[^\W\d][\w\-]{2,}\.?[ \t]+\d{1,5}[A-Za-z]?\b"),
             "STREET_ADDRESS", 0.75, validate=affixed),
-        Rule("street_affix_first", _rx(
+        Rule("street_affix_first", rx(
             r"(?<![\w./\-])\d{1,5}[A-Za-z]?[ \t]+[^\W\d][\w\-]{2,}(?![\w\-])"),
             "STREET_ADDRESS", 0.75, validate=affixed_first),
         # "9, avenue de la Gare", "14 bis rue Pasteur", "rue Lepic": a French street, its kind
         # in lower case (no number: only the kinds no English sentence uses so).
-        Rule("street_fr", _rx(
+        Rule("street_fr", rx(
             rf"(?P<STREET_ADDRESS>(?:\b\d{{1,5}}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?:{_FRENCH_KINDS})"
             rf"|(?<![\w\-])(?:rue|boulevard|chemin|allée|impasse|quai))[ \t]+"
             rf"(?:(?:de[ \t]+la|de|du|des|la|le|les)[ \t]+|[dl][’'])?{CAPW}"
             rf"(?:[ \t\-]+(?:(?:de|la|le|du|des|aux?|sur|en)[ \t\-]+)?{CAPW}){{0,3}})"),
             score=0.75),
         # "пр. Ленина, д. 5 к. 2", "вулиця Шевченка, буд. 4 кв. 1".
-        Rule("street_cyrillic", _rx(
+        Rule("street_cyrillic", rx(
             rf"(?P<STREET_ADDRESS>(?<![\w\-])(?i:{_CYRILLIC_KINDS})\.?[ \t]+[^\W_][\w\-]*"
             r"(?:[ \t]+[^\W_][\w\-]*){0,3}?,?[ \t]+(?i:д|дом|буд)\.[ \t]*\d+[а-яa-z]?"
             r"(?:/\d+)?(?:,?[ \t]+(?i:к|корп|стр|кв)\.[ \t]*\d+)*)"), score=0.8),
-        Rule("street_en_lc", _rx(
+        Rule("street_en_lc", rx(
             rf"\b(?P<STREET_ADDRESS>{street_num}[ \t]+(?:{CAPW}[ \t]+){{1,3}}"
             rf"(?:{_LOWER_STREET_WORDS}))(?![\w])"), score=0.75),
-        Rule("address_context", _rx(
+        Rule("address_context", rx(
             r"(?i:\b(?:lives?|living|lived)\s+(?:at|on)|\baddress(?:\s+is)?\s*:|"
             r"\b(?:my|our|his|her|their|your)\s+address\s+is|\blocated\s+at|"
             r"\bdrops?\s+you\s+off\s+at|\bsend\s+(?:it|them|a\s+new\s+one)\s+to|\bship\s+(?:it\s+)?"
@@ -158,16 +154,16 @@ def street_rules(stop: frozenset[str]) -> list[Rule]:
             r"(?=[.?!;]\s|[.?!;]?$|\n|\s+(?:street|and|but|which|for|before|after|by|until|"
             r"tomorrow|today|tonight|next|this|please|asap|if|so|when|because|now|last)\b)"),
             score=0.75),
-        Rule("street_corner", _rx(
+        Rule("street_corner", rx(
             r"(?i:\bthe\s+corner\s+of)\s+(?P<STREET_ADDRESS>[^\n,.?!]{3,60}?\s+and\s+"
             r"[^\n,.?!]{3,60}?)(?=[.?!,\n]|$)"), score=0.75),
-        Rule("street_unit", _rx(
+        Rule("street_unit", rx(
             r"\b(?P<STREET_ADDRESS>(?:Apt|APT|apt|Apartment|Suite|SUITE|suite|Ste|Unit|Flat|Bldg|"
             r"Box|P\.?\s?O\.?\s?Box|PSC|PMB)\.?[ \t]*#?[ \t]*\d{1,6}[A-Za-z]?)\b"), score=0.8),
-        Rule("military_ship", _rx(rf"\b(?:USNS|USNV|USS|USCGC)[ \t]+{CAPW}"), "STREET_ADDRESS"),
-        Rule("military_post", _rx(
+        Rule("military_ship", rx(rf"\b(?:USNS|USNV|USS|USCGC)[ \t]+{CAPW}"), "STREET_ADDRESS"),
+        Rule("military_post", rx(
             r"\b(?P<LOCATION>[ADF]PO)[ \t]+(?P<LOCATION__2>A[AEP])[ \t]+(?P<ZIP_CODE>\d{5})\b")),
-        Rule("street_lives_on", _rx(
+        Rule("street_lives_on", rx(
             r"(?i:\b(?:lives?|living|lived)\s+(?:on|at)\s+|\blocated\s+on\s+)"
             r"(?i:the\s+[a-z]+\s+(?:side|end|part)\s+of\s+)?"
             rf"(?P<STREET_ADDRESS>{CAPW}(?:[ \t]+{CAPW}){{0,3}}[ \t]+\d{{1,5}}[A-Za-z]?)\b"),

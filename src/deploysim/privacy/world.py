@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from deploysim.privacy.rules import CAPW, LOWER, NAME, PARTICLE, PLACE, UPPER, Rule
+from deploysim.privacy.rules import CAPW, LOWER, NAME, PARTICLE, PLACE, UPPER, Rule, rx
 from deploysim.privacy.words import (
     COUNTRIES,
     FIRST_NAMES,
@@ -59,14 +59,10 @@ _EDGE = r"(?<![\w'’\-.@/])"  # a word's start that is no part of an address, f
 _NOT_AFTER_CAPITAL = "".join(rf"(?<![{UPPER}][{LOWER}]{{{k}}}[ \t])" for k in range(1, 15))
 
 
-def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.MULTILINE)
-
-
 # Any word, as the subject of what only people do: come from a place, spend a year somewhere,
 # say or ask, be a kind of person ("Vorhelst is from Ghent", "Quarmby spent a year at ...",
 # "Ilvesto is a very patient person"); the rule takes it when it is no word we know.
-_PERSON_SUBJECT = _rx(
+_PERSON_SUBJECT = rx(
     rf"(?:^|(?<=[.!?] )|(?<=[.!?]  ))(?P<PERSON>{CAPW})(?=[ \t]+(?:"
     r"(?:is|was)[ \t]+(?:originally[ \t]+)?from\b|spent[ \t]+(?:a|an|one|two|three|\d+|the|"
     r"last|his|her|their)\b|(?:said|told|asked|replied|texted|emailed|messaged)\b|"
@@ -75,9 +71,9 @@ _PERSON_SUBJECT = _rx(
 )
 # A name after the job that introduces it: "tennis player Ardith Voss", "the lawyer Jonna
 # Pelt".
-_JOB_NAME = _rx(rf"\b(?:{_JOBS})[ \t]+(?P<PERSON>{CAPW}[ \t]+{CAPW})(?![\w\-])")
+_JOB_NAME = rx(rf"\b(?:{_JOBS})[ \t]+(?P<PERSON>{CAPW}[ \t]+{CAPW})(?![\w\-])")
 # Addressed first: "Ilvesto, can you ...", "Marwick, please ...".
-_VOCATIVE_START = _rx(
+_VOCATIVE_START = rx(
     rf"(?:^|(?<=[.!?] ))(?P<PERSON>{CAPW}),[ \t]+(?=(?:can|could|would|will|do|did|"
     r"are|have|please|I|we|you|let's|thanks|thank)\b)"
 )
@@ -194,31 +190,31 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
     return [
         # A first name of some country that is no English word, alone or before surnames
         # (zero-width at each word, so a rejected "Dear Ana Lind" still leaves "Ana Lind").
-        Rule("world_name", _rx(
+        Rule("world_name", rx(
             rf"{_EDGE}(?=(?P<PERSON>{CAPW}(?:[ \t]+[{UPPER}]\.?)?"
             rf"(?:[ \t]+(?:{PARTICLE})?{CAPW}){{1,2}}){_END})"),
             validate=world_name, score=0.65),
         # Alone, a first name is a person unless it is part of a run of capitalised words
         # ("Santa Monica", "Melvin Capital": a place or a firm, for other rules to find).
-        Rule("world_name_alone", _rx(
+        Rule("world_name_alone", rx(
             rf"{_EDGE}{_NOT_AFTER_CAPITAL}(?P<PERSON>{CAPW}){_END}(?![ \t]+{CAPW})"),
             validate=world_name, score=0.65),
         # A surname of some country alone, as the subject of a sentence ("Menard is from
         # Lyon", "Why is Okafor so quiet?"), when it is no English word.
-        Rule("surname_subject", _rx(
+        Rule("surname_subject", rx(
             rf"(?:^|(?<=[.!?] )|(?<=\bWhy is )|(?<=\bwhy is ))(?P<PERSON>{CAPW})"
             r"(?=[ \t]+(?:is|was|has|had|spent|said|says|listed|will|would|can|could|so)\b)"),
             validate=surname_alone, score=0.6),
         Rule("person_subject", _PERSON_SUBJECT, validate=unknown_word, score=0.6),
         Rule("job_name", _JOB_NAME, validate=job_name, score=0.65),
         Rule("vocative_start", _VOCATIVE_START, validate=unknown_word, score=0.6),
-        Rule("world_name_lc", _rx(
+        Rule("world_name_lc", rx(
             rf"{_EDGE}(?=(?P<PERSON>[^\W\d_A-Z][^\W\d_]{{2,}}(?:[ \t]+[a-z]\.?)?"
             rf"[ \t]+[^\W\d_A-Z][^\W\d_]{{2,}}){_END})"),
             validate=world_name_lc, score=0.6),
         # Two capitalised words that are neither English nor acronyms ("Ilkka Varjonen"): a
         # name of a person, or of a firm or place, all of them personal in a user's text.
-        Rule("rare_pair", _rx(
+        Rule("rare_pair", rx(
             rf"{_EDGE}(?=(?P<PERSON>{CAPW}[ \t]+(?:[{UPPER}]\.?[ \t]+)?{CAPW})"
             rf"{_END})"), validate=rare_pair, score=0.6),
         # A street of any country after a cue of place ("meet me at", "send it to", "it's in",
@@ -226,7 +222,7 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         # are not all English; a number that reads as a year does not lead.
         # The cue alone is consumed (the street is a lookahead), so that "is at X 9" is tried
         # again from "at"; the fewest words that reach a house number or the sentence's end.
-        Rule("street_cued", _rx(
+        Rule("street_cued", rx(
             r"(?i:\b(?:at|to|with|is|in|on|from)[ \t]+|\b(?:address|user)[ \t]*:[ \t]*)"
             rf"(?=(?P<STREET_ADDRESS>(?:(?:al|ul|pl|bul|av|avda|str)\.[ \t]+)?{_WORD}"
             rf"(?:[ \t]+{_WORD}){{0,2}}?,?[ \t]+{_HOUSE}"
@@ -237,18 +233,18 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         # Places and jobs of any name, known by where they stand: "Southern X", "X was fun to
         # visit", "In X, people ...", "returned to x by ..." (lower case); "Jo Lind, the
         # harbour pilot, said" (any job, not only the occupations the word list has).
-        Rule("place_cued", _rx(
+        Rule("place_cued", rx(
             r"\b(?:Northern|Southern|Eastern|Western|Central|Upper|Lower|Greater)[ \t]+"
             rf"(?P<LOCATION>{PLACE})"
             rf"|(?P<LOCATION__2>{PLACE})[ \t]+(?:was|is|were|are)\b[^.!?\n]{{0,30}}\bto\s+visit\b"
             rf"|(?:^|(?<=[.!?] ))In[ \t]+(?P<LOCATION__3>{PLACE})(?=,|[ \t]+(?:they|we|people|you|"
             r"there|locals|everyone)\b)"), validate=rare_place, score=0.65),
-        Rule("place_went_lc", _rx(
+        Rule("place_went_lc", rx(
             r"\b(?:returned|went|moved|flew|drove|travell?ed|relocated|came)\s+(?:back\s+)?to\s+"
             rf"(?P<LOCATION>{_LC}{{2,}}(?:[ \t]+(?!{_THEN}){_LC}*){{0,2}})"
             rf"(?=[ \t]*[.,;!?]|[ \t]+{_THEN})"),
             validate=rare_place_lc, score=0.6),
-        Rule("title_appositive", _rx(
+        Rule("title_appositive", rx(
             rf"{NAME},[ \t]+the[ \t]+(?P<TITLE>[^\n,\d]{{2,60}}?),[ \t]+(?:said|says|told|added|"
             r"explained|wrote|noted|confirmed|stated|replied)\b"), score=0.65),
     ]
