@@ -105,6 +105,7 @@ def test_no_plain_option_lists_fixed_values() -> None:
 
 
 def test_a_value_outside_the_set_is_a_usage_error(tmp_path: Any) -> None:
+    (tmp_path / "s.db").touch()  # --store is checked first: it must exist
     r = runner.invoke(
         app, ["replay", "--store", str(tmp_path / "s.db"), "-m", "x", "--tools", "all"]
     )

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -57,6 +58,8 @@ from deploysim.stage import Bar, show_on
 from deploysim.store import Store
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+_T = TypeVar("_T")
 
 
 class _Section(BaseModel):
@@ -441,28 +444,27 @@ def _replay_and_grade(
     """Replay each (label, spec) on a sample, one call at a time, then grade the sample: its
     replays and its logged references."""
     for label, spec in replays:
-        with progress(f"replay {label} on {sample}") as bar:
-            r = run_replay(
-                store,
-                spec,
-                sample_name=sample,
-                draws=draws,
-                concurrency=1,
-                on_progress=show_on(bar),
-            )
+        run = partial(run_replay, store, spec, sample_name=sample, draws=draws, concurrency=1)
+        r = _shown(progress, f"replay {label} on {sample}", run)
         if r.ok or r.failed:
             log(f"replay {label} on {sample}: {r.ok} ok, {r.failed} failed")
-    with progress(f"grade {sample}") as bar:
-        g = run_grading(
-            store,
-            graders,
-            references=True,
-            sample=sample,
-            concurrency=bt.grade_concurrency,
-            on_progress=show_on(bar),
-        )
+    grade = partial(
+        run_grading,
+        store,
+        graders,
+        references=True,
+        sample=sample,
+        concurrency=bt.grade_concurrency,
+    )
+    g = _shown(progress, f"grade {sample}", grade)
     if g.ok or g.ungradable:
         log(f"grade {sample}: {g.ok} grades, {g.ungradable} ungradable")
+
+
+def _shown(progress: ProgressFactory, label: str, stage: Callable[..., _T]) -> _T:
+    """Run a stage (a partial call that lacks only ``on_progress``) under a progress bar."""
+    with progress(label) as bar:
+        return stage(on_progress=show_on(bar))
 
 
 def _releases(bt: BacktestSection, names: list[str]) -> list[tuple[str, ReplaySpec]]:

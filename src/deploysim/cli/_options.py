@@ -15,12 +15,40 @@ from typing import Annotated
 import typer
 
 from deploysim.cli._types import ExecutorName
+from deploysim.cli.common import require_store
+
+# Help panels: a long command's options in groups, each listed apart in ``--help``.
+AGENT = "Tools and agent loop"
+CLUSTERING = "Clustering"
+CONTROLS = "Discriminator controls"
+DEID = "De-identification"
+DETECTOR = "Embedded detector"
+EXECUTION = "Execution"
+SIMULATOR = "Tool simulator"
+
 
 StoreOpt = Annotated[
     Path,
-    typer.Option("--store", "-s", help="The run store (SQLite file).", envvar="DEPLOYSIM_STORE"),
+    typer.Option(
+        "--store",
+        "-s",
+        help="The run store (SQLite file).",
+        envvar="DEPLOYSIM_STORE",
+        callback=require_store,
+    ),
 ]
-"""The run store (required; ``DEPLOYSIM_STORE`` names it too)."""
+"""The run store, which must exist (``DEPLOYSIM_STORE`` names it too)."""
+
+NewStoreOpt = Annotated[
+    Path,
+    typer.Option(
+        "--store",
+        "-s",
+        help="The run store (SQLite file; created if missing).",
+        envvar="DEPLOYSIM_STORE",
+    ),
+]
+"""The run store that ``ingest`` writes, created if missing."""
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")]
 """``--json``: the figures as one JSON object on stdout."""
@@ -44,7 +72,8 @@ ExecutorOpt = Annotated[
     typer.Option(
         help="Where the calls run. local: asyncio in this process; processes: --workers local "
         "processes (fast endpoints: one process tops out near 1,000 requests/s); ray: Ray Data "
-        "actor pools (pip install 'deploysim\\[ray]', docs/ray.md)."
+        "actor pools (pip install 'deploysim\\[ray]', docs/ray.md).",
+        rich_help_panel=EXECUTION,
     ),
 ]
 """Which executor runs a stage (:func:`deploysim.execute.choose`)."""
@@ -55,14 +84,20 @@ WorkersOpt = Annotated[
         help="processes executor: processes sharing --concurrency (default 2; more than 1 with "
         "--executor local means processes).",
         min=1,
+        rich_help_panel=EXECUTION,
     ),
 ]
 """The processes executor's process count."""
 
-NumActorsOpt = Annotated[int, typer.Option(help="ray executor: actors in the pool.", min=1)]
+NumActorsOpt = Annotated[
+    int, typer.Option(help="ray executor: actors in the pool.", min=1, rich_help_panel=EXECUTION)
+]
 """The Ray executor's pool size."""
 
 RayAddressOpt = Annotated[
-    str | None, typer.Option(help="ray executor: cluster address (default: RAY_ADDRESS).")
+    str | None,
+    typer.Option(
+        help="ray executor: cluster address (default: RAY_ADDRESS).", rich_help_panel=EXECUTION
+    ),
 ]
 """The Ray cluster to join."""

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.table import Table
 
-from deploysim.cli._options import JsonOpt, SampleOpt, StoreOpt
+from deploysim.cli._options import CLUSTERING, DETECTOR, JsonOpt, SampleOpt, StoreOpt
 from deploysim.cli._types import ClusterMethod, DiscoveryUnit
 from deploysim.cli.common import out, print_json, require_store
 from deploysim.errors import UsageError
@@ -54,11 +54,18 @@ def awareness(
     ] = None,
     detector: Annotated[
         Literal["embedded"] | None,
-        typer.Option(help="Score with the shipped MiniLM detector instead of a judge (offline)."),
+        typer.Option(
+            help="Score with the shipped MiniLM detector instead of a judge (offline).",
+            rich_help_panel=DETECTOR,
+        ),
     ] = None,
     validate: Annotated[
         bool,
-        typer.Option("--validate", help="Print the embedded detector's leave-one-source-out AUCs."),
+        typer.Option(
+            "--validate",
+            help="Print the embedded detector's leave-one-source-out AUCs.",
+            rich_help_panel=DETECTOR,
+        ),
     ] = False,
     labels: Annotated[
         list[str] | None,
@@ -102,9 +109,6 @@ def awareness(
         return
     if store is None:
         raise UsageError("Missing option '--store' / '-s' (or DEPLOYSIM_STORE)")
-    parsed = assign_labels([parse_source(s) for s in sources or []], labels or [])
-    if any(s.kind in ("logs", "replays") for s in parsed):
-        require_store(store)
     settings = AwarenessSettings(
         limit=limit,
         seed=seed,
@@ -115,6 +119,9 @@ def awareness(
         base_rates=tuple(base_rates or (0.1, 0.01)),
         concurrency=concurrency,
     )
+    parsed = assign_labels([parse_source(s) for s in sources or []], labels or [])
+    if any(s.kind in ("logs", "replays") for s in parsed):
+        require_store(store)
     spec = {
         "sources": [s.spec for s in parsed],
         "labels": {s.spec: s.label for s in parsed},
@@ -193,14 +200,28 @@ def discover(
     sample_name: SampleOpt = None,
     unit: Annotated[
         DiscoveryUnit,
-        typer.Option(help="What to cluster: segments (lines/sentences) or responses."),
+        typer.Option(
+            help="What to cluster: segments (lines/sentences) or responses.",
+            rich_help_panel=CLUSTERING,
+        ),
     ] = "segment",
-    method: Annotated[ClusterMethod, typer.Option(help="Clustering method.")] = "auto",
+    method: Annotated[
+        ClusterMethod, typer.Option(help="Clustering method.", rich_help_panel=CLUSTERING)
+    ] = "auto",
     clusters: Annotated[
-        int | None, typer.Option("--clusters", help="Number of clusters (default: by distance).")
+        int | None,
+        typer.Option(
+            "--clusters",
+            help="Number of clusters (default: by distance).",
+            rich_help_panel=CLUSTERING,
+        ),
     ] = None,
     distance: Annotated[
-        float, typer.Option(help="Cosine distance threshold of agglomerative clustering.")
+        float,
+        typer.Option(
+            help="Cosine distance threshold of agglomerative clustering.",
+            rich_help_panel=CLUSTERING,
+        ),
     ] = 0.4,
     k_min: Annotated[
         int, typer.Option("-k", help="Privacy: show text only for clusters of >= k conversations.")
@@ -220,7 +241,6 @@ def discover(
     from deploysim.discovery import DiscoverySettings, run_discovery
     from deploysim.store import Store
 
-    require_store(store)
     settings = DiscoverySettings(
         sample=sample_name,
         unit=unit,

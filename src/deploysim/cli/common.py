@@ -17,11 +17,14 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
-def require_store(path: Path) -> None:
+def require_store(path: Path) -> Path:
+    """``path`` if a store is there; else an error that says how to make one (the callback of
+    ``--store`` on every command that reads a store)."""
     if not path.is_file():
         raise InputError(
             f"{path}: no such store; create one with `deploysim ingest ... --store {path}`"
         )
+    return path
 
 
 def print_json(value: Any) -> None:

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deploysim.cli._options import JsonOpt, StoreOpt
+from deploysim.cli._options import DEID, JsonOpt, NewStoreOpt, StoreOpt
 from deploysim.cli._types import LogFormat, SampleMode, Stratum
-from deploysim.cli.common import err, out, print_json, require_store
+from deploysim.cli.common import err, out, print_json
 from deploysim.errors import InputError
 from deploysim.ingest import FileReport
 from deploysim.store import Store
@@ -21,7 +21,7 @@ def ingest(
         list[Path],
         typer.Argument(help="Log files or directories (read recursively; see --glob)."),
     ],
-    store: StoreOpt,
+    store: NewStoreOpt,
     fmt: Annotated[
         LogFormat | None,
         typer.Option("--format", "-f", help="Force the format (default: detected per file)."),
@@ -35,10 +35,14 @@ def ingest(
             "--deidentify/--no-deidentify",
             help="Replace personal data with consistent surrogates before storing (default); "
             "switching it off is recorded in the store's manifest.",
+            rich_help_panel=DEID,
         ),
     ] = True,
     deid_strict: Annotated[
-        bool, typer.Option("--deid-strict", help="Drop conversations the audit still flags.")
+        bool,
+        typer.Option(
+            "--deid-strict", help="Drop conversations the audit still flags.", rich_help_panel=DEID
+        ),
     ] = False,
     deid_keep_introduced: Annotated[
         bool,
@@ -47,10 +51,14 @@ def ingest(
             help="Leave names, places, organisations, dates and links that only the logged "
             "model said (default), or replace them too: for logs whose model saw context the "
             "log does not hold (retrieval, memory).",
+            rich_help_panel=DEID,
         ),
     ] = True,
     workers: Annotated[
-        int, typer.Option(help="Processes that de-identify each batch (same output).", min=1)
+        int,
+        typer.Option(
+            help="Processes that de-identify each batch (same output).", min=1, rich_help_panel=DEID
+        ),
     ] = 1,
     limit: Annotated[
         int | None, typer.Option(help="Read only the first N records of each file.", min=1)
@@ -169,7 +177,6 @@ def stats(store: StoreOpt, as_json: JsonOpt = False) -> None:
     """Counts by source and format, turns per conversation, and tool use."""
     from deploysim.summary import summarize
 
-    require_store(store)
     with Store(store) as st:
         summary = summarize(st)
     if as_json:
@@ -228,7 +235,6 @@ def sample_cmd(
     from deploysim.prefixes import create_sample
     from deploysim.sampling import SamplingSpec
 
-    require_store(store)
     spec = SamplingSpec(
         mode=mode,
         size=size,

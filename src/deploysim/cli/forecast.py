@@ -10,7 +10,7 @@ from rich.table import Table
 
 from deploysim.cli._options import JsonOpt, StoreOpt
 from deploysim.cli._types import PrimaryMethod
-from deploysim.cli.common import out, parse_model, print_json, require_store
+from deploysim.cli.common import out, parse_model, print_json
 from deploysim.store import Store
 
 forecast_app = typer.Typer(help="Pre-registered forecasts.", no_args_is_help=True)
@@ -44,7 +44,6 @@ def forecast_register(
     """Freeze the forecasts, graders, data slice and hypotheses in an immutable manifest."""
     from deploysim.forecast import register, write_manifest
 
-    require_store(store)
     with Store(store) as st:
         manifest = register(
             st,
@@ -115,7 +114,6 @@ def forecast_challenging(
     """Freeze the challenging-prompts set: prefixes on which Y failed in k of n replays."""
     from deploysim.forecast import create_challenging_sample
 
-    require_store(store)
     with Store(store) as st:
         size = create_challenging_sample(
             st, pool=pool, deployed=str(parse_model(deployed)), name=name, k=k, n=n

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from deploysim.cli._options import JsonOpt, SampleOpt, StoreOpt
-from deploysim.cli.common import out, parse_model, print_json, require_store
+from deploysim.cli.common import out, parse_model, print_json
 from deploysim.errors import UsageError
 from deploysim.store import Store
 
@@ -22,7 +22,6 @@ def _open(store: Path, sample_name: str | None) -> Store:
     error, not an empty table)."""
     from deploysim.prefixes import sample_id
 
-    require_store(store)
     st = Store(store)
     if sample_name is not None:
         try:

@@ -9,6 +9,9 @@ import typer
 from rich.table import Table
 
 from deploysim.cli._options import (
+    AGENT,
+    CONTROLS,
+    SIMULATOR,
     ExecutorOpt,
     GradingConcurrencyOpt,
     JsonOpt,
@@ -20,7 +23,7 @@ from deploysim.cli._options import (
     WorkersOpt,
 )
 from deploysim.cli._types import RealismDiscriminator, SimulatorArms, ToolMode
-from deploysim.cli.common import out, parse_model, print_json, require_store
+from deploysim.cli.common import out, parse_model, print_json
 from deploysim.errors import UsageError
 from deploysim.store import Store
 
@@ -58,13 +61,19 @@ def replay(
         ToolMode,
         typer.Option(
             help="none: stop at the first tool call; replay: answer tool calls "
-            "(recorded, else simulated) and continue the agent loop."
+            "(recorded, else simulated) and continue the agent loop.",
+            rich_help_panel=AGENT,
         ),
     ] = "none",
     simulator: Annotated[
-        str | None, typer.Option(help="Model spec that simulates unrecorded tool results.")
+        str | None,
+        typer.Option(
+            help="Model spec that simulates unrecorded tool results.", rich_help_panel=AGENT
+        ),
     ] = None,
-    max_steps: Annotated[int, typer.Option(help="Model calls per replayed turn.")] = 8,
+    max_steps: Annotated[
+        int, typer.Option(help="Model calls per replayed turn.", rich_help_panel=AGENT)
+    ] = 8,
     executor: ExecutorOpt = "local",
     workers: WorkersOpt = None,
     num_actors: NumActorsOpt = 2,
@@ -74,6 +83,7 @@ def replay(
         typer.Option(
             "--failure-injection/--no-failure-injection",
             help="Fail simulated tool calls at each tool's logged error rate.",
+            rich_help_panel=AGENT,
         ),
     ] = True,
     state_check: Annotated[
@@ -82,6 +92,7 @@ def replay(
             "--state-check/--no-state-check",
             help="Answer calls naming ids the conversation never showed with the logged "
             "'not found' error instead of simulating them.",
+            rich_help_panel=AGENT,
         ),
     ] = True,
     simulator_sees_log: Annotated[
@@ -89,6 +100,7 @@ def replay(
         typer.Option(
             "--simulator-sees-log/--simulator-blind",
             help="Show the tool simulator what the log did next (blind: the realism ablation).",
+            rich_help_panel=AGENT,
         ),
     ] = True,
     as_json: JsonOpt = False,
@@ -102,7 +114,6 @@ def replay(
     from deploysim.stage import show_on
     from deploysim.tools import ToolPolicy
 
-    require_store(store)
     if system_prompt is not None and system_prompt.startswith("@"):
         system_prompt = Path(system_prompt[1:]).read_text(encoding="utf-8")
     spec = ReplaySpec(
@@ -178,7 +189,6 @@ def grade(
     from deploysim.grading import run_grading
     from deploysim.stage import show_on
 
-    require_store(store)
     built = [(g, get_grader(g, default_judge=judge, taxonomy_file=taxonomy)) for g in graders]
     model_specs = [str(parse_model(m)) for m in models or []]
     with Store(store) as st, count_progress("grade", quiet=as_json) as progress:
@@ -238,13 +248,15 @@ def realism(
             "--controls",
             help="Validate the discriminator instead: logged continuations vs broken copies "
             "it must catch (target 90%).",
+            rich_help_panel=CONTROLS,
         ),
     ] = False,
     writer: Annotated[
         str | None,
         typer.Option(
             help="With --controls: also the other_model control, assistant texts written by "
-            "this model spec (another family than the candidate's, e.g. llamacpp/smollm2-135m)."
+            "this model spec (another family than the candidate's, e.g. llamacpp/smollm2-135m).",
+            rich_help_panel=CONTROLS,
         ),
     ] = None,
     simulator: Annotated[
@@ -253,14 +265,19 @@ def realism(
             help="Instead of replays, the tool simulator (model spec) alone: it answers the "
             "first tool call of each logged continuation, its recorded result hidden, blind "
             "and seeing the logged trajectory (the method's ablation).",
+            rich_help_panel=SIMULATOR,
         ),
     ] = None,
-    arm: Annotated[SimulatorArms, typer.Option(help="With --simulator: the arms run.")] = "both",
+    arm: Annotated[
+        SimulatorArms,
+        typer.Option(help="With --simulator: the arms run.", rich_help_panel=SIMULATOR),
+    ] = "both",
     cache: Annotated[
         Path | None,
         typer.Option(
             help="With --simulator: keep each simulated answer in this JSONL file, so that a "
             "stopped run resumes and another discriminator reuses the answers.",
+            rich_help_panel=SIMULATOR,
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -270,7 +287,6 @@ def realism(
     from deploysim.realism import RealismSettings, run_controls, run_realism
     from deploysim.realism.simulated import ARMS, run_simulated
 
-    require_store(store)
     # --controls validates the discriminator alone (a --model given with it is not read).
     if controls and simulator is not None:
         raise UsageError("--controls validates the discriminator: run --simulator on its own")

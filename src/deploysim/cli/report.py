@@ -9,7 +9,7 @@ import typer
 
 from deploysim.cli._options import EverySampleOpt, JsonOpt, StoreOpt
 from deploysim.cli._types import ExportFormat
-from deploysim.cli.common import out, print_json, require_store
+from deploysim.cli.common import out, print_json
 from deploysim.store import Store
 
 
@@ -35,7 +35,6 @@ def report(
     manifest and a transcript viewer (opens offline; no network needed)."""
     from deploysim.report.page import write_report
 
-    require_store(store)
     with Store(store) as st:
         stats = write_report(
             st,
@@ -65,7 +64,6 @@ def view(
     (local only; Ctrl-C stops it)."""
     from deploysim.report.server import serve
 
-    require_store(store)
     serve(store, port=port, on_ready=lambda url: out.print(f"serving {store} on {url}"))
 
 
@@ -96,7 +94,6 @@ def export(
     (inspect) or OpenTelemetry evaluation events (otel)."""
     from deploysim.export import export as run_export
 
-    require_store(store)
     with Store(store) as st:
         result = run_export(
             st, fmt, output, sample=sample, include_explanations=include_explanations
