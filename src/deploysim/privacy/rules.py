@@ -212,6 +212,19 @@ _AMBIGUOUS_COUNTRIES = frozenset(
 _PRONOUNS_ETC = frozenset(words("this that it he she they there here what which who one each"))
 
 
+# The end of a pronoun's contraction ("they’ve", "we'll").
+_CONTRACTION = re.compile(r"['’](?:ve|re|ll|d|s|m)$")
+# Verbs and phrases a person's name follows ("spoke to", "directed by").
+_SPEECH = (
+    r"said|says|asked|told|shouted|yelled|whispered|replied|married|thanked|met|emailed|texted|"
+    r"contacted|follow(?:ed)?\s+up\s+with|speak\s+to|spoke\s+(?:to|with)|talk(?:ed)?\s+(?:to|with)|"
+    r"meeting\s+with|directed\s+by|written\s+by|starring|featuring|produced\s+by|performed\s+by|"
+    r"sung\s+by|composed\s+by"
+)
+LC = r"[^\W\d_A-Z][^\W\d_]"
+"""A lower-case letter, then the class of the letters after it ("maren", "åsa")."""
+
+
 def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
     """The regex rules, given ordinary English words (``common``) and stop words."""
 
@@ -232,6 +245,10 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         w = s.lower()
         stems = (w[: -len(x)] for x in ("s", "es", "ed", "d", "ing") if w.endswith(x))
         return " " not in w and any(len(t) > 3 and is_common(t) for t in stems)
+
+    def no_word(s: str) -> bool:  # every word of two letters or more is no English word
+        words = [w for w in s.split() if len(w.rstrip(".")) > 1]
+        return all(w not in stop and not is_common(w) for w in words)
 
     def first_not_common(s: str) -> bool:
         return not is_common(s.split()[0].strip(".,"))
@@ -279,12 +296,14 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             r"(?:[ \t]+(?:is|was))?[ \t]*[?:]?|my[ \t]+name[ \t]+is|call[ \t]+me)[ \t]+)"
             rf"(?P<PERSON>{lc_word}(?:[ \t]+{lc_word}){{0,2}})"), score=0.75),
         Rule("relative", rx(rf"(?i:\bmy\s+(?:{_RELATIVES}))\s+(?P<PERSON>{NAME})"), score=0.8),
-        Rule("speech_verb", rx(
-            r"(?i:\b(?:said|says|asked|told|shouted|yelled|whispered|replied|married|thanked|met|"
-            r"emailed|texted|contacted|follow(?:ed)?\s+up\s+with|speak\s+to|spoke\s+(?:to|with)"
-            r"|talk(?:ed)?\s+(?:to|with)|meeting\s+with|directed\s+by|written\s+by|starring|"
-            r"featuring|produced\s+by|performed\s+by|sung\s+by|composed\s+by)\s+(?:at\s+|to\s+)?)"
-            rf"(?P<PERSON>{NAME})"), validate=not_stop, score=0.8),
+        Rule("speech_verb", rx(rf"(?i:\b(?:{_SPEECH})\s+(?:at\s+|to\s+)?)(?P<PERSON>{NAME})"),
+            validate=not_stop, score=0.8),
+        # The same in lower case, two or three words none of which is English ("follow up with
+        # maren k. holt"): a person's name typed without capitals.
+        Rule("speech_verb_lc", rx(
+            rf"(?i:\b(?:{_SPEECH})\s+)"
+            rf"(?P<PERSON>{LC}{{2,}}(?:[ \t]+[a-z]\.?)?[ \t]+{LC}{{2,}})\b"),
+            validate=no_word, score=0.6),
         # Cues that software and firms also follow ("tell Python to ..."): no ordinary word.
         Rule("person_cue", rx(
             r"(?i:\b(?:tell|forward\s+(?:this|it|them)\s+to|e-?mail\s+to|(?:lunch|dinner|"
@@ -438,6 +457,7 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
         first = s.split()[0]
         return not (
             first.lower() in stop
+            or _CONTRACTION.sub("", first.lower()) in stop  # "They’ve", "We'll"
             or s in COUNTRIES
             or s.lower().rstrip("s") in NATIONALITIES
             or first.lower() in _ORG_KINDS
@@ -514,11 +534,34 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
             r"(?:interview(?:s|ed|ing)?|internship|apprenticeship|placement|(?:job\s+)?offer|"
             r"contract|position|role)\s+"
             rf"(?:at|with|from)|(?:{_OCC}|manager|engineer|analyst|developer|intern|consultant|"
-            r"director|employee|staff(?:er)?)s?\s+(?:at|with)|(?:invoice|quote|refund|parcel|"
+            r"director|employee|staff(?:er)?|boss|supervisor|colleague|co-?worker)s?\s+"
+            r"(?:at|with)|recruiters?\s+(?:at|from)|(?:invoice|quote|refund|parcel|"
             r"package|delivery|order|receipt)\s+from|(?:my|our|your|his|her|their)\s+"
             r"(?:supplier|vendor|client|employer|landlord|bank|insurer|insurance|provider|"
             r"carrier|agency|lender)(?:\s+is)?,?)\s+)"
             rf"(?P<ORGANIZATION>{ORG})"), validate=org_named, score=0.7),
+        # A firm as a customer meets it: the object of quitting, a subscription, a letter or
+        # a parcel ("cancel my plan with X", "a refund from X"), or the subject of what firms
+        # do to customers ("X denied my claim", "X is hiring", "X charged me twice").
+        Rule("org_customer", rx(
+            r"(?i:\b(?:quit|(?:bought|ordered|purchased)\s+(?:[\w'’\-]+\s+){0,3}?(?-i:from)|"
+            r"complain(?:t\s+letter)?\s+(?-i:to)|(?:subscription|account|membership|contract|"
+            r"policy|order|plan|booking)\s+(?-i:with|at)|discount\s+(?-i:at)|shop(?:ped|ping)?\s+"
+            r"(?-i:at)|(?:letter|e-?mail|call|bill|invoice|parcel|package|refund|offer|quote)\s+"
+            r"(?-i:from)|(?:customer\s+(?:service|support|care)|support)(?:\s+team)?\s+"
+            r"(?-i:at|of))\s+)"
+            rf"(?P<ORGANIZATION>{ORG})"
+            rf"|(?:^|(?<=[.!?] ))(?P<ORGANIZATION__2>{ORG})[ \t]+(?:denied|rejected|refused|"
+            r"declined|cancell?ed|charged|overcharged|billed|refunded|(?:is|was|are)[ \t]+hiring|"
+            r"(?:sent|emailed|called|hired|fired|promoted|owes)[ \t]+(?:me|us|my)|"
+            r"laid[ \t]+off)\b"),
+            validate=org_named, score=0.7),
+        # The same tie the other way round: "X has been my employer since 2019", "X is our bank".
+        Rule("org_is_my", rx(
+            rf"(?P<ORGANIZATION>{ORG})[ \t]+(?:is|was|has[ \t]+been|had[ \t]+been)[ \t]+"
+            r"(?:my|our|his|her|their)[ \t]+(?:(?:current|former|old|new|previous|first)[ \t]+)?"
+            r"(?:employer|supplier|vendor|client|landlord|bank|insurer|lender|carrier|agency)\b"),
+            validate=org_named, score=0.7),
         Rule("org_field", rx(
             r"^[ \t>]*(?i:company|employer|organi[sz]ation|firm|business|workplace|vendor|"
             r"supplier|agency|insurer|lender)(?:[ \t]+name)?[ \t]*:[ \t]*"

@@ -36,7 +36,7 @@ _AFFIXES = tuple(
         """
     gate gata gatan vej veien vegen katu kuja tie straße strasse str. gasse weg laan straat
     gade väg vägen braut stræde vænget utca ulica cesta tér torg plads platz allee
-    stien svingen bakken vollen
+    stien svingen bakken vollen plass plassen ringen baan hof bulevardi
     lei dreef singel gracht kade plein dijk steeg boulevard damm ufer pfad chaussee markt
     gränd stig backe polku kaari rinne stræti
     """
@@ -91,6 +91,15 @@ _CYRILLIC_KINDS = (
 _LOWER_STREET_WORDS = (
     r"street|road|avenue|lane|drive|boulevard|terrace|crescent|parkway|highway|plaza|close"
 )
+
+
+# A unit of a building before its number ("Apt. 4", "Suite #210", "PO Box 77").
+_UNIT = (
+    r"(?:Apt|APT|apt|Apartment|Suite|SUITE|suite|Ste|Unit|Flat|Bldg|Box|P\.?\s?O\.?\s?Box|PSC|"
+    r"PMB)\.?[ \t]*#?"
+)
+# A line's start, past its indent and a few marks ("  > ", "- ").
+_LINE = r"^[^\S\n]*[^\w\s]{0,4}[^\S\n]*"
 
 
 _STREET_CONNECTORS = frozenset(
@@ -157,9 +166,13 @@ def street_rules(stop: frozenset[str]) -> list[Rule]:
         Rule("street_corner", rx(
             r"(?i:\bthe\s+corner\s+of)\s+(?P<STREET_ADDRESS>[^\n,.?!]{3,60}?\s+and\s+"
             r"[^\n,.?!]{3,60}?)(?=[.?!,\n]|$)"), score=0.75),
-        Rule("street_unit", rx(
-            r"\b(?P<STREET_ADDRESS>(?:Apt|APT|apt|Apartment|Suite|SUITE|suite|Ste|Unit|Flat|Bldg|"
-            r"Box|P\.?\s?O\.?\s?Box|PSC|PMB)\.?[ \t]*#?[ \t]*\d{1,6}[A-Za-z]?)\b"), score=0.8),
+        Rule("street_unit", rx(rf"\b(?P<STREET_ADDRESS>{_UNIT}[ \t]*\d{{1,6}}[A-Za-z]?)\b"),
+            score=0.8),
+        # A line that starts with a house number, above a line that starts with its unit
+        # ("77 Hollis Vale, 5\n Apt. 12"): an address block, whatever the street's language.
+        Rule("street_above_unit", rx(
+            rf"(?m:{_LINE}(?P<STREET_ADDRESS>\d{{1,6}}[A-Za-z]?[ \t,]+[^\n]{{3,60}}?)[ \t,]*\n"
+            rf"{_LINE}{_UNIT}[ \t]*\d)"), score=0.7),
         Rule("military_ship", rx(rf"\b(?:USNS|USNV|USS|USCGC)[ \t]+{CAPW}"), "STREET_ADDRESS"),
         Rule("military_post", rx(
             r"\b(?P<LOCATION>[ADF]PO)[ \t]+(?P<LOCATION__2>A[AEP])[ \t]+(?P<ZIP_CODE>\d{5})\b")),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from deploysim.privacy.rules import CAPW, LOWER, NAME, PARTICLE, PLACE, UPPER, Rule, rx
+from deploysim.privacy.rules import CAPW, LC, LOWER, NAME, PARTICLE, PLACE, UPPER, Rule, rx
 from deploysim.privacy.words import (
     COUNTRIES,
     FIRST_NAMES,
@@ -28,7 +28,8 @@ _HOUSE = r"\d{1,5}[A-Za-z]?(?:/\d{1,4}[A-Za-z]?)?"
 _KINDS_AFTER = (
     r"út|utca|u\.|köz|tér|körút|tänav|põik|maantee|puiestee|ulica|ul\.|nábrežie|námestie|"
     r"trieda|cesta|trg|ulice|náměstí|sokağı|sokak|caddesi|cad\.|bulvarı|gatan|vägen|gata|vei|"
-    r"veien|vej|katu|kuja|laan|straat|iela|gatvė|prospekt|bulevar|vegur|stræde"
+    r"veien|vej|katu|kuja|laan|straat|iela|gatvė|prospekt|bulevar|vegur|stræde|třída|nábřeží|"
+    r"šetalište|sétány|rakpart"
 )
 # A street whose kind follows its name as a word of its own, then the house number:
 # "Fülemüle út 29", "Sooviku tänav 4", "Martinská ulica 7" ("Kongens gate" is left out: an
@@ -46,8 +47,9 @@ _JOBS = (
     r"founder|entrepreneur|investor|athlete|driver|pilot|officer|detective|senator|mayor|"
     r"councillor|councilor|activist|influencer|musician|drummer|guitarist|dancer|model"
 )
-_LC = r"[^\W\d_A-Z][^\W\d_]"  # a lower-case letter, then the class of the letters after it
 _THEN = r"(?:by|on|in|for|last|this|next|with|after|before)\b"  # what follows a place
+# What follows a place in lower case, where a sentence goes on ("born in X and ...").
+_AFTER_PLACE = rf"(?:{_THEN}|and|but|or|so|when|where|because|to|as|at|until)\b"
 # What follows a street in a sentence ("send it to X 4 before Friday", "... if you need it").
 _AFTER_STREET = (
     r"(?:for|after|before|and|in|on|at|by|until|if|so|when|because|but|or|last|next|this|"
@@ -64,7 +66,8 @@ _NOT_AFTER_CAPITAL = "".join(rf"(?<![{UPPER}][{LOWER}]{{{k}}}[ \t])" for k in ra
 # "Ilvesto is a very patient person"); the rule takes it when it is no word we know.
 _PERSON_SUBJECT = rx(
     rf"(?:^|(?<=[.!?] )|(?<=[.!?]  ))(?P<PERSON>{CAPW})(?=[ \t]+(?:"
-    r"(?:is|was)[ \t]+(?:originally[ \t]+)?from\b|spent[ \t]+(?:a|an|one|two|three|\d+|the|"
+    r"(?:is|was)[ \t]+(?:originally[ \t]+)?from\b|(?:lives|lived|works|worked|grew[ \t]+up|"
+    r"studied)[ \t]+(?:in|on|at|for|near)\b|spent[ \t]+(?:a|an|one|two|three|\d+|the|"
     r"last|his|her|their)\b|(?:said|told|asked|replied|texted|emailed|messaged)\b|"
     r"(?:is|was)[ \t]+(?:a|an)[ \t]+(?:very[ \t]+|really[ \t]+)?(?:[a-z]+[ \t]+)?"
     r"(?:person|man|woman|guy|girl|boy|lady|gentleman|kid|child|colleague|neighbou?r)\b))"
@@ -144,6 +147,16 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             and len(w) > 2
         )
 
+    # A verb only people take ("X is from", "X spent a year", "X said"): a word of no language
+    # we know, or a known first name or surname even if it is an English word too ("Lucas",
+    # "Fleming", "Nadir").
+    def known_or_unknown(w: str) -> bool:
+        low = w.lower()
+        named = low in WORLD_FIRST_NAMES or low in WORLD_SURNAMES
+        return unknown_word(w) or (
+            named and low not in stop and w not in COUNTRIES and not w.isupper() and len(w) > 2
+        )
+
     def job_name(s: str) -> bool:
         parts = s.split()
         return not any(surname_no(w) for w in parts[1:]) and (
@@ -205,7 +218,7 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             rf"(?:^|(?<=[.!?] )|(?<=\bWhy is )|(?<=\bwhy is ))(?P<PERSON>{CAPW})"
             r"(?=[ \t]+(?:is|was|has|had|spent|said|says|listed|will|would|can|could|so)\b)"),
             validate=surname_alone, score=0.6),
-        Rule("person_subject", _PERSON_SUBJECT, validate=unknown_word, score=0.6),
+        Rule("person_subject", _PERSON_SUBJECT, validate=known_or_unknown, score=0.6),
         Rule("job_name", _JOB_NAME, validate=job_name, score=0.65),
         Rule("vocative_start", _VOCATIVE_START, validate=unknown_word, score=0.6),
         Rule("world_name_lc", rx(
@@ -239,10 +252,14 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             rf"|(?P<LOCATION__2>{PLACE})[ \t]+(?:was|is|were|are)\b[^.!?\n]{{0,30}}\bto\s+visit\b"
             rf"|(?:^|(?<=[.!?] ))In[ \t]+(?P<LOCATION__3>{PLACE})(?=,|[ \t]+(?:they|we|people|you|"
             r"there|locals|everyone)\b)"), validate=rare_place, score=0.65),
+        # In lower case, after the verbs of a person's own moves ("went back to lihula",
+        # "born in turzovka and ...", "drove from breiðdalsvík to ..."), not "comes from numpy".
         Rule("place_went_lc", rx(
-            r"\b(?:returned|went|moved|flew|drove|travell?ed|relocated|came)\s+(?:back\s+)?to\s+"
-            rf"(?P<LOCATION>{_LC}{{2,}}(?:[ \t]+(?!{_THEN}){_LC}*){{0,2}})"
-            rf"(?=[ \t]*[.,;!?]|[ \t]+{_THEN})"),
+            r"\b(?:(?:returned|went|moved|flew|drove|travell?ed|relocated|came)\s+(?:back\s+)?to|"
+            r"(?:born|raised|living|lives|lived|stationed|gr[eo]w\s+up)\s+(?:in|near)|"
+            r"(?:moved|flew|drove|travell?ed|relocated|came)\s+(?:here\s+)?from|been\s+to)\s+"
+            rf"(?P<LOCATION>{LC}{{2,}}(?:[ \t]+(?!{_AFTER_PLACE}){LC}*){{0,2}})"
+            rf"(?=[ \t]*(?:[.,;!?\n]|$)|[ \t]+{_AFTER_PLACE})"),
             validate=rare_place_lc, score=0.6),
         Rule("title_appositive", rx(
             rf"{NAME},[ \t]+the[ \t]+(?P<TITLE>[^\n,\d]{{2,60}}?),[ \t]+(?:said|says|told|added|"

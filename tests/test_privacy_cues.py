@@ -1,0 +1,77 @@
+"""deid-12's cues: firms as a customer or employee meets them, people and places typed in lower
+case, people as the subject of what only people do, address blocks and more street kinds. Every
+example here is invented; each rule also has a case it must leave alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploysim.privacy.detector import Detector
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector()
+
+
+def _covered(detector: Detector, text: str, value: str) -> set[str]:
+    """The entity types of the detections that overlap ``value`` in ``text``."""
+    start = text.index(value)
+    end = start + len(value)
+    return {d.entity_type for d in detector.detect(text) if d.start < end and start < d.end}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # A firm as a customer meets it.
+        ("I'd like to cancel my subscription with Vendraholm Media.", "Vendraholm Media"),
+        ("Got a parcel from Ostrelia Handel today, all of it broken.", "Ostrelia Handel"),
+        ("I bought a lamp from Kvarnstuga last spring.", "Kvarnstuga"),
+        ("Write a complaint letter to Tamberlo Foods about the mould.", "Tamberlo Foods"),
+        ("Brusvelt denied my insurance claim again.", "Brusvelt"),
+        ("Oh well. Halvmåne Gruppen is hiring again.", "Halvmåne Gruppen"),
+        ("My boss at Pirkkala Data wants the slides by noon.", "Pirkkala Data"),
+        ("The recruiter from Selvaggio Logistica called me back.", "Selvaggio Logistica"),
+        # The tie the other way round.
+        ("Jorvik Byggtjenester has been my employer since 2019.", "Jorvik Byggtjenester"),
+        # People as the subject of what only people do, though their name is a word too.
+        ("Lucas spent two summers at a fish farm.", "Lucas"),
+        ("Nadir is from a village near the coast.", "Nadir"),
+        ("Neel lives in a flat above the bakery.", "Neel"),
+        # A name typed in lower case after a verb of speech.
+        ("can you follow up with maren k. holt next week", "maren k. holt"),
+        ("I spoke to ingvild sørbø about the lease", "ingvild sørbø"),
+        # A place in lower case after a person's own move.
+        ("she was born in turzovka and moved away at ten", "turzovka"),
+        ("he drove from breiðdalsvík to the coast", "breiðdalsvík"),
+        ("have you ever been to pregrada?", "pregrada"),
+        # An address block: the line above its unit is the street, whatever its language.
+        ("Ann Lee\n228 57/260 Hollis Right Of Way\n Apt. 781\n Lisbon", "228 57/260 Hollis"),
+        ("Ole\n43 набережна Полуничний, буд. 52\nApt. 318", "набережна Полуничний"),
+        # Street kinds of more countries.
+        ("Send it to Tulpenbaan 12 please.", "Tulpenbaan 12"),
+        ("The office is at Kirkeplassen 4B now.", "Kirkeplassen 4B"),
+        ("We met at Vrazovo šetalište 5 today.", "Vrazovo šetalište 5"),
+        ("Národní třída 12 is near the river.", "Národní třída 12"),
+    ],
+)
+def test_cues_of_deid_12(detector: Detector, text: str, value: str) -> None:
+    assert _covered(detector, text, value), f"{value!r} not found in {text!r}"
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("They’ve canceled my flight and I must rebook.", "They’ve"),
+        ("SELECT Name, Email FROM Customers;", "Customers"),
+        ("the error comes from numpy", "numpy"),
+        ("I moved to the city in May.", "city"),
+        ("I talked to customer support twice.", "customer support"),
+        ("Python is from 1991, older than Java.", "Python"),
+        ("Ann put 5 apples in the bowl.", "put 5"),
+        ("Open it in src/app and run it.", "src"),
+    ],
+)
+def test_what_deid_12_cues_leave_alone(detector: Detector, text: str, word: str) -> None:
+    assert not _covered(detector, text, word), f"{word!r} replaced in {text!r}"
