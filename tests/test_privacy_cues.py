@@ -75,3 +75,16 @@ def test_cues_of_deid_12(detector: Detector, text: str, value: str) -> None:
 )
 def test_what_deid_12_cues_leave_alone(detector: Detector, text: str, word: str) -> None:
     assert not _covered(detector, text, word), f"{word!r} replaced in {text!r}"
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("I borrowed Ilkka Varjonen's bike.", "Ilkka Varjonen"),
+        ("Tamsin Okoye’s report is late.", "Tamsin Okoye"),
+        ("We liked Brusvelt Holdings Ltd's offer.", "Brusvelt Holdings Ltd"),
+    ],
+)
+def test_a_possessive_stays_outside_the_name(detector: Detector, text: str, name: str) -> None:
+    found = [text[d.start : d.end] for d in detector.detect(text)]
+    assert name in found, found

@@ -28,6 +28,9 @@ from deploysim.privacy.words import COUNTRIES, NAME_PARTICLES, words
 # Post-processing: relative dates, dates of birth, address blocks, lists, propagation, merging
 # ---------------------------------------------------------------------------------------------
 
+# Names that may end in a possessive the text adds ("Acme's", "Oslo's", "Mia's").
+_NAMED = frozenset({"PERSON", "ORGANIZATION", "LOCATION", "GPE", "NRP"})
+
 _UPPER = re.compile(r"[A-Z]")
 _RELATIVE_DATE = re.compile(
     r"(?i)(?:(?:the|this|that|next|last|past|previous|coming|following|a|an|one|two|three|four|"
@@ -157,13 +160,17 @@ class PostProcess:
         return merge(self.dets)
 
     def trim_people(self) -> None:
-        # "Sorry Mia Li", "Thanks John": greetings and stop words are not part of the name.
+        # "Sorry Mia Li", "Thanks John": greetings and stop words are not part of the name; nor
+        # is a possessive ("Mia Li's car": the surrogate keeps the "'s").
         out = []
         for d in self.dets:
             if d.entity_type == "PERSON":
                 m = _GREETING.match(self.text, d.start, d.end)
                 if m and m.end() < d.end:
                     d = Detection(m.end(), d.end, d.entity_type, d.score, d.source)
+            possessive = self.text[d.start : d.end].endswith(("'s", "’s"))
+            if d.entity_type in _NAMED and possessive and d.end - 2 > d.start:
+                d = Detection(d.start, d.end - 2, d.entity_type, d.score, d.source)
             out.append(d)
         self.dets = out
 

@@ -164,6 +164,7 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         )
 
     def rare_pair(s: str) -> bool:
+        s = re.sub(r"['’]s$", "", s)  # "Ilkka Varjonen's": a name, then the possessive
         parts = [w for w in s.split() if len(w.rstrip(".")) > 1]
         return (
             len(parts) == 2
