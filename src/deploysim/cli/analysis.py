@@ -109,6 +109,9 @@ def awareness(
         return
     if store is None:
         raise UsageError("Missing option '--store' / '-s' (or DEPLOYSIM_STORE)")
+    parsed = assign_labels([parse_source(s) for s in sources or []], labels or [])
+    if any(s.kind in ("logs", "replays") for s in parsed):
+        require_store(store)
     settings = AwarenessSettings(
         limit=limit,
         seed=seed,
@@ -119,9 +122,6 @@ def awareness(
         base_rates=tuple(base_rates or (0.1, 0.01)),
         concurrency=concurrency,
     )
-    parsed = assign_labels([parse_source(s) for s in sources or []], labels or [])
-    if any(s.kind in ("logs", "replays") for s in parsed):
-        require_store(store)
     spec = {
         "sources": [s.spec for s in parsed],
         "labels": {s.spec: s.label for s in parsed},

@@ -456,8 +456,7 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
     def org_named(s: str, single_common: bool = True) -> bool:
         first = s.split()[0]
         return not (
-            first.lower() in stop
-            or _CONTRACTION.sub("", first.lower()) in stop  # "They’ve", "We'll"
+            _CONTRACTION.sub("", first.lower()) in stop  # "The", and "They’ve", "We'll"
             or s in COUNTRIES
             or s.lower().rstrip("s") in NATIONALITIES
             or first.lower() in _ORG_KINDS
@@ -466,8 +465,7 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
         )
 
     def no_word_after(s: str) -> bool:  # "van Dijkhuis", not "ten Euros"
-        w = s.split()[-1]
-        return not is_common(w) and not (w.endswith("s") and is_common(w[:-1]))
+        return rare(s.split()[-1])
 
     def field_org(s: str) -> bool:  # a value under "Company:", unless a non-answer
         return any(c.isupper() for c in s) and s.lower().strip(". ") not in _NON_ANSWERS

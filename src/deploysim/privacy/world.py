@@ -136,16 +136,11 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             and not any(surname_no(w) for w in rest)
         )
 
+    def could_name(w: str) -> bool:  # no acronym, stop word, country or short word
+        return not w.isupper() and w.lower() not in stop and w not in COUNTRIES and len(w) > 2
+
     def unknown_word(w: str) -> bool:  # a word of no language we know, in no other list
-        low = w.lower()
-        return (
-            not english(w)
-            and not w.isupper()
-            and low not in stop
-            and low not in FOREIGN_STOP_WORDS
-            and w not in COUNTRIES
-            and len(w) > 2
-        )
+        return could_name(w) and not english(w) and w.lower() not in FOREIGN_STOP_WORDS
 
     # A verb only people take ("X is from", "X spent a year", "X said"): a word of no language
     # we know, or a known first name or surname even if it is an English word too ("Lucas",
@@ -153,9 +148,7 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
     def known_or_unknown(w: str) -> bool:
         low = w.lower()
         named = low in WORLD_FIRST_NAMES or low in WORLD_SURNAMES
-        return unknown_word(w) or (
-            named and low not in stop and w not in COUNTRIES and not w.isupper() and len(w) > 2
-        )
+        return unknown_word(w) or (named and could_name(w))
 
     def job_name(s: str) -> bool:
         parts = s.split()
