@@ -246,6 +246,7 @@ def judge_flips(
     judge: bool = True,
     reuse: Path | None = None,
     offset: int = 0,
+    control: str | None = None,
 ) -> None:
     """Grade flips of the demo's judge graders, raw vs de-identified (done-when 4, issue 21).
 
@@ -270,6 +271,11 @@ def judge_flips(
     conversation, same transcript hash) with the same judges, calibrated or not (a calibration
     sets only the threshold; each spec hash of the file must be the judge's or its uncalibrated
     one's), is not judged again (scores are deterministic: temperature 0, one-token log-probs).
+
+    ``control`` is another de-identification key: the "raw" side is then the conversation
+    de-identified with that key, so the table counts flips between two de-identifications that
+    differ only in which surrogates were drawn (the judge's sensitivity to replacements that any
+    de-identifier must make), with the usual de-identified side reused from ``reuse``.
     """
     import asyncio
 
@@ -308,6 +314,10 @@ def judge_flips(
     clock = time.perf_counter()
     results = Deidentifier(key=b"flip-benchmark").deidentify_many(convs)
     print(f"{len(convs)} conversations de-identified in {time.perf_counter() - clock:.0f} s")
+    if control is not None:
+        others = Deidentifier(key=control.encode()).deidentify_many(convs)
+        convs = [o.conversation or c for o, c in zip(others, convs, strict=True)]
+        print(f"  the other side de-identified with the key {control!r} instead of raw")
     for spec, h in zip(specs, hashes, strict=True):
         print(f"  grader {h[:16]}  {spec}")
 
@@ -458,6 +468,11 @@ def main() -> None:
         default=0,
         help="skip this many records first (a held-out slice after those tuned on)",
     )
+    parser.add_argument(
+        "--judge-flips-control",
+        metavar="KEY",
+        help="compare with a de-identification under this key instead of the raw text",
+    )
     args = parser.parse_args()
     if args.flips:
         flip_rates(args.flips)
@@ -468,6 +483,7 @@ def main() -> None:
             judge=not args.judge_flips_table,
             reuse=args.judge_flips_reuse,
             offset=args.judge_flips_offset,
+            control=args.judge_flips_control,
         )
     if not args.skip_messages:
         messages_per_second(args.conversations)

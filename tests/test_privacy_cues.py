@@ -1,6 +1,7 @@
-"""deid-12's cues: firms as a customer or employee meets them, people and places typed in lower
-case, people as the subject of what only people do, address blocks and more street kinds. Every
-example here is invented; each rule also has a case it must leave alone."""
+"""deid-12 and deid-13 cues: firms as a customer or employee meets them, people and places typed
+in lower case, people as the subject of what only people do or addressed by name, address blocks
+and more street kinds. Every example here is invented; each rule also has a case it must leave
+alone."""
 
 from __future__ import annotations
 
@@ -54,6 +55,12 @@ def _covered(detector: Detector, text: str, value: str) -> set[str]:
         ("The office is at Kirkeplassen 4B now.", "Kirkeplassen 4B"),
         ("We met at Vrazovo šetalište 5 today.", "Vrazovo šetalište 5"),
         ("Národní třída 12 is near the river.", "Národní třída 12"),
+        # deid-13: addressed by a listed name that is also a word; a listed first name typed in
+        # lower case after a verb of speech, before an initial or a surname that is no word.
+        ("Grant, could you check the invoice?", "Grant"),
+        ("Okafor, can I have the keys back?", "Okafor"),
+        ("please follow up with hazel ostrowski on monday", "hazel ostrowski"),
+        ("I talked to basil t moore yesterday", "basil t moore"),
     ],
 )
 def test_cues_of_deid_12(detector: Detector, text: str, value: str) -> None:
@@ -71,6 +78,10 @@ def test_cues_of_deid_12(detector: Detector, text: str, value: str) -> None:
         ("Python is from 1991, older than Java.", "Python"),
         ("Ann put 5 apples in the bowl.", "put 5"),
         ("Open it in src/app and run it.", "src"),
+        ("Sorry, can you say that again?", "Sorry"),
+        ("Python, can you explain decorators?", "Python"),
+        ("I talked to grace about the garden", "grace"),
+        ("we spoke with rose garden staff", "rose garden"),
     ],
 )
 def test_what_deid_12_cues_leave_alone(detector: Detector, text: str, word: str) -> None:

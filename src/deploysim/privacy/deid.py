@@ -39,7 +39,7 @@ from deploysim.schema import (
     Provenance,
 )
 
-DEID_VERSION = "deid-12"
+DEID_VERSION = "deid-13"
 """Version of the de-identification behaviour; bumped whenever its output can change."""
 
 DEFAULT_KEEP: frozenset[str] = frozenset()

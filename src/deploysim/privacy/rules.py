@@ -21,6 +21,7 @@ from deploysim.privacy.words import (
     HONORIFICS,
     NATIONALITIES,
     OCCUPATIONS,
+    WORLD_FIRST_NAMES,
     words,
 )
 
@@ -250,6 +251,10 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         words = [w for w in s.split() if len(w.rstrip(".")) > 1]
         return all(w not in stop and not is_common(w) for w in words)
 
+    def first_listed(s: str) -> bool:  # "hazel k. ostrowski", "hazel ostrowski"
+        parts = s.split()
+        return parts[0] in WORLD_FIRST_NAMES and (len(parts) == 3 or not is_common(parts[-1]))
+
     def first_not_common(s: str) -> bool:
         return not is_common(s.split()[0].strip(".,"))
 
@@ -299,11 +304,12 @@ def build_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
         Rule("speech_verb", rx(rf"(?i:\b(?:{_SPEECH})\s+(?:at\s+|to\s+)?)(?P<PERSON>{NAME})"),
             validate=not_stop, score=0.8),
         # The same in lower case, two or three words none of which is English ("follow up with
-        # maren k. holt"): a person's name typed without capitals.
+        # maren k. holt"), or a listed first name before an initial or a surname that is no
+        # English word ("spoke to hazel ostrowski"): a person's name typed without capitals.
         Rule("speech_verb_lc", rx(
             rf"(?i:\b(?:{_SPEECH})\s+)"
             rf"(?P<PERSON>{LC}{{2,}}(?:[ \t]+[a-z]\.?)?[ \t]+{LC}{{2,}})\b"),
-            validate=no_word, score=0.6),
+            validate=lambda s: no_word(s) or first_listed(s), score=0.6),
         # Cues that software and firms also follow ("tell Python to ..."): no ordinary word.
         Rule("person_cue", rx(
             r"(?i:\b(?:tell|forward\s+(?:this|it|them)\s+to|e-?mail\s+to|(?:lunch|dinner|"

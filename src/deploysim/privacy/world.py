@@ -214,7 +214,9 @@ def world_rules(common: frozenset[str], stop: frozenset[str]) -> list[Rule]:
             validate=surname_alone, score=0.6),
         Rule("person_subject", _PERSON_SUBJECT, validate=known_or_unknown, score=0.6),
         Rule("job_name", _JOB_NAME, validate=job_name, score=0.65),
-        Rule("vocative_start", _VOCATIVE_START, validate=unknown_word, score=0.6),
+        # Addressed by name ("Grant, could you ...", "Okafor, can I ..."): a listed name even
+        # when it is an English word too, as after the verbs only people take.
+        Rule("vocative_start", _VOCATIVE_START, validate=known_or_unknown, score=0.6),
         Rule("world_name_lc", rx(
             rf"{_EDGE}(?=(?P<PERSON>[^\W\d_A-Z][^\W\d_]{{2,}}(?:[ \t]+[a-z]\.?)?"
             rf"[ \t]+[^\W\d_A-Z][^\W\d_]{{2,}}){_END})"),
