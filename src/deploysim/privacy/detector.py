@@ -85,6 +85,8 @@ _DETERMINER = re.compile(r"(?:the|a|an|The|A|An)\s+")
 _PREFIXED = re.compile(r"[a-z]+-\S+\s+(?=[A-Z])")  # "ex-Beatle Paul McCartney"
 _UPPER = re.compile(r"[A-Z]")
 _WORD = re.compile(r"[^\W\d_]+")
+# The population from which a town's name that is also an English word is taken as the town.
+_TOWN_AS_WORD = 15_000
 _SUFFIXES = ("ed", "d", "ing", "es", "ly", "er")
 _CODEISH = re.compile(r"[_()=/<>{}\\|\[\]@#$%^*+;]|[a-z]\.[A-Za-z]")
 _CAMEL = re.compile(
@@ -185,12 +187,13 @@ class Detector:
         classes = word_classes(self.nlp)
         self._common = common_words(self.nlp, classes)
         stop = frozenset(self.nlp.Defaults.stop_words)
+        self._gazetteer = Gazetteer(classes, stop)
         self.rules: list[Rule | Gazetteer | IdList] = [
             *build_rules(self._common, stop),
             *street_rules(stop),
             *id_rules(self.is_common),
             *world_rules(self._common, stop),
-            Gazetteer(classes, stop),
+            self._gazetteer,
         ]
         self.recognizers = presidio_recognizers()
         self._cache: OrderedDict[str, tuple[Detection, ...]] = OrderedDict()
@@ -284,16 +287,32 @@ class Detector:
         words = value.split()
         if len(words) > 1 and etype != "LOCATION" and all(self.is_common(w) for w in words):
             return False
-        if len(words) == 1 and etype != "LOCATION":
+        low = value.lower()
+        # An inflected word counts when its stem is a word of four letters or more: "Returned"
+        # is ordinary, not "Xid" (xi + d).
+        ordinary = self.is_common(value) or any(
+            low.endswith(x) and len(low) - len(x) > 3 and self.is_common(low[: -len(x)])
+            for x in _SUFFIXES
+        )
+        if len(words) == 1 and etype == "LOCATION":
+            # An ordinary word alone ("Linux", "Minesweeper" in technical chat) is a place
+            # only when a country, a region or a town of some size bears that name ("Turkey",
+            # "Reading", "Nice"); not for a hamlet's name ("Earth", a village in Texas).
+            town = self._gazetteer.names.get(low)
+            return (
+                not ordinary
+                or low in self._gazetteer.areas
+                or (town is not None and town[1] >= _TOWN_AS_WORD)
+            )
+        if len(words) == 1:
             if value.isupper() and len(value) <= 5:
                 return False
-            if etype == "ORGANIZATION" or value.lower() not in CENSUS_NAMES:
-                # An ordinary word alone ("Background", "Consumer") is neither a person nor an
-                # organisation; a first name is not an ordinary word here (``is_common``), so
-                # "Will" or "Rose" stay.
-                return not self.is_common(value)
+            if etype == "ORGANIZATION" or low not in CENSUS_NAMES:
+                # An ordinary word alone, inflected too ("Background", "Returned"), is neither
+                # a person nor an organisation; a first name is not an ordinary word here
+                # (``is_common``), so "Will" or "Rose" stay.
+                return not ordinary
             # A name that is also a word ("Baker") is a person unless the text uses the word.
-            low = value.lower()
             return not (self.is_common(value) and re.search(rf"\b{re.escape(low)}\b", text))
         return True
 
