@@ -61,9 +61,12 @@ def _covered(detector: Detector, text: str, value: str) -> set[str]:
         ("Okafor, can I have the keys back?", "Okafor"),
         ("please follow up with hazel ostrowski on monday", "hazel ostrowski"),
         ("I talked to basil t moore yesterday", "basil t moore"),
+        # ... but a word that a town of some size bears is that town.
+        ("We moved to Reading in the spring.", "Reading"),
+        ("My sister lives in Nice with her dog.", "Nice"),
     ],
 )
-def test_cues_of_deid_12(detector: Detector, text: str, value: str) -> None:
+def test_cues_of_deid_12_and_13(detector: Detector, text: str, value: str) -> None:
     assert _covered(detector, text, value), f"{value!r} not found in {text!r}"
 
 
@@ -82,9 +85,14 @@ def test_cues_of_deid_12(detector: Detector, text: str, value: str) -> None:
         ("Python, can you explain decorators?", "Python"),
         ("I talked to grace about the garden", "grace"),
         ("we spoke with rose garden staff", "rose garden"),
+        # deid-13: an ordinary word alone, inflected too, is no place or person for spaCy.
+        ("How do I mount a USB drive in Linux?", "Linux"),
+        ("Write the board logic for a Minesweeper clone.", "Minesweeper"),
+        ("Add a column with the status Returned for each parcel.", "Returned"),
+        ("How far is the Moon from the Earth at its closest?", "Earth"),
     ],
 )
-def test_what_deid_12_cues_leave_alone(detector: Detector, text: str, word: str) -> None:
+def test_what_deid_12_and_13_cues_leave_alone(detector: Detector, text: str, word: str) -> None:
     assert not _covered(detector, text, word), f"{word!r} replaced in {text!r}"
 
 
@@ -99,29 +107,3 @@ def test_what_deid_12_cues_leave_alone(detector: Detector, text: str, word: str)
 def test_a_possessive_stays_outside_the_name(detector: Detector, text: str, name: str) -> None:
     found = [text[d.start : d.end] for d in detector.detect(text)]
     assert name in found, found
-
-
-@pytest.mark.parametrize(
-    ("text", "word"),
-    [
-        # deid-13: an ordinary word alone, inflected too, is no place or person for spaCy ...
-        ("How do I mount a USB drive in Linux?", "Linux"),
-        ("Write the board logic for a Minesweeper clone.", "Minesweeper"),
-        ("Add a column with the status Returned for each parcel.", "Returned"),
-        ("How far is the Moon from the Earth at its closest?", "Earth"),
-    ],
-)
-def test_an_ordinary_word_alone_is_no_entity(detector: Detector, text: str, word: str) -> None:
-    assert not _covered(detector, text, word), f"{word!r} replaced in {text!r}"
-
-
-@pytest.mark.parametrize(
-    ("text", "place"),
-    [
-        # ... unless a place bears its name.
-        ("We moved to Reading in the spring.", "Reading"),
-        ("My sister lives in Nice with her dog.", "Nice"),
-    ],
-)
-def test_a_word_that_names_a_place_stays_one(detector: Detector, text: str, place: str) -> None:
-    assert _covered(detector, text, place) == {"LOCATION"}, text
