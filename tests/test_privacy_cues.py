@@ -61,6 +61,11 @@ def _covered(detector: Detector, text: str, value: str) -> set[str]:
         ("Okafor, can I have the keys back?", "Okafor"),
         ("please follow up with hazel ostrowski on monday", "hazel ostrowski"),
         ("I talked to basil t moore yesterday", "basil t moore"),
+        # deid-13: a firm as business news and deals name it.
+        ("We partnered with Bright Meadow Analytics on the pilot.", "Bright Meadow Analytics"),
+        ("A spokesperson for Copper Lantern declined to comment.", "Copper Lantern"),
+        ("The lawsuit against Hollberg Freight was dropped.", "Hollberg Freight"),
+        ("Last year Harbor Lane Foods acquired two bakeries.", "Harbor Lane Foods"),
         # ... but a word that a town of some size bears is that town.
         ("We moved to Reading in the spring.", "Reading"),
         ("My sister lives in Nice with her dog.", "Nice"),
@@ -90,6 +95,7 @@ def test_cues_of_deid_12_and_13(detector: Detector, text: str, value: str) -> No
         ("Write the board logic for a Minesweeper clone.", "Minesweeper"),
         ("Add a column with the status Returned for each parcel.", "Returned"),
         ("How far is the Moon from the Earth at its closest?", "Earth"),
+        ("In 2020 we invested in Python training for the team.", "Python"),
     ],
 )
 def test_what_deid_12_and_13_cues_leave_alone(detector: Detector, text: str, word: str) -> None:

@@ -560,6 +560,20 @@ def cue_rules(is_common: Callable[[str], bool], stop: frozenset[str]) -> list[Ru
             r"(?:sent|emailed|called|hired|fired|promoted|owes)[ \t]+(?:me|us|my)|"
             r"laid[ \t]+off)\b"),
             validate=org_named, score=0.7),
+        # A firm as business news and deals name it: "partnered with X", "a spokesperson for X",
+        # "shares of X", "the lawsuit against X", "X acquired ...", "X announced ...".
+        Rule("org_business", rx(
+            r"(?i:\b(?:partner(?:ed|ing|s)?\s+(?-i:with)|(?:spokes(?:person|man|woman)|"
+            r"representatives?)\s+(?-i:for|of|from)|shares\s+(?-i:of|in)|(?:a|the|its|their)\s+"
+            r"stake\s+(?-i:in)|(?:merger|partnership|joint\s+venture|lawsuit|litigation|"
+            r"settlement|dispute)\s+(?-i:between|with|against)|acquired\s+by|invest(?:ed|ing|"
+            r"ment)?\s+(?-i:in))\s+(?:the\s+)?)"
+            rf"(?P<ORGANIZATION>{ORG})"
+            rf"|(?:^|(?<=[.!?] )|(?<=\b(?:Last|This|Next)[ \t]year[ \t])|(?<=,[ \t]))"
+            rf"(?P<ORGANIZATION__2>{ORG})[ \t]+(?:announced|acquired|unveiled|recalled|reported|"
+            r"(?:has|have)[ \t]+offices|(?:is|was)[ \t]+headquartered|went[ \t]+public|filed[ \t]+"
+            r"for[ \t]+bankruptcy)\b"),
+            validate=org_named, score=0.7),
         # The same tie the other way round: "X has been my employer since 2019", "X is our bank".
         Rule("org_is_my", rx(
             rf"(?P<ORGANIZATION>{ORG})[ \t]+(?:is|was|has[ \t]+been|had[ \t]+been)[ \t]+"
