@@ -238,6 +238,13 @@ def reused_scores(
     return raw, deid
 
 
+def other_side(convs: Sequence[Conversation], control: str) -> list[Conversation]:
+    """The conversations de-identified with the key ``control``: the side ``--judge-flips-control``
+    compares with (a conversation that ``strict`` would drop stays raw)."""
+    others = Deidentifier(key=control.encode()).deidentify_many(list(convs))
+    return [o.conversation or c for o, c in zip(others, convs, strict=True)]
+
+
 def judge_flips(
     n: int,
     out: Path,
@@ -315,8 +322,7 @@ def judge_flips(
     results = Deidentifier(key=b"flip-benchmark").deidentify_many(convs)
     print(f"{len(convs)} conversations de-identified in {time.perf_counter() - clock:.0f} s")
     if control is not None:
-        others = Deidentifier(key=control.encode()).deidentify_many(convs)
-        convs = [o.conversation or c for o, c in zip(others, convs, strict=True)]
+        convs = other_side(convs, control)
         print(f"  the other side de-identified with the key {control!r} instead of raw")
     for spec, h in zip(specs, hashes, strict=True):
         print(f"  grader {h[:16]}  {spec}")

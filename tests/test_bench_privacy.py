@@ -103,3 +103,19 @@ def test_reused_scores_by_conversation_and_transcript_hash(bench: ModuleType) ->
     assert raw == {(0, "r0"): [0.1, 0.3], (1, "r1"): [0.5, None]}
     # A de-identified score is reused only where every judge has one.
     assert deid == {(0, "d0"): [0.2, 0.4]}
+
+
+def test_the_control_side_differs_from_the_benchmark_only_in_its_surrogates(
+    bench: ModuleType,
+) -> None:
+    from deploysim.privacy import Deidentifier
+
+    text = "Hi, I'm Maren Lindqvist and my email is maren.lindqvist@example.org."
+    raw = Conversation(messages=[Message(role="user", content=text)])
+    ours = Deidentifier(key=b"flip-benchmark").deidentify_many([raw])[0].conversation
+    (other,) = bench.other_side([raw], "another-key")
+    assert ours is not None
+    a, b = ours.messages[0].content, other.messages[0].content
+    assert "Lindqvist" not in a and "Lindqvist" not in b  # both replace the same name ...
+    assert a != b  # ... by surrogates drawn under different keys
+    assert a.startswith("Hi, I'm ") and b.startswith("Hi, I'm ")
