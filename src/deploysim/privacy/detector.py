@@ -285,36 +285,26 @@ class Detector:
         ):
             return False  # names have no digits; "QZ381", "ID K7TR2M" are codes
         words = value.split()
-        if len(words) > 1 and etype != "LOCATION" and all(self.is_common(w) for w in words):
-            return False
+        if len(words) > 1:
+            return etype == "LOCATION" or not all(self.is_common(w) for w in words)
         low = value.lower()
         # An inflected word counts when its stem is a word of four letters or more: "Returned"
         # is ordinary, not "Xid" (xi + d).
-        ordinary = self.is_common(value) or any(
-            low.endswith(x) and len(low) - len(x) > 3 and self.is_common(low[: -len(x)])
-            for x in _SUFFIXES
-        )
-        if len(words) == 1 and etype == "LOCATION":
+        ordinary = self.is_common(value) or self._inflected(low, min_stem=4)
+        if etype == "LOCATION":
             # An ordinary word alone ("Linux", "Minesweeper" in technical chat) is a place
             # only when a country, a region or a town of some size bears that name ("Turkey",
             # "Reading", "Nice"); not for a hamlet's name ("Earth", a village in Texas).
-            town = self._gazetteer.names.get(low)
-            return (
-                not ordinary
-                or low in self._gazetteer.areas
-                or (town is not None and town[1] >= _TOWN_AS_WORD)
-            )
-        if len(words) == 1:
-            if value.isupper() and len(value) <= 5:
-                return False
-            if etype == "ORGANIZATION" or low not in CENSUS_NAMES:
-                # An ordinary word alone, inflected too ("Background", "Returned"), is neither
-                # a person nor an organisation; a first name is not an ordinary word here
-                # (``is_common``), so "Will" or "Rose" stay.
-                return not ordinary
-            # A name that is also a word ("Baker") is a person unless the text uses the word.
-            return not (self.is_common(value) and re.search(rf"\b{re.escape(low)}\b", text))
-        return True
+            return not ordinary or self._gazetteer.bears(value, _TOWN_AS_WORD)
+        if value.isupper() and len(value) <= 5:
+            return False
+        if etype == "ORGANIZATION" or low not in CENSUS_NAMES:
+            # An ordinary word alone, inflected too ("Background", "Returned"), is neither a
+            # person nor an organisation; a first name is not an ordinary word here
+            # (``is_common``), so "Will" or "Rose" stay.
+            return not ordinary
+        # A name that is also a word ("Baker") is a person unless the text uses the word.
+        return not (self.is_common(value) and re.search(rf"\b{re.escape(low)}\b", text))
 
     def _lower_name(self, value: str, text: str) -> bool:
         """Whether a lower-case entity of an all-lower-case text is a name: short, no stop
@@ -329,8 +319,11 @@ class Detector:
         english = sum(w in stop or self.is_common(w) or self._inflected(w) for w in rest)
         return english >= 0.6 * len(rest)
 
-    def _inflected(self, word: str) -> bool:
-        return any(word.endswith(x) and self.is_common(word[: -len(x)]) for x in _SUFFIXES)
+    def _inflected(self, word: str, min_stem: int = 1) -> bool:
+        return any(
+            word.endswith(x) and len(word) - len(x) >= min_stem and self.is_common(word[: -len(x)])
+            for x in _SUFFIXES
+        )
 
     def _presidio(self, text: str) -> Iterable[Detection]:
         for rec in self.recognizers:

@@ -195,6 +195,12 @@ class Gazetteer:
         self.names = places()  # shared by every detector of the process
         self.areas = areas()
 
+    def bears(self, name: str, population: int) -> bool:
+        """Whether a country, a first-level region or a town of ``population`` people or more
+        is called ``name`` (any case)."""
+        town = self.names.get(name.lower())
+        return name.lower() in self.areas or (town is not None and town[1] >= population)
+
     def _counts(self, text: str, s: int, e: int) -> bool:
         value = text[s:e]
         low = value.lower()
